@@ -1,0 +1,199 @@
+# smmud: the one Makefile.
+#
+#   make             build smmud, smmuctl and the man pages (host)
+#   make check       every test; ends with "N passed, N failed"
+#   make demo        the mass VM shutdown scenario on the emulated SMMUv3
+#   make bench       every scenario configuration, with figures
+#   make kernel      the patched arm64 test kernel (cached outside the tree)
+#   make guest-test  boot the test kernel under QEMU and run the guest suite
+#   make install / uninstall (PREFIX, DESTDIR), make clean
+#
+# Objects go to $(BUILD)/<variant>/: host (the installed build), san
+# (AddressSanitizer + UndefinedBehaviorSanitizer, what the tests run) and
+# arm64 (cross-built for the QEMU guest).  Each variant is this same
+# Makefile run again with VARIANT set: no other build system.
+
+VERSION := 0.1.0
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DBUSPOLICYDIR ?= $(DATADIR)/dbus-1/system.d
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+DESTDIR ?=
+
+BUILD ?= build
+SMMUD_CACHE ?= /var/cache/smmud-build
+export SMMUD_CACHE
+
+VARIANT ?= host
+O := $(BUILD)/$(VARIANT)
+
+ifeq ($(VARIANT),arm64)
+CC := aarch64-linux-gnu-gcc
+PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config
+else
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+endif
+
+PKGS := libsystemd libnl-3.0 libnl-genl-3.0 inih
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wno-unused-parameter
+BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE \
+	-DSMMUD_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+	-Idaemon $(PKG_CFLAGS)
+ifeq ($(VARIANT),san)
+VARIANT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+VARIANT_LDFLAGS := -fsanitize=address,undefined
+else
+VARIANT_CFLAGS := -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2
+VARIANT_LDFLAGS := -Wl,-z,relro,-z,now
+endif
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS := $(BASE_CFLAGS) $(VARIANT_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(VARIANT_LDFLAGS) $(LDFLAGS)
+
+# daemon/smmud.c is smmud's main, daemon/smmuctl*.c are smmuctl's; every
+# other daemon/*.c is the core both link, and the unit tests too.
+SMMUD_MAIN := daemon/smmud.c
+SMMUCTL_SRCS := $(sort $(wildcard daemon/smmuctl*.c))
+CORE_SRCS := $(filter-out $(SMMUD_MAIN) $(SMMUCTL_SRCS),$(sort $(wildcard daemon/*.c)))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
+HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
+GUEST_SRCS := $(sort $(wildcard tests/guest/*.c))
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+CORE_LIB := $(O)/libsmmud-core.a
+SMMUD_BIN := $(O)/smmud
+SMMUCTL_BIN := $(O)/smmuctl
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(HELPER_SRCS))
+GUEST_BINS := $(patsubst tests/guest/%.c,$(O)/tests/guest/%,$(GUEST_SRCS))
+
+MAN_SRCS := $(sort $(wildcard man/*.scd))
+MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRCS))
+
+.PHONY: all variant-all binaries unit-bins helper-bins guest-bins man \
+	deps san arm64 check demo bench kernel kernel-base guest-test \
+	install uninstall clean
+
+ifeq ($(VARIANT),host)
+all: deps
+	@$(MAKE) --no-print-directory variant-all
+	@$(MAKE) --no-print-directory man
+else
+all: variant-all
+endif
+
+variant-all: binaries
+
+binaries: $(SMMUD_BIN) $(SMMUCTL_BIN)
+unit-bins: $(UNIT_BINS)
+helper-bins: $(HELPER_BINS)
+guest-bins: $(GUEST_BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(call obj,$(CORE_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SMMUD_BIN): $(call obj,$(SMMUD_MAIN)) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(SMMUCTL_BIN): $(call obj,$(SMMUCTL_SRCS)) $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka) -lm
+
+$(O)/tests/helpers/%: $(O)/tests/helpers/%.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+# Guest programs are static: the initramfs then needs no libc for them.
+$(O)/tests/guest/%: tests/guest/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O2 -static -o $@ $< -lpthread
+
+man: $(MAN_PAGES)
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(@D)
+	scdoc <$< >$@
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# ---- set-up and the other variants -------------------------------------
+
+deps:
+	@scripts/install-deps
+
+san: deps
+	@$(MAKE) --no-print-directory VARIANT=san binaries unit-bins helper-bins
+
+arm64: deps
+	@$(MAKE) --no-print-directory VARIANT=arm64 binaries guest-bins
+
+# ---- the test bench ------------------------------------------------------
+
+kernel: deps
+	scripts/build-kernel patched
+
+kernel-base: deps
+	scripts/build-kernel base
+
+guest-test: deps arm64
+	tests/guest/run-guest-tests patched
+
+check: deps
+	@$(MAKE) --no-print-directory san
+	@$(MAKE) --no-print-directory man
+	@tests/run-checks
+
+demo: deps
+	@$(MAKE) --no-print-directory arm64
+	tests/scenario/demo
+
+bench: deps
+	@$(MAKE) --no-print-directory arm64
+	tests/scenario/bench
+
+# ---- install ---------------------------------------------------------------
+
+install: all
+	install -Dm755 $(BUILD)/host/smmud $(DESTDIR)$(SBINDIR)/smmud
+	install -Dm755 $(BUILD)/host/smmuctl $(DESTDIR)$(BINDIR)/smmuctl
+	for p in $(MAN_PAGES); do \
+		s=$${p##*.}; install -Dm644 $$p $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$p); \
+	done
+	if [ -f conf/smmud.conf ]; then \
+		install -Dm644 conf/smmud.conf $(DESTDIR)$(SYSCONFDIR)/smmud/smmud.conf; \
+		install -dm755 $(DESTDIR)$(SYSCONFDIR)/smmud/smmud.conf.d; fi
+	if [ -f systemd/smmud.service ]; then \
+		install -Dm644 systemd/smmud.service $(DESTDIR)$(UNITDIR)/smmud.service; fi
+	if [ -f systemd/org.smmud1.conf ]; then \
+		install -Dm644 systemd/org.smmud1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.smmud1.conf; fi
+	if [ -f conf/smmuctl.bash-completion ]; then \
+		install -Dm644 conf/smmuctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/smmuctl; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/smmud $(DESTDIR)$(BINDIR)/smmuctl
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	rm -f $(DESTDIR)$(UNITDIR)/smmud.service $(DESTDIR)$(DBUSPOLICYDIR)/org.smmud1.conf
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/smmuctl
+	@echo "$(DESTDIR)$(SYSCONFDIR)/smmud is left in place (local configuration)."
+
+clean:
+	rm -rf $(BUILD)
