@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * VM names from systemd-machined: which machine each leader PID belongs
+ * to.  Kept current from MachineNew/MachineRemoved signals, with a
+ * low-frequency reconciliation (ListMachines) while machined is on the bus,
+ * and a full reload whenever machined (re)appears (NameOwnerChanged).
+ * machined being absent is normal: lookups then return NULL.
+ */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+typedef struct MachineWatch MachineWatch;
+
+/* Reconciliation interval: signals carry changes, this only catches drift. */
+#define MACHINEWATCH_RECONCILE_USEC (60ULL * 1000000ULL)
+
+/*
+ * bus must be attached to e (or e may be NULL if bus is not attached to
+ * any loop: then no reconciliation timer runs).  changed() is called after
+ * the set of known machines changed (may be NULL).
+ */
+int machinewatch_new(sd_bus *bus, sd_event *e, void (*changed)(void *userdata), void *userdata,
+		     MachineWatch **ret);
+MachineWatch *machinewatch_free(MachineWatch *w);
+
+/* The machine name whose leader is pid, or NULL.  Valid until the next event. */
+const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid);
+/* Number of machines known (for status and tests). */
+size_t machinewatch_count(MachineWatch *w);
+
+static inline void machinewatch_freep(MachineWatch **w)
+{
+	machinewatch_free(*w);
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * VM discovery: a VM is any process that holds a VFIO group
+ * (/dev/vfio/<N>), a VFIO device cdev (/dev/vfio/devices/vfioX) or an
+ * iommufd (/dev/iommu) open, so QEMU, cloud-hypervisor, crosvm and
+ * firecracker are all found the same way, from /proc/PID/fd.
+ *
+ * Every path is looked up under a root directory ("/" normally, a fake tree
+ * in tests).  The text parsers are pure functions of their input (no I/O,
+ * no globals) so unit tests and fuzz targets call them directly.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct Vm {
+	pid_t pid;
+	uint64_t starttime;     /* field 22 of /proc/PID/stat: guards against PID reuse */
+	char *name;             /* NULL here; the manager fills it from machined */
+	char *comm;
+	char *unit;             /* last .scope/.service cgroup component, or NULL */
+	uint64_t pinned_bytes;  /* VmLck (VFIO type1) + VmPin (iommufd) */
+	uint32_t *groups;       /* IOMMU groups, sorted, no duplicates */
+	size_t n_groups;
+	bool iommufd;           /* holds /dev/iommu open */
+} Vm;
+
+/*
+ * Scans one process.  0 and *ret (a VM), -ESRCH if the process is gone (or
+ * is a zombie), -ENOENT if it holds no VFIO group, device or iommufd, other
+ * -errno on failure.
+ */
+int vm_scan_pid(const char *root, pid_t pid, Vm **ret);
+
+/*
+ * Scans every process under <root>/proc.  Processes that vanish or are
+ * not VMs are skipped.  *ret is a malloc'd array of *ret_n VMs sorted by
+ * pid; free it with vm_array_free().
+ */
+int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n);
+
+Vm *vm_free(Vm *vm);
+void vm_array_free(Vm **vms, size_t n);
+
+static inline void vm_freep(Vm **vm)
+{
+	vm_free(*vm);
+	*vm = (Vm *)0;
+}
+
+/* ---- pure parsers (unit tests, fuzzing) ---------------------------------- */
+
+typedef enum VmFdKind {
+	VM_FD_OTHER,            /* anything else: a VM does not need it */
+	VM_FD_VFIO_CONTAINER,   /* /dev/vfio/vfio: a type1 container, no group by itself */
+	VM_FD_VFIO_GROUP,       /* /dev/vfio/<N> */
+	VM_FD_VFIO_DEVICE,      /* /dev/vfio/devices/<name>: group from sysfs */
+	VM_FD_IOMMUFD,          /* /dev/iommu */
+} VmFdKind;
+
+/*
+ * Classifies the target of a /proc/PID/fd link.  root is the canonical root
+ * directory the link targets were seen under ("/" or a fake tree); targets
+ * outside it are VM_FD_OTHER.  A " (deleted)" suffix is ignored.  For
+ * VM_FD_VFIO_GROUP *ret_group is set; for VM_FD_VFIO_DEVICE *ret_device
+ * points into target at the device name ("vfio0").  Returns 0, or -EINVAL
+ * for a malformed name under /dev/vfio (the kind is then VM_FD_OTHER).
+ */
+int vm_parse_fd_target(const char *root, const char *target, VmFdKind *ret_kind,
+		       uint32_t *ret_group, const char **ret_device);
+
+/*
+ * The IOMMU group number from the target of a sysfs iommu_group link
+ * ("../../../../kernel/iommu_groups/12").  -EINVAL if malformed.
+ */
+int vm_parse_group_link(const char *target, uint32_t *ret_group);
+
+/*
+ * Pinned DMA memory from /proc/PID/status text: VmLck + VmPin, in bytes.
+ * A missing line counts 0 (zombies and kernel threads have none).  -EBADMSG
+ * for a malformed VmLck/VmPin line or unit, -ERANGE on overflow.
+ */
+int vm_parse_status_pinned(const char *text, uint64_t *ret_bytes);
+
+/*
+ * comm and starttime (field 22) from /proc/PID/stat text.  comm is
+ * everything between the first '(' and the last ')' (it may itself contain
+ * ")" and spaces).  *ret_comm is malloc'd (NULL ret_comm: not wanted).
+ * -EBADMSG if malformed.
+ */
+int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime);
+
+/*
+ * The unit of a process from /proc/PID/cgroup text: the last path
+ * component ending in ".scope" or ".service" of the unified ("0::") line,
+ * or of the "name=systemd" line on a hybrid hierarchy.  *ret_unit is
+ * malloc'd, or NULL when there is no such component.  -EBADMSG if a line
+ * is not "ID:CONTROLLERS:PATH".
+ */
+int vm_parse_cgroup_unit(const char *text, char **ret_unit);
