@@ -24,6 +24,7 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DBUSPOLICYDIR ?= $(DATADIR)/dbus-1/system.d
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 DESTDIR ?=
 
 BUILD ?= build
@@ -85,7 +86,7 @@ MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRCS))
 
 .PHONY: all variant-all binaries unit-bins helper-bins guest-bins man \
 	deps san arm64 check demo bench kernel kernel-base guest-test \
-	install uninstall clean
+	install uninstall deb clean
 
 ifeq ($(VARIANT),host)
 all: deps
@@ -137,8 +138,10 @@ $(BUILD)/man/%: man/%.scd
 
 # ---- set-up and the other variants -------------------------------------
 
+# SMMUD_SKIP_DEPS=1: the caller has the build dependencies (make deb's
+# package build, where Build-Depends says what they are).
 deps:
-	@scripts/install-deps
+	@[ -n "$${SMMUD_SKIP_DEPS:-}" ] || scripts/install-deps
 
 san: deps
 	@$(MAKE) --no-print-directory VARIANT=san binaries unit-bins helper-bins
@@ -182,7 +185,12 @@ install: all
 		install -Dm644 conf/smmud.conf $(DESTDIR)$(SYSCONFDIR)/smmud/smmud.conf; \
 		install -dm755 $(DESTDIR)$(SYSCONFDIR)/smmud/smmud.conf.d; fi
 	if [ -f systemd/smmud.service ]; then \
-		install -Dm644 systemd/smmud.service $(DESTDIR)$(UNITDIR)/smmud.service; fi
+		install -dm755 $(DESTDIR)$(UNITDIR); \
+		sed -e 's|/usr/sbin/smmud|$(SBINDIR)/smmud|' -e 's|/usr/bin/smmuctl|$(BINDIR)/smmuctl|' \
+			systemd/smmud.service >$(DESTDIR)$(UNITDIR)/smmud.service; \
+		chmod 644 $(DESTDIR)$(UNITDIR)/smmud.service; \
+		install -Dm755 systemd/smmud-sysfs-generator \
+			$(DESTDIR)$(GENERATORDIR)/smmud-sysfs-generator; fi
 	if [ -f systemd/org.smmud1.conf ]; then \
 		install -Dm644 systemd/org.smmud1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.smmud1.conf; fi
 	if [ -f conf/smmuctl.bash-completion ]; then \
@@ -192,8 +200,16 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smmud $(DESTDIR)$(BINDIR)/smmuctl
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 	rm -f $(DESTDIR)$(UNITDIR)/smmud.service $(DESTDIR)$(DBUSPOLICYDIR)/org.smmud1.conf
+	rm -f $(DESTDIR)$(GENERATORDIR)/smmud-sysfs-generator
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/smmuctl
 	@echo "$(DESTDIR)$(SYSCONFDIR)/smmud is left in place (local configuration)."
+
+# ---- packaging -------------------------------------------------------------
+
+# The Debian package, built from a copy of the sources in $(BUILD)/deb/ (so
+# dpkg-buildpackage writes nothing outside build/): $(BUILD)/deb/*.deb.
+deb:
+	@scripts/build-deb $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD)
