@@ -49,6 +49,7 @@ typedef struct ExitWatch ExitWatch;
  * has.  -errno only for allocation or event loop failures.
  */
 int exitwatch_new(sd_event *e, const ExitWatchCallbacks *cb, void *userdata, ExitWatch **ret);
+/* Not from inside a callback: the watch is still dispatching then. */
 ExitWatch *exitwatch_free(ExitWatch *w);
 bool exitwatch_has(ExitWatch *w, ExitSource s);
 const char *exit_source_to_string(ExitSource s);
@@ -76,6 +77,7 @@ typedef struct ProcConnectorEvent {
 	uint32_t what;          /* PROC_EVENT_* */
 	pid_t pid, tgid;        /* PROC_EVENT_EXIT only */
 	uint64_t timestamp_ns;  /* CLOCK_MONOTONIC (ktime_get_ns) */
+	uint32_t seq;           /* cn_msg seq (an acknowledgement echoes the request's) */
 	uint32_t ack;           /* PROC_EVENT_NONE: the acknowledgement number */
 	uint32_t err;           /* PROC_EVENT_NONE: its error (positive errno) */
 } ProcConnectorEvent;

@@ -67,11 +67,12 @@ typedef enum VmFdKind {
  * directory the link targets were seen under ("/" or a fake tree); targets
  * outside it are VM_FD_OTHER.  A " (deleted)" suffix is ignored.  For
  * VM_FD_VFIO_GROUP *ret_group is set; for VM_FD_VFIO_DEVICE *ret_device
- * points into target at the device name ("vfio0").  Returns 0, or -EINVAL
- * for a malformed name under /dev/vfio (the kind is then VM_FD_OTHER).
+ * is the malloc'd device name ("vfio0"), NULL otherwise (ret_device may be
+ * NULL: not wanted).  Returns 0, or -EINVAL for a malformed name under
+ * /dev/vfio (nothing is set then), -ENOMEM.
  */
 int vm_parse_fd_target(const char *root, const char *target, VmFdKind *ret_kind,
-		       uint32_t *ret_group, const char **ret_device);
+		       uint32_t *ret_group, char **ret_device);
 
 /*
  * The IOMMU group number from the target of a sysfs iommu_group link

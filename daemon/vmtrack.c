@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * VM discovery from /proc: which processes hold VFIO groups, VFIO device
+ * cdevs or iommufd open, which IOMMU groups those are, and how much DMA
+ * memory they have pinned.  The parsers at the top are pure; the scanner
+ * below them does the I/O.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util.h"
+#include "vmtrack.h"
+
+/* No /proc file we read comes close; a larger one is not what we expect. */
+#define PROC_FILE_MAX (1024 * 1024)
+
+/* ---- pure parsers ---------------------------------------------------------- */
+
+static bool ends_with_n(const char *s, size_t n, const char *suffix)
+{
+	size_t l = strlen(suffix);
+
+	return n >= l && memcmp(s + n - l, suffix, l) == 0;
+}
+
+/* A decimal u32 in exactly s[0..n): no sign, no spaces, no leading "+". */
+static int parse_u32_n(const char *s, size_t n, uint32_t *ret)
+{
+	uint64_t v = 0;
+
+	if (n == 0 || n > 10)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int vm_parse_fd_target(const char *root, const char *target, VmFdKind *ret_kind,
+		       uint32_t *ret_group, char **ret_device)
+{
+	const char *rel = target, *rest;
+	size_t rlen, n;
+	uint32_t group = 0;
+	VmFdKind kind = VM_FD_OTHER;
+	char *device = NULL;
+
+	if (!root || !target || !ret_kind)
+		return -EINVAL;
+
+	/*
+	 * Under a fake root the kernel shows the full path of the files the
+	 * test's processes opened ("<root>/dev/vfio/12"): take the root off
+	 * first.  Anything outside the root is not ours to count.
+	 */
+	rlen = strlen(root);
+	while (rlen > 0 && root[rlen - 1] == '/')
+		rlen--;
+	if (rlen > 0) {
+		if (strncmp(target, root, rlen) != 0 || target[rlen] != '/')
+			goto done;
+		rel = target + rlen;
+	}
+
+	/* A device node unlinked while open still names what it was. */
+	n = strlen(rel);
+	if (ends_with_n(rel, n, " (deleted)"))
+		n -= strlen(" (deleted)");
+
+	if (n == strlen("/dev/iommu") && memcmp(rel, "/dev/iommu", n) == 0) {
+		kind = VM_FD_IOMMUFD;
+		goto done;
+	}
+	if (n < strlen("/dev/vfio/") || memcmp(rel, "/dev/vfio/", strlen("/dev/vfio/")) != 0)
+		goto done;
+	rest = rel + strlen("/dev/vfio/");
+	n -= strlen("/dev/vfio/");
+
+	if (n == strlen("vfio") && memcmp(rest, "vfio", n) == 0) {
+		kind = VM_FD_VFIO_CONTAINER;
+		goto done;
+	}
+	/* No-IOMMU groups have no SMMU behind them. */
+	if (n >= strlen("noiommu-") && memcmp(rest, "noiommu-", strlen("noiommu-")) == 0)
+		goto done;
+	if (n > strlen("devices/") && memcmp(rest, "devices/", strlen("devices/")) == 0) {
+		const char *name = rest + strlen("devices/");
+		size_t nl = n - strlen("devices/");
+
+		if (memchr(name, '/', nl) || (nl == 1 && name[0] == '.') ||
+		    (nl == 2 && name[0] == '.' && name[1] == '.') || nl > NAME_MAX)
+			return -EINVAL;
+		if (ret_device) {
+			device = strndup(name, nl);
+			if (!device)
+				return -ENOMEM;
+		}
+		kind = VM_FD_VFIO_DEVICE;
+		goto done;
+	}
+	if (parse_u32_n(rest, n, &group) < 0)
+		return -EINVAL;
+	kind = VM_FD_VFIO_GROUP;
+done:
+	*ret_kind = kind;
+	if (ret_group)
+		*ret_group = group;
+	if (ret_device)
+		*ret_device = device;
+	return 0;
+}
+
+int vm_parse_group_link(const char *target, uint32_t *ret_group)
+{
+	const char *slash, *name;
+	size_t n;
+
+	if (!target || !ret_group)
+		return -EINVAL;
+	n = strlen(target);
+	while (n > 0 && target[n - 1] == '/')
+		n--;
+	slash = memrchr(target, '/', n);
+	name = slash ? slash + 1 : target;
+	/* The component before the number must be iommu_groups. */
+	if (!slash || slash - target < (ptrdiff_t)strlen("iommu_groups") ||
+	    memcmp(slash - strlen("iommu_groups"), "iommu_groups", strlen("iommu_groups")) != 0)
+		return -EINVAL;
+	if (slash - target > (ptrdiff_t)strlen("iommu_groups") &&
+	    slash[-(ptrdiff_t)strlen("iommu_groups") - 1] != '/')
+		return -EINVAL;
+	return parse_u32_n(name, n - (size_t)(name - target), ret_group);
+}
+
+/* "   1024 kB" (the rest of a status line after "VmXxx:") into bytes. */
+static int parse_status_kb(const char *s, size_t n, uint64_t *ret)
+{
+	size_t i = 0, start;
+	uint64_t v = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	start = i;
+	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == start)
+		return -EBADMSG;
+	if (i + 3 != n || memcmp(s + i, " kB", 3) != 0)
+		return -EBADMSG;
+	if (v > UINT64_MAX / 1024)
+		return -ERANGE;
+	*ret = v * 1024;
+	return 0;
+}
+
+int vm_parse_status_pinned(const char *text, uint64_t *ret_bytes)
+{
+	uint64_t lck = 0, pin = 0;
+	bool have_lck = false, have_pin = false;
+	const char *p = text;
+
+	if (!text || !ret_bytes)
+		return -EINVAL;
+
+	while (*p) {
+		const char *eol = strchrnul(p, '\n');
+		size_t n = (size_t)(eol - p);
+		bool is_lck = n >= 6 && memcmp(p, "VmLck:", 6) == 0;
+		bool is_pin = n >= 6 && memcmp(p, "VmPin:", 6) == 0;
+		int r;
+
+		if (is_lck || is_pin) {
+			bool *have = is_lck ? &have_lck : &have_pin;
+
+			/* The kernel writes each once; two is not its output. */
+			if (*have)
+				return -EBADMSG;
+			*have = true;
+			r = parse_status_kb(p + 6, n - 6, is_lck ? &lck : &pin);
+			if (r < 0)
+				return r;
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+	if (lck > UINT64_MAX - pin)
+		return -ERANGE;
+	*ret_bytes = lck + pin;
+	return 0;
+}
+
+int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime)
+{
+	const char *open, *close, *p;
+	uint64_t starttime;
+	char num[24];
+	size_t n;
+	int r;
+
+	if (!text || !ret_starttime)
+		return -EINVAL;
+
+	/*
+	 * comm may contain anything but NUL, including ") " and newlines: it
+	 * ends at the last ')' of the line, the fields after it never hold
+	 * one.
+	 */
+	open = strchr(text, '(');
+	close = strrchr(text, ')');
+	if (!open || !close || close < open || open == text || open[-1] != ' ')
+		return -EBADMSG;
+	for (p = text; p < open - 1; p++)
+		if (*p < '0' || *p > '9')
+			return -EBADMSG;
+	if (p == text)
+		return -EBADMSG;
+
+	/* After ") " come field 3 (state) ... field 22 (starttime). */
+	p = close + 1;
+	for (int field = 3; field < 22; field++) {
+		if (*p != ' ')
+			return -EBADMSG;
+		p++;
+		n = strcspn(p, " \n");
+		if (n == 0)
+			return -EBADMSG;
+		p += n;
+	}
+	if (*p != ' ')
+		return -EBADMSG;
+	p++;
+	n = strcspn(p, " \n");
+	if (n == 0 || n >= sizeof(num))
+		return -EBADMSG;
+	memcpy(num, p, n);
+	num[n] = 0;
+	r = safe_atou64(num, &starttime);
+	if (r < 0)
+		return -EBADMSG;
+
+	if (ret_comm) {
+		char *comm = strndup(open + 1, (size_t)(close - open - 1));
+
+		if (!comm)
+			return -ENOMEM;
+		*ret_comm = comm;
+	}
+	*ret_starttime = starttime;
+	return 0;
+}
+
+/* The last ".scope"/".service" component of a cgroup path, or NULL. */
+static int cgroup_path_unit(const char *path, size_t n, char **ret)
+{
+	const char *best = NULL;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j < n && path[j] != '/')
+			j++;
+		if (j > i) {
+			const char *c = path + i;
+			size_t l = j - i;
+
+			if ((ends_with_n(c, l, ".scope") && l > strlen(".scope")) ||
+			    (ends_with_n(c, l, ".service") && l > strlen(".service"))) {
+				best = c;
+				best_len = l;
+			}
+		}
+		i = j + 1;
+	}
+	if (!best) {
+		*ret = NULL;
+		return 0;
+	}
+	*ret = strndup(best, best_len);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int vm_parse_cgroup_unit(const char *text, char **ret_unit)
+{
+	const char *unified = NULL, *named = NULL, *p = text;
+	size_t unified_len = 0, named_len = 0;
+
+	if (!text || !ret_unit)
+		return -EINVAL;
+
+	while (*p) {
+		const char *eol = strchrnul(p, '\n');
+		const char *c1, *c2;
+		size_t n = (size_t)(eol - p);
+		uint32_t id;
+
+		if (n == 0) {
+			/* Only the end of the text may be empty. */
+			if (*eol && eol[1])
+				return -EBADMSG;
+			break;
+		}
+		c1 = memchr(p, ':', n);
+		c2 = c1 ? memchr(c1 + 1, ':', (size_t)(eol - c1 - 1)) : NULL;
+		if (!c1 || !c2 || parse_u32_n(p, (size_t)(c1 - p), &id) < 0 || c2 + 1 == eol ||
+		    c2[1] != '/')
+			return -EBADMSG;
+
+		if (id == 0 && c2 == c1 + 1) {
+			unified = c2 + 1;
+			unified_len = (size_t)(eol - unified);
+		} else if ((size_t)(c2 - c1 - 1) == strlen("name=systemd") &&
+			   memcmp(c1 + 1, "name=systemd", strlen("name=systemd")) == 0) {
+			named = c2 + 1;
+			named_len = (size_t)(eol - named);
+		}
+		p = *eol ? eol + 1 : eol;
+	}
+
+	if (unified)
+		return cgroup_path_unit(unified, unified_len, ret_unit);
+	if (named)
+		return cgroup_path_unit(named, named_len, ret_unit);
+	*ret_unit = NULL;
+	return 0;
+}
+
+/* ---- the scanner --------------------------------------------------------- */
+
+Vm *vm_free(Vm *vm)
+{
+	if (!vm)
+		return NULL;
+	free(vm->name);
+	free(vm->comm);
+	free(vm->unit);
+	free(vm->groups);
+	free(vm);
+	return NULL;
+}
+
+void vm_array_free(Vm **vms, size_t n)
+{
+	if (!vms)
+		return;
+	for (size_t i = 0; i < n; i++)
+		vm_free(vms[i]);
+	free(vms);
+}
+
+/*
+ * A /proc file of a process, read whole through the process's directory
+ * fd: once the process is gone the read fails instead of reading a
+ * newcomer with the same pid.  Errors that mean "gone" become -ESRCH.
+ */
+static int read_proc_file(int dfd, const char *name, char **ret)
+{
+	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0, cap = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : negative_errno();
+	for (;;) {
+		ssize_t n;
+
+		if (cap - size < 2) {
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *nb;
+
+			if (ncap > PROC_FILE_MAX)
+				return -EFBIG;
+			nb = realloc(buf, ncap);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+			cap = ncap;
+		}
+		n = read(fd, buf + size, cap - size - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ESRCH || errno == ENOENT ? -ESRCH : negative_errno();
+		}
+		if (n == 0)
+			break;
+		size += (size_t)n;
+	}
+	/* The text parsers stop at a NUL; the kernel writes none. */
+	if (memchr(buf, 0, size))
+		return -EBADMSG;
+	buf[size] = 0;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+static int readlinkat_malloc(int dfd, const char *name, char **ret)
+{
+	for (size_t l = 256;; l *= 2) {
+		_cleanup_free_ char *buf = malloc(l);
+		ssize_t n;
+
+		if (!buf)
+			return -ENOMEM;
+		n = readlinkat(dfd, name, buf, l);
+		if (n < 0)
+			return negative_errno();
+		if ((size_t)n < l) {
+			buf[n] = 0;
+			*ret = TAKE_PTR(buf);
+			return 0;
+		}
+		if (l >= 64 * 1024)
+			return -ENAMETOOLONG;
+	}
+}
+
+static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_state)
+{
+	_cleanup_free_ char *text = NULL;
+	const char *close;
+	int r;
+
+	r = read_proc_file(dfd, "stat", &text);
+	if (r < 0)
+		return r;
+	r = vm_parse_stat(text, ret_comm, ret_starttime);
+	if (r < 0)
+		return r;
+	close = strrchr(text, ')');
+	*ret_state = close[1] == ' ' ? close[2] : 0;
+	return 0;
+}
+
+static int group_of_device(const char *root, const char *device, uint32_t *ret)
+{
+	_cleanup_free_ char *rel = NULL, *path = NULL, *target = NULL;
+	int r;
+
+	if (asprintf(&rel, "sys/class/vfio-dev/%s/device/iommu_group", device) < 0)
+		return -ENOMEM;
+	path = path_join(root, rel);
+	if (!path)
+		return -ENOMEM;
+	r = readlinkat_malloc(AT_FDCWD, path, &target);
+	if (r < 0)
+		return r;
+	return vm_parse_group_link(target, ret);
+}
+
+static int add_group(Vm *vm, uint32_t g)
+{
+	uint32_t *n;
+	size_t i;
+
+	for (i = 0; i < vm->n_groups && vm->groups[i] < g; i++)
+		;
+	if (i < vm->n_groups && vm->groups[i] == g)
+		return 0;
+	n = realloc(vm->groups, (vm->n_groups + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memmove(n + i + 1, n + i, (vm->n_groups - i) * sizeof(*n));
+	n[i] = g;
+	vm->groups = n;
+	vm->n_groups++;
+	return 0;
+}
+
+/* Walks /proc/PID/fd: returns 1 if any fd makes this process a VM. */
+static int scan_fds(const char *root, int dfd, pid_t pid, Vm *vm)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	bool is_vm = false;
+	int fd;
+
+	fd = openat(dfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : negative_errno();
+	d = fdopendir(fd);
+	if (!d) {
+		int r = negative_errno();
+
+		close(fd);
+		return r;
+	}
+
+	for (;;) {
+		_cleanup_free_ char *target = NULL, *device = NULL;
+		struct dirent *de;
+		VmFdKind kind;
+		uint32_t group;
+		int r;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno == ENOENT || errno == ESRCH)
+				return -ESRCH;
+			if (errno != 0)
+				return negative_errno();
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+
+		r = readlinkat_malloc(dirfd(d), de->d_name, &target);
+		if (r == -ENOENT)
+			continue; /* closed while we looked */
+		if (r < 0)
+			return r;
+
+		r = vm_parse_fd_target(root, target, &kind, &group, &device);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			log_debug_errno(r, "Process %d: fd %s -> %s: unrecognized VFIO name, ignoring: %m",
+					(int)pid, de->d_name, target);
+			continue;
+		}
+
+		switch (kind) {
+		case VM_FD_VFIO_GROUP:
+			is_vm = true;
+			r = add_group(vm, group);
+			if (r < 0)
+				return r;
+			break;
+		case VM_FD_VFIO_DEVICE:
+			is_vm = true;
+			r = group_of_device(root, device, &group);
+			if (r < 0) {
+				/* Still a VM: it holds a device; only its group is unknown. */
+				log_debug_errno(r, "Process %d: no IOMMU group for VFIO device %s: %m",
+						(int)pid, device);
+				break;
+			}
+			r = add_group(vm, group);
+			if (r < 0)
+				return r;
+			break;
+		case VM_FD_IOMMUFD:
+			is_vm = true;
+			vm->iommufd = true;
+			break;
+		case VM_FD_VFIO_CONTAINER:
+		case VM_FD_OTHER:
+			break;
+		}
+	}
+	return is_vm;
+}
+
+static int canonical_root(const char *root, char **ret)
+{
+	char *c = realpath(root ? root : "/", NULL);
+
+	if (!c)
+		return negative_errno();
+	*ret = c;
+	return 0;
+}
+
+static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
+{
+	_cleanup_(vm_freep) Vm *vm = NULL;
+	_cleanup_free_ char *status = NULL, *cgroup = NULL;
+	_cleanup_close_ int dfd = -1;
+	char name[16], state = 0;
+	uint64_t again;
+	int r;
+
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? -ESRCH : negative_errno();
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->pid = pid;
+
+	r = stat_of(dfd, &vm->comm, &vm->starttime, &state);
+	if (r < 0)
+		return r;
+	/* A zombie has released its files already: its teardown is done. */
+	if (state == 'Z' || state == 'X')
+		return -ESRCH;
+
+	r = scan_fds(croot, dfd, pid, vm);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -ENOENT;
+
+	r = read_proc_file(dfd, "status", &status);
+	if (r < 0)
+		return r;
+	r = vm_parse_status_pinned(status, &vm->pinned_bytes);
+	if (r < 0)
+		return log_warning_errno(r, "Process %d: cannot parse pinned memory from status: %m",
+					 (int)pid);
+
+	r = read_proc_file(dfd, "cgroup", &cgroup);
+	if (r >= 0) {
+		r = vm_parse_cgroup_unit(cgroup, &vm->unit);
+		if (r < 0)
+			return log_warning_errno(r, "Process %d: cannot parse its cgroup: %m", (int)pid);
+	} else if (r != -ESRCH || faccessat(dfd, "stat", F_OK, 0) < 0)
+		return r;
+	/* else: a kernel without cgroups has no cgroup file, so no unit. */
+
+	/*
+	 * Everything above was read through the directory of the process we
+	 * opened, but make sure it did not die meanwhile (its fds would then
+	 * be half gone): a second look at stat must still succeed.
+	 */
+	r = stat_of(dfd, NULL, &again, &state);
+	if (r < 0)
+		return r;
+	if (again != vm->starttime || state == 'Z' || state == 'X')
+		return -ESRCH;
+
+	*ret = TAKE_PTR(vm);
+	return 0;
+}
+
+static int open_proc(const char *croot)
+{
+	_cleanup_free_ char *p = path_join(croot, "proc");
+	int fd;
+
+	if (!p)
+		return -ENOMEM;
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? negative_errno() : fd;
+}
+
+int vm_scan_pid(const char *root, pid_t pid, Vm **ret)
+{
+	_cleanup_free_ char *croot = NULL;
+	_cleanup_close_ int proc_fd = -1;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = canonical_root(root, &croot);
+	if (r < 0)
+		return r;
+	proc_fd = open_proc(croot);
+	if (proc_fd < 0)
+		return proc_fd;
+	return scan_pid_in(croot, proc_fd, pid, ret);
+}
+
+static int vm_cmp(const void *a, const void *b)
+{
+	const Vm *x = *(Vm *const *)a, *y = *(Vm *const *)b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+typedef struct VmList {
+	Vm **vms;
+	size_t n;
+} VmList;
+
+static void vm_list_done(VmList *l)
+{
+	vm_array_free(l->vms, l->n);
+}
+
+int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
+{
+	_cleanup_(vm_list_done) VmList l = {};
+	_cleanup_free_ char *croot = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	int proc_fd, r;
+
+	if (!ret || !ret_n)
+		return -EINVAL;
+	r = canonical_root(root, &croot);
+	if (r < 0)
+		return r;
+	proc_fd = open_proc(croot);
+	if (proc_fd < 0)
+		return proc_fd;
+	d = fdopendir(proc_fd);
+	if (!d) {
+		r = negative_errno();
+		close(proc_fd);
+		return r;
+	}
+
+	for (;;) {
+		struct dirent *de;
+		uint32_t pid;
+		Vm *vm, **nv;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno != 0)
+				return negative_errno();
+			break;
+		}
+		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
+		    pid > INT_MAX)
+			continue;
+
+		r = scan_pid_in(croot, dirfd(d), (pid_t)pid, &vm);
+		if (r == -ESRCH || r == -ENOENT)
+			continue;
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			/*
+			 * One unreadable process (EACCES under a restricted
+			 * /proc, odd text) must not hide every other VM.
+			 */
+			log_debug_errno(r, "Skipping process %u: %m", pid);
+			continue;
+		}
+		nv = realloc(l.vms, (l.n + 1) * sizeof(*nv));
+		if (!nv) {
+			vm_free(vm);
+			return -ENOMEM;
+		}
+		l.vms = nv;
+		l.vms[l.n++] = vm;
+	}
+
+	if (l.n > 1)
+		qsort(l.vms, l.n, sizeof(*l.vms), vm_cmp);
+	*ret_n = l.n;
+	*ret = TAKE_PTR(l.vms);
+	l.n = 0;
+	return 0;
+}
