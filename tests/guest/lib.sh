@@ -1,0 +1,107 @@
+# Helpers for the guest's case scripts: `. /tests/lib.sh`.
+#
+# The case contract (tests/guest/init enforces it):
+#   - a case is /tests/cases/NAME.sh, run by busybox sh in lexical order;
+#   - header lines "# profiles: P1 P2" (default: every profile) and
+#     "# timeout: SECONDS" (default: smmud.case_timeout, 120);
+#   - it prints "ok - what" or "not ok - what # why" lines; init numbers
+#     them and prefixes the case name; any other output is kept as a log;
+#   - exiting non-zero without a "not ok" line, printing no result, or
+#     running past the timeout is a failure.
+# /run/smmud-bench.env gives SMMUD_PROFILE, SMMUD_EDU_BDFS (edu devices,
+# bound to vfio-pci), SMMUD_VFIO_BDFS (every device bound) and
+# SMMUD_HUGEPAGES.
+
+# shellcheck disable=SC1091
+[ -r /run/smmud-bench.env ] && . /run/smmud-bench.env
+
+ok() { echo "ok - $*"; }
+not_ok() {
+	what=$1
+	shift
+	echo "not ok - $what # $*"
+}
+# check WHAT CONDITION...: ok when the test(1) condition holds.
+check() {
+	what=$1
+	shift
+	if [ "$@" ]; then ok "$what"; else not_ok "$what" "failed: [ $* ]"; fi
+}
+
+# edu N: the Nth edu device (from 1), empty if there are fewer.
+edu() {
+	i=$1
+	set -- $SMMUD_EDU_BDFS
+	[ "$i" -le $# ] || return 0
+	eval "echo \${$i}"
+}
+
+# kv FILE KEY: the first word of the value of the last KEY=... line.
+kv() { sed -n "s/^$2=//p" "$1" | tail -n1 | cut -d' ' -f1; }
+
+# vmm NAME ARGS...: run vfio-vmm ARGS, log its output, report ok/not ok
+# NAME on its exit status.  Always returns 0 (the result is in the TAP
+# line); the output stays in /tmp/vmm-NAME.out for kv, VMM_RC has the status.
+vmm() {
+	name=$1
+	shift
+	out=/tmp/vmm-$(echo "$name" | tr -c 'A-Za-z0-9_.\n-' '_').out
+	VMM_RC=0
+	vfio-vmm "$@" >"$out" 2>&1 || VMM_RC=$?
+	vmm_report "$name" "$out"
+}
+
+vmm_report() {
+	sed 's/^/  /' "$2"
+	VMM_OUT=$2
+	if [ "$VMM_RC" -eq 0 ]; then
+		ok "$1"
+	else
+		not_ok "$1" "$(sed -n 's/^error=//p' "$2" | tail -n1) (exit $VMM_RC)"
+	fi
+}
+
+# vmm_start NAME ARGS...: vfio-vmm --hold in the background; vmm_go sends
+# every started one its SIGUSR1 at once once all are ready (a mass VM
+# shutdown); vmm_wait NAME reports it like vmm.
+VMM_PIDS=
+vmm_start() {
+	name=$1
+	shift
+	rm -f "/tmp/vmm-$name.ready"
+	vfio-vmm --hold --ready-file "/tmp/vmm-$name.ready" "$@" >"/tmp/vmm-$name.out" 2>&1 &
+	echo $! >"/tmp/vmm-$name.pid"
+	VMM_PIDS="$VMM_PIDS $name"
+}
+
+# vmm_ready_all SECONDS: wait until every started VMM is ready (or died).
+vmm_ready_all() {
+	deadline=$(($(date +%s) + $1))
+	for name in $VMM_PIDS; do
+		while [ ! -e "/tmp/vmm-$name.ready" ]; do
+			kill -0 "$(cat "/tmp/vmm-$name.pid")" 2>/dev/null || return 1
+			[ "$(date +%s)" -lt "$deadline" ] || return 1
+			sleep 0.1
+		done
+	done
+}
+
+vmm_go() {
+	pids=
+	for name in $VMM_PIDS; do pids="$pids $(cat "/tmp/vmm-$name.pid")"; done
+	# shellcheck disable=SC2086
+	kill -USR1 $pids
+}
+
+vmm_wait() {
+	VMM_RC=0
+	wait "$(cat "/tmp/vmm-$1.pid")" || VMM_RC=$?
+	vmm_report "$1" "/tmp/vmm-$1.out"
+}
+
+# ms_now: milliseconds since boot (for timing a case's own phases).
+ms_now() {
+	read -r up _ </proc/uptime
+	# "1${frac} - 100": a fraction like "08" is not read as octal.
+	echo $((${up%.*} * 1000 + (1${up#*.} - 100) * 10))
+}
