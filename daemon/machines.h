@@ -9,7 +9,9 @@
  * machined being absent is normal: lookups then return NULL.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <systemd/sd-bus.h>
@@ -33,6 +35,13 @@ MachineWatch *machinewatch_free(MachineWatch *w);
 const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid);
 /* Number of machines known (for status and tests). */
 size_t machinewatch_count(MachineWatch *w);
+/* Whether machined is on the bus (as far as we heard). */
+bool machinewatch_present(MachineWatch *w);
+/* 0 turns reconciliation off; the default is MACHINEWATCH_RECONCILE_USEC. */
+int machinewatch_set_reconcile_interval(MachineWatch *w, uint64_t usec);
+
+/* Names we accept from machined: 1-255 bytes, no control characters. */
+bool machine_name_is_valid(const char *name);
 
 static inline void machinewatch_freep(MachineWatch **w)
 {

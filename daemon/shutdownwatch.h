@@ -4,9 +4,12 @@
 /*
  * Host shutdown announcements, heard before libvirt starts stopping the
  * guests: logind's PrepareForShutdown(true), and a systemd job queued for
- * shutdown.target, reboot.target, poweroff.target, halt.target or
- * kexec.target (JobNew, after Subscribe()).  announced() is called once
- * per announcement with a short reason ("logind", "job shutdown.target").
+ * shutdown.target, reboot.target, poweroff.target, halt.target,
+ * kexec.target or soft-reboot.target (JobNew, after Subscribe()).
+ * announced() is called once per announcement with a short reason
+ * ("logind", "job poweroff.target"); one shutdown usually brings several
+ * (logind, then a job for each target), so the caller must be idempotent.
+ * PrepareForShutdown(false), a cancelled shutdown, is logged only.
  */
 
 #include <stdbool.h>
