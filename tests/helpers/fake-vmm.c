@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * fake-vmm: a process that looks like a VMM to smmud.  It opens the given
+ * (fake) VFIO files and keeps them open, mlocks memory so /proc/PID/status
+ * shows it as VmLck (as VFIO type1 accounts pinned pages), optionally runs
+ * extra threads, tells its parent it is ready, and exits on a signal or
+ * after a duration.
+ *
+ *   fake-vmm [--open PATH]... [--mlock BYTES] [--threads N]
+ *            [--duration SECONDS] [--ready-fd FD] [--exit-code N]
+ *
+ * Ready: one line "ready <pid>\n" on stdout (or on --ready-fd), written
+ * after every file is open and the memory locked, so a test waits on a
+ * pipe, never on a sleep.  SIGTERM, SIGINT or SIGUSR1 end it: exit() from
+ * the main thread, so a multi-threaded fake dies as a whole thread group
+ * (what taskstats reports as AGGR_TGID).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static void *thread_main(void *arg)
+{
+	/* Threads only exist; the main thread decides when the group dies. */
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int parse_ulong(const char *s, unsigned long *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtoul(s, &end, 10);
+	return errno || end == s || *end || *s == '-' ? -EINVAL : 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: fake-vmm [--open PATH]... [--mlock BYTES] [--threads N] "
+			"[--duration SECONDS] [--ready-fd FD] [--exit-code N]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "open", required_argument, NULL, 'o' },
+		{ "mlock", required_argument, NULL, 'm' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "exit-code", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	unsigned long lock_bytes = 0, threads = 0, duration = 0, ready_fd = 1, exit_code = 0;
+	struct timespec timeout;
+	sigset_t mask;
+	int c, sig;
+
+	/* Block first: a signal sent as soon as we are ready must not be lost. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	while ((c = getopt_long(argc, argv, "o:m:t:d:r:e:h", opts, NULL)) >= 0) {
+		unsigned long v;
+
+		switch (c) {
+		case 'o':
+			/* Kept open until exit: that is what makes us a "VM". */
+			if (open(optarg, O_RDWR | O_CLOEXEC) < 0 &&
+			    open(optarg, O_RDONLY | O_CLOEXEC) < 0) {
+				fprintf(stderr, "fake-vmm: cannot open %s: %m\n", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+		case 't':
+		case 'd':
+		case 'r':
+		case 'e':
+			if (parse_ulong(optarg, &v) < 0) {
+				fprintf(stderr, "fake-vmm: bad number: %s\n", optarg);
+				return 2;
+			}
+			if (c == 'm')
+				lock_bytes = v;
+			else if (c == 't')
+				threads = v;
+			else if (c == 'd')
+				duration = v;
+			else if (c == 'r')
+				ready_fd = v;
+			else
+				exit_code = v & 0xff;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage();
+		return 2;
+	}
+
+	if (lock_bytes > 0) {
+		void *p = mmap(NULL, lock_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED || mlock(p, lock_bytes) < 0) {
+			fprintf(stderr, "fake-vmm: cannot lock %lu bytes: %m\n", lock_bytes);
+			return 2;
+		}
+	}
+
+	for (unsigned long i = 0; i < threads; i++) {
+		pthread_t t;
+		int r = pthread_create(&t, NULL, thread_main, NULL);
+
+		if (r != 0) {
+			fprintf(stderr, "fake-vmm: cannot start thread: %s\n", strerror(r));
+			return 2;
+		}
+	}
+
+	dprintf((int)ready_fd, "ready %d\n", (int)getpid());
+	if (ready_fd != 1)
+		close((int)ready_fd);
+
+	timeout = (struct timespec){ .tv_sec = (time_t)duration };
+	do
+		sig = sigtimedwait(&mask, NULL, duration ? &timeout : NULL);
+	while (sig < 0 && errno == EINTR);
+
+	exit((int)exit_code);
+}
