@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -84,7 +86,11 @@ int read_one_line_file(const char *path, char **ret)
 
 int write_string_file(const char *path, const char *s)
 {
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	/*
+	 * O_TRUNC: sysfs ignores it, but a regular file (the test tree, a
+	 * state file) must not keep the tail of a longer old value.
+	 */
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	size_t len = strlen(s);
 	ssize_t n;
 
@@ -154,4 +160,264 @@ uint64_t now_usec(clockid_t clock)
 
 	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000ULL;
+}
+
+
+void strv_free(char **l)
+{
+	if (!l)
+		return;
+	for (char **i = l; *i; i++)
+		free(*i);
+	free(l);
+}
+
+size_t strv_length(char *const *l)
+{
+	size_t n = 0;
+
+	while (l && l[n])
+		n++;
+	return n;
+}
+
+static int strv_push(char ***l, char *s)
+{
+	size_t n = strv_length(*l);
+	char **nl = realloc(*l, (n + 2) * sizeof(char *));
+
+	if (!nl) {
+		free(s);
+		return -ENOMEM;
+	}
+	nl[n] = s;
+	nl[n + 1] = NULL;
+	*l = nl;
+	return 0;
+}
+
+int strv_extend(char ***l, const char *s)
+{
+	char *c = strdup(s);
+
+	if (!c)
+		return -ENOMEM;
+	return strv_push(l, c);
+}
+
+int strv_extendf(char ***l, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	return strv_push(l, s);
+}
+
+char *root_path(const char *root, const char *path)
+{
+	if (!root || !*root || streq(root, "/")) {
+		char *s;
+
+		if (asprintf(&s, "/%s", path + strspn(path, "/")) < 0)
+			return NULL;
+		return s;
+	}
+	return path_join(root, path);
+}
+
+int parse_boolean(const char *s)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+
+	for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+		if (streq(s, yes[i]))
+			return 1;
+		if (streq(s, no[i]))
+			return 0;
+	}
+	return -EINVAL;
+}
+
+/* Splits "123abc" into 123 and "abc"; the number part must be non-empty. */
+static int split_number(const char *s, uint64_t *ret, const char **ret_suffix)
+{
+	size_t n = strspn(s, "0123456789");
+	char digits[32];
+
+	if (n == 0 || n >= sizeof(digits))
+		return n == 0 ? -EINVAL : -ERANGE;
+	memcpy(digits, s, n);
+	digits[n] = 0;
+	*ret_suffix = s + n;
+	return safe_atou64(digits, ret);
+}
+
+static int multiply(uint64_t v, uint64_t factor, uint64_t *ret)
+{
+	if (factor != 0 && v > UINT64_MAX / factor)
+		return -ERANGE;
+	*ret = v * factor;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t factor;
+	} table[] = {
+		{ "", 1 },
+		{ "K", 1ULL << 10 },
+		{ "M", 1ULL << 20 },
+		{ "G", 1ULL << 30 },
+		{ "T", 1ULL << 40 },
+		{ "P", 1ULL << 50 },
+	};
+	const char *suffix;
+	uint64_t v;
+	int r;
+
+	r = split_number(s, &v, &suffix);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(table); i++)
+		if (streq(suffix, table[i].suffix))
+			return multiply(v, table[i].factor, ret);
+	return -EINVAL;
+}
+
+int parse_timespan(const char *s, uint64_t *ret_usec)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t factor;
+	} table[] = {
+		{ "", USEC_PER_SEC },	    { "us", 1 },
+		{ "ms", USEC_PER_MSEC },    { "s", USEC_PER_SEC },
+		{ "min", USEC_PER_MINUTE }, { "h", USEC_PER_HOUR },
+	};
+	const char *suffix;
+	uint64_t v;
+	int r;
+
+	r = split_number(s, &v, &suffix);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ELEMENTSOF(table); i++)
+		if (streq(suffix, table[i].suffix))
+			return multiply(v, table[i].factor, ret_usec);
+	return -EINVAL;
+}
+
+const char *format_bytes(char *buf, size_t size, uint64_t bytes)
+{
+	static const char units[] = "KMGTP";
+	int i;
+
+	/* Exact multiples only, so the output parses back to the same value. */
+	for (i = 4; i >= 0; i--) {
+		uint64_t f = 1ULL << (10 * (i + 1));
+
+		if (bytes >= f && bytes % f == 0) {
+			snprintf(buf, size, "%" PRIu64 "%c", bytes / f, units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, size, "%" PRIu64, bytes);
+	return buf;
+}
+
+const char *format_timespan(char *buf, size_t size, uint64_t usec)
+{
+	if (usec == USEC_INFINITY)
+		snprintf(buf, size, "infinity");
+	else if (usec % USEC_PER_HOUR == 0 && usec > 0)
+		snprintf(buf, size, "%" PRIu64 "h", usec / USEC_PER_HOUR);
+	else if (usec % USEC_PER_MINUTE == 0 && usec > 0)
+		snprintf(buf, size, "%" PRIu64 "min", usec / USEC_PER_MINUTE);
+	else if (usec % USEC_PER_SEC == 0)
+		snprintf(buf, size, "%" PRIu64 "s", usec / USEC_PER_SEC);
+	else if (usec % USEC_PER_MSEC == 0)
+		snprintf(buf, size, "%" PRIu64 "ms", usec / USEC_PER_MSEC);
+	else
+		snprintf(buf, size, "%" PRIu64 "us", usec);
+	return buf;
+}
+
+int readlink_malloc(const char *path, char **ret)
+{
+	size_t size = 256;
+
+	for (;;) {
+		_cleanup_free_ char *buf = malloc(size);
+		ssize_t n;
+
+		if (!buf)
+			return -ENOMEM;
+		n = readlink(path, buf, size);
+		if (n < 0)
+			return negative_errno();
+		if ((size_t)n < size) {
+			buf[n] = 0;
+			*ret = TAKE_PTR(buf);
+			return 0;
+		}
+		size *= 2;
+	}
+}
+
+const char *path_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+int parse_cpu_list_count(const char *s, unsigned *ret)
+{
+	unsigned count = 0;
+
+	if (!*s || streq(s, "\n")) {
+		*ret = 0;
+		return 0;
+	}
+	while (*s && *s != '\n') {
+		char *end;
+		unsigned long a, b;
+
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		a = strtoul(s, &end, 10);
+		b = a;
+		if (*end == '-') {
+			s = end + 1;
+			if (*s < '0' || *s > '9')
+				return -EINVAL;
+			b = strtoul(s, &end, 10);
+			if (b < a)
+				return -EINVAL;
+		}
+		if (b - a >= 1u << 20)
+			return -ERANGE;
+		count += (unsigned)(b - a + 1);
+		s = end;
+		if (*s == ',')
+			s++;
+		else if (*s && *s != '\n')
+			return -EINVAL;
+	}
+	*ret = count;
+	return 0;
+}
+
+bool glob_match(const char *pattern, const char *s)
+{
+	return fnmatch(pattern, s, 0) == 0;
 }

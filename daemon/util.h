@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -117,3 +119,47 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 char *path_join(const char *a, const char *b);
 
 uint64_t now_usec(clockid_t clock);
+
+#define USEC_PER_MSEC ((uint64_t)1000)
+#define USEC_PER_SEC ((uint64_t)1000000)
+#define USEC_PER_MINUTE (60 * USEC_PER_SEC)
+#define USEC_PER_HOUR (60 * USEC_PER_MINUTE)
+#define USEC_INFINITY UINT64_MAX
+
+void strv_free(char **l);
+static inline void strv_freep(char ***p)
+{
+	strv_free(*p);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char *const *l);
+/* Appends a copy of s; the array stays NULL-terminated. */
+int strv_extend(char ***l, const char *s);
+int strv_extendf(char ***l, const char *fmt, ...) _printf_(2, 3);
+
+/*
+ * "<root>/<path>": every sysfs, procfs, debugfs and /dev path goes through
+ * this, so --root (the test seam) moves all of them at once.
+ */
+char *root_path(const char *root, const char *path);
+
+/* "yes"/"no", "true"/"false", "on"/"off", "1"/"0". */
+int parse_boolean(const char *s);
+/* Bytes: a decimal number with an optional K, M, G, T or P suffix (base 1024). */
+int parse_size(const char *s, uint64_t *ret);
+/* A time span: a decimal number with us, ms, s, min or h; bare = seconds. */
+int parse_timespan(const char *s, uint64_t *ret_usec);
+/* Human-readable forms of the above, into buf. */
+const char *format_bytes(char *buf, size_t size, uint64_t bytes);
+const char *format_timespan(char *buf, size_t size, uint64_t usec);
+#define FORMAT_BYTES_MAX 32
+#define FORMAT_TIMESPAN_MAX 32
+
+/* Target of a symlink, malloc'd. */
+int readlink_malloc(const char *path, char **ret);
+/* Last component of a path (no allocation). */
+const char *path_basename(const char *path);
+/* "0-3,8,10-11": the number of CPUs or nodes in a kernel list. */
+int parse_cpu_list_count(const char *s, unsigned *ret);
+/* Glob match (fnmatch(3) without flags). */
+bool glob_match(const char *pattern, const char *s);

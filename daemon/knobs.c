@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdarg.h>
+
+#include "knobs.h"
+#include "log.h"
+
+static const char *const knob_attr_table[_KNOB_ATTR_MAX] = {
+	[KNOB_THRESHOLD] = "inv_threshold",
+	[KNOB_TEARDOWN_MODE] = "teardown_mode",
+};
+
+static const char *const knob_owner_table[_KNOB_OWNER_MAX] = {
+	[KNOB_OWNER_SMMUD] = "smmud",
+	[KNOB_OWNER_OPERATOR] = "operator",
+};
+
+const char *knob_attr_to_string(KnobAttr a)
+{
+	return a >= 0 && a < _KNOB_ATTR_MAX ? knob_attr_table[a] : NULL;
+}
+
+int knob_attr_from_string(const char *s)
+{
+	for (int i = 0; i < _KNOB_ATTR_MAX; i++)
+		if (streq(knob_attr_table[i], s))
+			return i;
+	return -EINVAL;
+}
+
+const char *knob_owner_to_string(KnobOwner o)
+{
+	return o >= 0 && o < _KNOB_OWNER_MAX ? knob_owner_table[o] : NULL;
+}
+
+static int set_string(char **p, const char *s)
+{
+	char *c = NULL;
+
+	if (s) {
+		c = strdup(s);
+		if (!c)
+			return -ENOMEM;
+	}
+	free(*p);
+	*p = c;
+	return 0;
+}
+
+static Knob *knob_free(Knob *k)
+{
+	if (!k)
+		return NULL;
+	free(k->smmu);
+	free(k->path);
+	free(k->original);
+	free(k->written);
+	free(k->current);
+	free(k->dry_run_value);
+	free(k->owner_reason);
+	free(k);
+	return NULL;
+}
+
+int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **ret)
+{
+	Knobs *ks = calloc(1, sizeof(Knobs));
+	_cleanup_free_ char *boot_path = NULL;
+
+	if (!ks)
+		return -ENOMEM;
+	ks->root = strdup(root);
+	ks->runtime_dir = strdup(runtime_dir);
+	ks->state = state_new();
+	ks->dry_run = dry_run;
+	boot_path = root_path(root, "proc/sys/kernel/random/boot_id");
+	if (!ks->root || !ks->runtime_dir || !ks->state || !boot_path) {
+		knobs_free(ks);
+		return -ENOMEM;
+	}
+	/* Without a boot id a stale file can still be judged by its values. */
+	if (read_one_line_file(boot_path, &ks->boot_id) < 0)
+		ks->boot_id = NULL;
+	if (ks->boot_id && !state_token_valid(ks->boot_id)) {
+		free(ks->boot_id);
+		ks->boot_id = NULL;
+	}
+	if (ks->boot_id)
+		ks->state->boot_id = strdup(ks->boot_id);
+	*ret = ks;
+	return 0;
+}
+
+Knobs *knobs_free(Knobs *ks)
+{
+	if (!ks)
+		return NULL;
+	for (size_t i = 0; i < ks->n_knobs; i++)
+		knob_free(ks->knobs[i]);
+	free(ks->knobs);
+	state_free(ks->state);
+	free(ks->root);
+	free(ks->runtime_dir);
+	free(ks->boot_id);
+	free(ks);
+	return NULL;
+}
+
+Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
+{
+	_cleanup_free_ char *rel = NULL;
+	Knob **n, *k;
+
+	for (size_t i = 0; i < ks->n_knobs; i++)
+		if (ks->knobs[i]->attr == attr && streq(ks->knobs[i]->smmu, smmu))
+			return ks->knobs[i];
+
+	if (!state_token_valid(smmu))
+		return NULL;
+	if (asprintf(&rel, "sys/class/iommu/%s/arm-smmu-v3/%s", smmu, knob_attr_to_string(attr)) < 0)
+		return NULL;
+	k = calloc(1, sizeof(Knob));
+	if (!k)
+		return NULL;
+	k->attr = attr;
+	k->smmu = strdup(smmu);
+	k->path = root_path(ks->root, rel);
+	n = realloc(ks->knobs, (ks->n_knobs + 1) * sizeof(Knob *));
+	if (!k->smmu || !k->path || !n) {
+		if (n)
+			ks->knobs = n;
+		knob_free(k);
+		return NULL;
+	}
+	ks->knobs = n;
+	ks->knobs[ks->n_knobs++] = k;
+	return k;
+}
+
+static int save_state(Knobs *ks)
+{
+	int r;
+
+	if (ks->dry_run)
+		return 0;
+	r = state_prepare_dir(ks->runtime_dir);
+	if (r < 0)
+		return log_error_errno(r, "Runtime directory %s unusable: %m", ks->runtime_dir);
+	r = state_save(ks->runtime_dir, ks->state);
+	if (r < 0)
+		return log_error_errno(r, "Failed to write %s/" STATE_FILE_NAME ": %m",
+				       ks->runtime_dir);
+	return 0;
+}
+
+int knobs_forget_smmu(Knobs *ks, const char *smmu)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < ks->n_knobs; i++) {
+		Knob *k = ks->knobs[i];
+
+		if (!streq(k->smmu, smmu)) {
+			ks->knobs[j++] = k;
+			continue;
+		}
+		if (k->written)
+			log_warning("%s/%s: SMMU is gone while smmud held it at %s (original %s).",
+				    smmu, knob_attr_to_string(k->attr), k->written, k->original);
+		state_unset(ks->state, smmu, knob_attr_to_string(k->attr));
+		knob_free(k);
+	}
+	ks->n_knobs = j;
+	return save_state(ks);
+}
+
+int knob_read(Knobs *ks, Knob *k)
+{
+	_cleanup_free_ char *v = NULL;
+	int r;
+
+	r = read_one_line_file(k->path, &v);
+	if (r < 0)
+		return r;
+	/* What we would write back must be a clean token. */
+	if (!state_token_valid(v) || strlen(v) >= KNOB_VALUE_MAX)
+		return -EBADMSG;
+	free(k->current);
+	k->current = TAKE_PTR(v);
+	return 0;
+}
+
+static void log_change(int level, const Knob *k, const char *decision, const char *before,
+		       const char *after, const char *fmt, ...) _printf_(6, 7);
+static void log_change(int level, const Knob *k, const char *decision, const char *before,
+		       const char *after, const char *fmt, ...)
+{
+	_cleanup_free_ char *f_smmu = NULL, *f_knob = NULL, *f_dec = NULL, *f_before = NULL,
+			    *f_after = NULL, *msg = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return (void)log_oom();
+	if (asprintf(&f_smmu, "SMMUD_SMMU=%s", k->smmu) < 0 ||
+	    asprintf(&f_knob, "SMMUD_KNOB=%s", knob_attr_to_string(k->attr)) < 0 ||
+	    asprintf(&f_dec, "SMMUD_DECISION=%s", decision) < 0 ||
+	    asprintf(&f_before, "SMMUD_BEFORE=%s", before ?: "") < 0 ||
+	    asprintf(&f_after, "SMMUD_AFTER=%s", after ?: "") < 0)
+		return (void)log_oom();
+	{
+		const char *fields[] = { f_smmu, f_knob, f_dec, f_before, f_after, NULL };
+
+		log_struct(level, fields, "%s/%s: %s", k->smmu, knob_attr_to_string(k->attr), msg);
+	}
+}
+
+/* Someone else wrote a knob we hold: hand it over or note it, by policy. */
+static int external_change(Knobs *ks, Knob *k)
+{
+	int r;
+
+	if (ks->on_external_change == EXTERNAL_CHANGE_REASSERT) {
+		log_change(LOG_WARNING, k, "external-change", k->written, k->current,
+			   "changed to %s behind smmud's back (it held %s); writing it again "
+			   "(ExternalChange=reassert).",
+			   k->current, k->written);
+		return 1;
+	}
+	log_change(LOG_WARNING, k, "external-change", k->written, k->current,
+		   "changed to %s behind smmud's back (it held %s, original %s); leaving this "
+		   "knob alone from now on (ExternalChange=release).",
+		   k->current, k->written, k->original);
+	k->owner = KNOB_OWNER_OPERATOR;
+	free(k->owner_reason);
+	if (asprintf(&k->owner_reason, "changed to %s by someone else", k->current) < 0)
+		k->owner_reason = NULL;
+	free(k->written);
+	k->written = NULL;
+	state_unset(ks->state, k->smmu, knob_attr_to_string(k->attr));
+	r = save_state(ks);
+	return r < 0 ? r : 1;
+}
+
+int knobs_check_drift(Knobs *ks, Knob *k)
+{
+	int r;
+
+	if (!k->written || k->owner != KNOB_OWNER_SMMUD)
+		return 0;
+	r = knob_read(ks, k);
+	if (r < 0)
+		return log_warning_errno(r, "%s/%s: cannot read back: %m", k->smmu,
+					 knob_attr_to_string(k->attr));
+	if (streq(k->current, k->written))
+		return 0;
+	return external_change(ks, k);
+}
+
+int knobs_check_drift_all(Knobs *ks)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < ks->n_knobs; i++)
+		if (knobs_check_drift(ks, ks->knobs[i]) > 0)
+			n++;
+	return n;
+}
+
+static int write_value(Knob *k, const char *value)
+{
+	_cleanup_free_ char *line = NULL;
+
+	if (asprintf(&line, "%s\n", value) < 0)
+		return -ENOMEM;
+	return write_string_file(k->path, line);
+}
+
+int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
+{
+	_cleanup_free_ char *previous = NULL;
+	int r;
+
+	if (k->owner != KNOB_OWNER_SMMUD)
+		return -EBUSY;
+	if (!state_token_valid(value) || strlen(value) >= KNOB_VALUE_MAX)
+		return -EINVAL;
+
+	r = knob_read(ks, k);
+	if (r < 0)
+		return log_error_errno(r, "%s/%s: cannot read %s: %m", k->smmu,
+				       knob_attr_to_string(k->attr), k->path);
+
+	if (ks->dry_run) {
+		const char *now = k->dry_run_value ?: k->current;
+
+		if (streq(now, value))
+			return 0;
+		log_change(LOG_NOTICE, k, why, now, value, "dry run: would write %s (now %s).",
+			   value, now);
+		return set_string(&k->dry_run_value, value);
+	}
+
+	if (k->written && !streq(k->current, k->written)) {
+		r = external_change(ks, k);
+		if (r < 0)
+			return r;
+		if (k->owner != KNOB_OWNER_SMMUD)
+			return -EBUSY;
+	} else if (!k->written && k->original && !streq(k->current, k->original))
+		log_info("%s/%s: now %s (was %s while smmud held nothing): taking it as the "
+			 "original.",
+			 k->smmu, knob_attr_to_string(k->attr), k->current, k->original);
+
+	if (!k->written) {
+		r = set_string(&k->original, k->current);
+		if (r < 0)
+			return r;
+	}
+	if (streq(k->current, value))
+		return 0;
+
+	/* The original goes to disk before the kernel sees our value. */
+	previous = k->written ? strdup(k->written) : NULL;
+	if (k->written && !previous)
+		return -ENOMEM;
+	if (streq(value, k->original))
+		state_unset(ks->state, k->smmu, knob_attr_to_string(k->attr));
+	else {
+		r = state_set(ks->state, k->smmu, knob_attr_to_string(k->attr), k->original, value);
+		if (r < 0)
+			return r;
+	}
+	r = save_state(ks);
+	if (r >= 0) {
+		r = write_value(k, value);
+		if (r < 0)
+			log_error_errno(r, "%s/%s: failed to write %s to %s: %m", k->smmu,
+					knob_attr_to_string(k->attr), value, k->path);
+	}
+	if (r < 0) {
+		/* Undo the state entry: the kernel still has the old value. */
+		if (previous)
+			(void)state_set(ks->state, k->smmu, knob_attr_to_string(k->attr),
+					k->original, previous);
+		else
+			state_unset(ks->state, k->smmu, knob_attr_to_string(k->attr));
+		(void)save_state(ks);
+		return r;
+	}
+
+	log_change(LOG_NOTICE, k, why, k->current, value, "%s -> %s (%s).", k->current, value, why);
+	r = set_string(&k->current, value);
+	if (r >= 0)
+		r = set_string(&k->written, streq(value, k->original) ? NULL : value);
+	return r;
+}
+
+int knobs_restore(Knobs *ks, Knob *k, const char *why)
+{
+	if (ks->dry_run) {
+		if (k->dry_run_value && k->current && !streq(k->dry_run_value, k->current))
+			log_change(LOG_NOTICE, k, why, k->dry_run_value, k->current,
+				   "dry run: would restore %s.", k->current);
+		free(k->dry_run_value);
+		k->dry_run_value = NULL;
+		return 0;
+	}
+	if (!k->written || k->owner != KNOB_OWNER_SMMUD)
+		return 0;
+	return knobs_set(ks, k, k->original, why);
+}
+
+int knobs_restore_all(Knobs *ks, const char *why)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < ks->n_knobs; i++) {
+		int r = knobs_restore(ks, ks->knobs[i], why);
+
+		if (r < 0 && r != -EBUSY && ret == 0)
+			ret = r;
+	}
+	return ret;
+}
+
+bool knobs_holding(const Knobs *ks)
+{
+	for (size_t i = 0; i < ks->n_knobs; i++)
+		if (ks->knobs[i]->written && ks->knobs[i]->owner == KNOB_OWNER_SMMUD)
+			return true;
+	return false;
+}
+
+int knobs_recover(Knobs *ks)
+{
+	_cleanup_state_free_ State *old = NULL;
+	_cleanup_free_ char *error = NULL;
+	int r, ret = 0;
+
+	r = state_load(ks->runtime_dir, &old, &error);
+	if (r == -ENOENT)
+		return 0;
+	if (r == -EBADMSG || r == -EFBIG) {
+		log_error("%s/" STATE_FILE_NAME " is unusable (%s); moved to " STATE_FILE_NAME
+			  ".bad, nothing restored from it.",
+			  ks->runtime_dir, error ?: strerror(-r));
+		if (!ks->dry_run)
+			(void)state_quarantine(ks->runtime_dir);
+		return 0;
+	}
+	if (r < 0)
+		return log_error_errno(r, "Failed to read %s/" STATE_FILE_NAME ": %m",
+				       ks->runtime_dir);
+
+	if (old->boot_id && ks->boot_id && !streq(old->boot_id, ks->boot_id)) {
+		log_info("State file is from an earlier boot: the kernel has its defaults again, "
+			 "nothing to restore.");
+		return save_state(ks);
+	}
+	log_notice("A previous run did not stop cleanly: restoring %zu knob(s) from its state "
+		   "file.",
+		   old->n_entries);
+
+	for (size_t i = 0; i < old->n_entries; i++) {
+		const StateEntry *e = &old->entries[i];
+		int attr = knob_attr_from_string(e->attr);
+		Knob *k;
+
+		if (attr < 0) {
+			log_warning("State file names unknown attribute %s of %s; ignored.", e->attr,
+				    e->smmu);
+			continue;
+		}
+		k = knobs_get(ks, e->smmu, (KnobAttr)attr);
+		if (!k)
+			return log_oom();
+		r = knob_read(ks, k);
+		if (r < 0) {
+			log_warning_errno(r, "%s/%s: cannot read (%m); cannot restore %s.", e->smmu,
+					  e->attr, e->original);
+			continue;
+		}
+		if (streq(k->current, e->original)) {
+			log_debug("%s/%s: already at its original %s.", e->smmu, e->attr, e->original);
+			continue;
+		}
+		if (!streq(k->current, e->written)) {
+			log_change(LOG_WARNING, k, "recover-skip", e->written, k->current,
+				   "now %s, not the %s smmud wrote: someone changed it since; "
+				   "leaving it (original was %s).",
+				   k->current, e->written, e->original);
+			continue;
+		}
+		if (ks->dry_run) {
+			log_change(LOG_NOTICE, k, "recover", k->current, e->original,
+				   "dry run: would restore %s.", e->original);
+			continue;
+		}
+		/* Adopt the hold, then end it the normal way. */
+		if (set_string(&k->original, e->original) < 0 ||
+		    set_string(&k->written, e->written) < 0 ||
+		    state_set(ks->state, k->smmu, e->attr, e->original, e->written) < 0)
+			return log_oom();
+		r = knobs_restore(ks, k, "recover");
+		if (r < 0 && ret == 0)
+			ret = r;
+	}
+	r = save_state(ks);
+	return ret < 0 ? ret : r;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The SMMU tunables (/sys/class/iommu/<smmu>/arm-smmu-v3/{inv_threshold,
+ * teardown_mode}).  This file is the only writer of kernel files.
+ *
+ * A knob is "held" while it carries a value smmud wrote that differs from
+ * the one it found (the original).  The original is put in the state file
+ * before the first write, so it survives a crash; every hold ends with the
+ * original written back (knobs_restore), at stop, or at the next start
+ * (knobs_recover).  Before each write, and on the periodic drift check
+ * while anything is held, the current value is compared with ours: if
+ * someone else changed it, that is logged and (ExternalChange=release)
+ * the knob is theirs from then on.
+ */
+
+#include "config.h"
+#include "state.h"
+
+typedef enum KnobAttr {
+	KNOB_THRESHOLD,
+	KNOB_TEARDOWN_MODE,
+	_KNOB_ATTR_MAX,
+} KnobAttr;
+
+typedef enum KnobOwner {
+	KNOB_OWNER_SMMUD,     /* smmud decides its value */
+	KNOB_OWNER_OPERATOR,  /* someone else wrote it while we held it: hands off */
+	_KNOB_OWNER_MAX,
+} KnobOwner;
+
+const char *knob_attr_to_string(KnobAttr a);
+int knob_attr_from_string(const char *s);
+const char *knob_owner_to_string(KnobOwner o);
+
+typedef struct Knob {
+	char *smmu;
+	KnobAttr attr;
+	char *path;
+	char *original;       /* the value before our hold (or last seen while idle) */
+	char *written;        /* our value, in place now; NULL: not held */
+	char *current;        /* as last read */
+	char *dry_run_value;  /* --dry-run: the value we would have written */
+	KnobOwner owner;
+	char *owner_reason;   /* why it left us */
+} Knob;
+
+typedef struct Knobs {
+	char *root;
+	char *runtime_dir;
+	bool dry_run;
+	ExternalChange on_external_change;
+	char *boot_id;
+	State *state;         /* what the state file says */
+	Knob **knobs;
+	size_t n_knobs;
+} Knobs;
+
+int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **ret);
+Knobs *knobs_free(Knobs *ks);
+static inline void knobs_freep(Knobs **ks)
+{
+	knobs_free(*ks);
+}
+
+/* The knob (created on first use: no I/O). */
+Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr);
+/* The SMMU is gone: its knobs cannot be restored anymore; forget them. */
+int knobs_forget_smmu(Knobs *ks, const char *smmu);
+
+/* Reads the current value into k->current. */
+int knob_read(Knobs *ks, Knob *k);
+
+/*
+ * Makes the knob hold value.  why names the decision (journal field
+ * SMMUD_DECISION).  0: done or nothing to do; -EBUSY: the knob is the
+ * operator's (now or since this call); other -errno: the write or the state
+ * file failed, and nothing changed.
+ */
+int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why);
+/* Ends a hold: the original back (if still ours).  0 if nothing held. */
+int knobs_restore(Knobs *ks, Knob *k, const char *why);
+/* Every hold.  Returns the first error, after trying all. */
+int knobs_restore_all(Knobs *ks, const char *why);
+/* True if any knob is held (the drift check runs only then). */
+bool knobs_holding(const Knobs *ks);
+/*
+ * Compares a held knob with what we wrote.  1: someone else changed it (and
+ * it was released or will be rewritten, by the configured policy); 0: fine.
+ */
+int knobs_check_drift(Knobs *ks, Knob *k);
+int knobs_check_drift_all(Knobs *ks);
+
+/*
+ * At start, before anything else: a state file left by a run that did not
+ * stop cleanly is put back (each knob that still has the value that run
+ * wrote gets its original).  Knobs that cannot be restored now stay held,
+ * so the state file keeps them.
+ */
+int knobs_recover(Knobs *ks);

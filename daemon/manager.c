@@ -1,0 +1,1035 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager.h"
+
+/* Uevents come in bursts (a device bind is several): one rescan for all. */
+#define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
+
+static const char *const smmu_mode_table[_SMMU_MODE_MAX] = {
+	[SMMU_MODE_MANAGED] = "managed",
+	[SMMU_MODE_UNMANAGED] = "unmanaged",
+	[SMMU_MODE_MONITOR] = "monitor-only",
+	[SMMU_MODE_MAINLINE] = "mainline",
+};
+
+const char *smmu_mode_to_string(SmmuMode mode)
+{
+	return mode >= 0 && mode < _SMMU_MODE_MAX ? smmu_mode_table[mode] : NULL;
+}
+
+static uint64_t now_mono(Manager *m)
+{
+	uint64_t t;
+
+	if (sd_event_now(m->event, CLOCK_MONOTONIC, &t) < 0)
+		t = now_usec(CLOCK_MONOTONIC);
+	return t;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static void manager_update_status(Manager *m)
+{
+	_cleanup_free_ char *s = NULL;
+	size_t storms = 0, managed = 0;
+
+	for (size_t i = 0; i < m->n_smmus; i++) {
+		storms += m->smmus[i]->decided && m->smmus[i]->decision.storm;
+		managed += m->smmus[i]->mode == SMMU_MODE_MANAGED;
+	}
+	if (!m->topology || m->n_smmus == 0)
+		(void)!asprintf(&s, "No SMMUv3 found; watching %zu VM(s).", m->n_vms);
+	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
+		(void)!asprintf(&s,
+				"Kernel %s handles teardown storms itself: reporting only. %zu "
+				"SMMU(s), %zu VM(s), %zu storm(s).",
+				m->topology->osrelease ?: "?", m->n_smmus, m->n_vms, storms);
+	else if (m->topology->kernel == KERNEL_CAP_NONE)
+		(void)!asprintf(&s,
+				"Monitor-only: kernel has no SMMUv3 tunables. %zu SMMU(s), %zu "
+				"VM(s), %zu storm(s).",
+				m->n_smmus, m->n_vms, storms);
+	else
+		(void)!asprintf(&s, "%s%zu of %zu SMMU(s) managed, %zu in storm; %zu VM(s).",
+				m->dry_run ? "Dry run: " : "", managed, m->n_smmus, storms,
+				m->n_vms);
+	if (!s || streq_ptr(s, m->status))
+		return;
+	free(m->status);
+	m->status = TAKE_PTR(s);
+	(void)sd_notifyf(false, "STATUS=%s", m->status);
+}
+
+/* ---- knobs ------------------------------------------------------------- */
+
+const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr)
+{
+	const char *v = attr == KNOB_THRESHOLD ? ms->settings->baseline.threshold
+					       : ms->settings->baseline.teardown_mode;
+	const Knob *k = ms->knobs[attr];
+
+	if (!streq(v, "keep"))
+		return v;
+	return k ? k->original ?: k->current : NULL;
+}
+
+static void schedule_drift_check(Manager *m)
+{
+	bool on = knobs_holding(m->knobs);
+	uint64_t t;
+
+	if (!m->drift_timer)
+		return;
+	if (!on) {
+		(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
+		return;
+	}
+	if (sd_event_source_get_enabled(m->drift_timer, NULL) > 0)
+		return;
+	t = now_mono(m) + m->config->drift_check_usec;
+	(void)sd_event_source_set_time(m->drift_timer, t);
+	(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_ON);
+}
+
+/* Brings the SMMU's knobs to what the decision wants (force: even if unchanged). */
+static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
+{
+	const PolicyDecision *d = &ms->decision;
+	const char *decision = policy_reason_to_string(d->reason);
+
+	if (ms->mode != SMMU_MODE_MANAGED)
+		return;
+	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
+		const char *want = a == KNOB_THRESHOLD ? d->values->threshold
+						       : d->values->teardown_mode;
+		Knob *k = ms->knobs[a];
+		int r;
+
+		if (!k || (!force && streq(ms->applied[a], want)))
+			continue;
+		if (streq(want, "keep"))
+			r = knobs_restore(m->knobs, k, decision);
+		else
+			r = knobs_set(m->knobs, k, want, decision);
+		if (r == -EBUSY)
+			continue; /* the operator's now; logged where it happened */
+		if (r < 0) {
+			/* Leave applied[] as it was: the next decision tries again. */
+			log_warning_errno(r, "%s: could not apply %s=%s: %m", ms->name,
+					  knob_attr_to_string(a), want);
+			continue;
+		}
+		snprintf(ms->applied[a], sizeof(ms->applied[a]), "%s", want);
+	}
+	schedule_drift_check(m);
+}
+
+/* ---- decisions --------------------------------------------------------- */
+
+static void schedule_deadline(Manager *m)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < m->n_smmus; i++)
+		if (m->smmus[i]->decided && m->smmus[i]->decision.next_deadline < next)
+			next = m->smmus[i]->decision.next_deadline;
+	if (next == UINT64_MAX) {
+		(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time(m->deadline_timer, next);
+	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+}
+
+static void log_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d, bool flipped)
+{
+	_cleanup_free_ char *f_smmu = NULL, *f_dec = NULL, *f_before = NULL, *f_after = NULL;
+	const char *state = d->storm ? "storm" : "baseline";
+	const char *dry = m->dry_run && ms->mode == SMMU_MODE_MANAGED ? " [dry run]" : "";
+
+	if (asprintf(&f_smmu, "SMMUD_SMMU=%s", ms->name) < 0 ||
+	    asprintf(&f_dec, "SMMUD_DECISION=%s", policy_reason_to_string(d->reason)) < 0 ||
+	    asprintf(&f_before, "SMMUD_BEFORE=%s",
+		     flipped ? (d->storm ? "baseline" : "storm") : state) < 0 ||
+	    asprintf(&f_after, "SMMUD_AFTER=%s", state) < 0) {
+		log_oom();
+		return;
+	}
+	{
+		const char *fields[] = { f_smmu, f_dec, f_before, f_after, NULL };
+
+		if (flipped)
+			log_struct(LOG_NOTICE, fields, "%s: storm %s: %s (%s)%s", ms->name,
+				   d->storm ? "begins" : "ends", d->why,
+				   smmu_mode_to_string(ms->mode), dry);
+		else
+			log_struct(LOG_INFO, fields, "%s: %s: %s (%s)%s", ms->name, state, d->why,
+				   smmu_mode_to_string(ms->mode), dry);
+	}
+}
+
+static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
+{
+	PolicyDecision d;
+	bool flipped, reason_changed;
+
+	policy_decide(&ms->policy, ms->settings, m->shutdown_announced, now, &d);
+	flipped = !ms->decided || d.storm != ms->decision.storm;
+	reason_changed = ms->decided && d.reason != ms->decision.reason;
+	if (ms->decided && flipped)
+		ms->storm_changed_usec = now;
+	if ((ms->decided && flipped) || (reason_changed && (d.reason >= POLICY_SHUTDOWN)))
+		log_decision(m, ms, &d, flipped);
+	else if (!ms->decided)
+		log_debug("%s: %s", ms->name, d.why);
+	ms->decision = d;
+	ms->decided = true;
+	apply_decision(m, ms, force_apply);
+	if (flipped && m->decision_hook)
+		m->decision_hook(m, ms, &ms->decision, m->decision_hook_userdata);
+}
+
+static void decide_all(Manager *m, bool force_apply)
+{
+	uint64_t now = now_mono(m);
+
+	for (size_t i = 0; i < m->n_smmus; i++)
+		decide_one(m, m->smmus[i], now, force_apply);
+	schedule_deadline(m);
+	manager_update_status(m);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	decide_all(userdata, false);
+	return 0;
+}
+
+static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+
+	if (knobs_check_drift_all(m->knobs) > 0)
+		/* A reasserting policy writes again at once; a releasing one forgets. */
+		for (size_t i = 0; i < m->n_smmus; i++)
+			memset(m->smmus[i]->applied, 0, sizeof(m->smmus[i]->applied));
+	decide_all(m, false);
+	if (knobs_holding(m->knobs)) {
+		(void)sd_event_source_set_time(s, usec + m->config->drift_check_usec);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+	} else
+		(void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	return 0;
+}
+
+/* ---- SMMUs ------------------------------------------------------------- */
+
+ManagedSmmu *manager_find_smmu(Manager *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_smmus; i++)
+		if (streq(m->smmus[i]->name, name))
+			return m->smmus[i];
+	return NULL;
+}
+
+static ManagedSmmu *managed_smmu_free(ManagedSmmu *ms)
+{
+	if (!ms)
+		return NULL;
+	policy_smmu_done(&ms->policy);
+	free(ms->name);
+	free(ms);
+	return NULL;
+}
+
+/* Settings and mode from the current config and topology. */
+static void bind_smmu(Manager *m, ManagedSmmu *ms)
+{
+	SmmuFacts f;
+	SmmuMode mode;
+
+	topology_smmu_facts(ms->smmu, &f);
+	ms->settings = config_settings_for(m->config, &m->host, &f, &ms->profile);
+	if (!ms->smmu->tunable)
+		mode = m->topology->kernel == KERNEL_CAP_MAINLINE ? SMMU_MODE_MAINLINE
+								  : SMMU_MODE_MONITOR;
+	else
+		mode = ms->settings->manage ? SMMU_MODE_MANAGED : SMMU_MODE_UNMANAGED;
+
+	if (ms->mode == SMMU_MODE_MANAGED && mode != SMMU_MODE_MANAGED)
+		for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++)
+			if (ms->knobs[a])
+				(void)knobs_restore(m->knobs, ms->knobs[a], "unmanaged");
+	if (mode != ms->mode)
+		log_info("%s: %s%s%s (range invalidation: %s, %zu device(s), %zu group(s)).",
+			 ms->name, smmu_mode_to_string(mode), ms->profile ? ", profile " : "",
+			 ms->profile ?: "", ms->smmu->tunable ? (f.range_invalidation ? "yes" : "no") : "unknown",
+			 ms->smmu->n_devices, ms->smmu->n_groups);
+	ms->mode = mode;
+	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
+		ms->knobs[a] = ms->smmu->tunable ? knobs_get(m->knobs, ms->name, a) : NULL;
+		/* Read now: status shows the values, and "keep" needs them. */
+		if (ms->knobs[a] && !ms->knobs[a]->current &&
+		    knob_read(m->knobs, ms->knobs[a]) < 0)
+			log_warning("%s: cannot read %s", ms->name, ms->knobs[a]->path);
+	}
+}
+
+static int adopt_topology(Manager *m, Topology *t)
+{
+	ManagedSmmu **n = calloc(t->n_smmus + 1, sizeof(ManagedSmmu *));
+	Topology *old = m->topology;
+
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_smmus; i++) {
+		ManagedSmmu *ms = manager_find_smmu(m, t->smmus[i].name);
+
+		if (ms) {
+			/* Keep its policy state: a rescan is no reason to end a storm. */
+			for (size_t j = 0; j < m->n_smmus; j++)
+				if (m->smmus[j] == ms)
+					m->smmus[j] = NULL;
+		} else {
+			ms = calloc(1, sizeof(ManagedSmmu));
+			if (!ms || !(ms->name = strdup(t->smmus[i].name))) {
+				free(ms);
+				for (size_t j = 0; j < i; j++)
+					if (!manager_find_smmu(m, n[j]->name))
+						managed_smmu_free(n[j]);
+				free(n);
+				return -ENOMEM;
+			}
+			policy_smmu_init(&ms->policy);
+			ms->mode = _SMMU_MODE_MAX;
+			log_info("Found %s.", ms->name);
+		}
+		ms->smmu = &t->smmus[i];
+		n[i] = ms;
+	}
+	/* What is left in the old list has disappeared. */
+	for (size_t j = 0; j < m->n_smmus; j++) {
+		if (!m->smmus[j])
+			continue;
+		log_warning("%s is gone.", m->smmus[j]->name);
+		(void)knobs_forget_smmu(m->knobs, m->smmus[j]->name);
+		managed_smmu_free(m->smmus[j]);
+	}
+	free(m->smmus);
+	m->smmus = n;
+	m->n_smmus = t->n_smmus;
+	m->topology = t;
+	topology_host_facts(t, &m->host);
+	for (size_t i = 0; i < m->n_smmus; i++)
+		bind_smmu(m, m->smmus[i]);
+	topology_free(old);
+	return 0;
+}
+
+static int rescan_topology(Manager *m)
+{
+	_cleanup_(topology_freep) Topology *t = NULL;
+	bool same;
+	int r;
+
+	r = topology_scan(m->root, &t);
+	if (r < 0)
+		return log_error_errno(r, "Failed to scan the IOMMU topology: %m");
+	same = topology_equal(m->topology, t);
+	if (!same)
+		log_info("Topology: %zu SMMUv3, %zu other IOMMU(s), %u CPU(s), %u NUMA node(s), "
+			 "kernel %s (%s).",
+			 t->n_smmus, strv_length(t->other_iommus), t->n_cpus, t->n_nodes,
+			 t->osrelease ?: "?", kernel_capability_to_string(t->kernel));
+	r = adopt_topology(m, t);
+	if (r < 0)
+		return log_oom();
+	TAKE_PTR(t);
+	return same ? 0 : 1;
+}
+
+/* ---- VMs --------------------------------------------------------------- */
+
+static TrackedVm *tracked_vm_free(TrackedVm *t)
+{
+	if (!t)
+		return NULL;
+	sd_event_source_disable_unref(t->pidfd_source);
+	closep(&t->pidfd);
+	vm_free(t->vm);
+	free(t);
+	return NULL;
+}
+
+static TrackedVm *find_vm(Manager *m, pid_t pid, size_t *ret_index)
+{
+	for (size_t i = 0; i < m->n_vms; i++)
+		if (m->vms[i]->vm->pid == pid) {
+			if (ret_index)
+				*ret_index = i;
+			return m->vms[i];
+		}
+	return NULL;
+}
+
+static void remove_vm(Manager *m, size_t index)
+{
+	tracked_vm_free(m->vms[index]);
+	m->vms[index] = m->vms[--m->n_vms];
+}
+
+static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
+{
+	const char *name = m->machines ? machinewatch_name_for_pid(m->machines, vm->pid) : NULL;
+
+	snprintf(buf, size, "%s (pid %d)", name ?: vm->name ?: vm->unit ?: vm->comm ?: "?",
+		 (int)vm->pid);
+	return buf;
+}
+
+size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned)
+{
+	uint64_t pinned = 0;
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_vms; i++) {
+		const Vm *vm = m->vms[i]->vm;
+
+		for (size_t g = 0; g < vm->n_groups; g++)
+			if (topology_smmu_for_group(m->topology, vm->groups[g]) == ms->smmu) {
+				n++;
+				pinned += vm->pinned_bytes;
+				break;
+			}
+	}
+	if (ret_pinned)
+		*ret_pinned = pinned;
+	return n;
+}
+
+/*
+ * A VM died: count it against every SMMU its groups sit behind (once per
+ * SMMU), then decide for those SMMUs right away: this is the latency path.
+ */
+static void vm_exited(Manager *m, const Vm *vm, const char *source, uint64_t when)
+{
+	uint64_t now = now_mono(m);
+	ManagedSmmu *hit[64];
+	size_t n_hit = 0;
+	char label[128], f_vm[160], f_smmu[192] = "SMMUD_SMMU=";
+	char bytes[FORMAT_BYTES_MAX];
+
+	m->exits_total++;
+	for (size_t g = 0; g < vm->n_groups; g++) {
+		const Smmu *s = topology_smmu_for_group(m->topology, vm->groups[g]);
+		ManagedSmmu *ms = s ? manager_find_smmu(m, s->name) : NULL;
+		bool dup = false;
+
+		for (size_t i = 0; i < n_hit; i++)
+			dup = dup || hit[i] == ms;
+		if (!ms || dup || n_hit == ELEMENTSOF(hit))
+			continue;
+		hit[n_hit++] = ms;
+		if (policy_record_exit(&ms->policy, ms->settings, now, vm->pinned_bytes) < 0)
+			log_oom();
+		if (n_hit > 1)
+			strncat(f_smmu, ",", sizeof(f_smmu) - strlen(f_smmu) - 1);
+		strncat(f_smmu, ms->name, sizeof(f_smmu) - strlen(f_smmu) - 1);
+	}
+	if (n_hit == 0)
+		m->exits_unattributed++;
+
+	vm_label(m, vm, label, sizeof(label));
+	snprintf(f_vm, sizeof(f_vm), "SMMUD_VM=%s", label);
+	{
+		const char *fields[] = { f_vm, "SMMUD_DECISION=vm-exit", n_hit ? f_smmu : NULL, NULL };
+
+		log_struct(LOG_INFO, fields, "VM %s exited (%s, %s pinned), behind %s.", label, source,
+			   format_bytes(bytes, sizeof(bytes), vm->pinned_bytes),
+			   n_hit ? f_smmu + strlen("SMMUD_SMMU=") : "no known SMMU");
+	}
+	for (size_t i = 0; i < n_hit; i++)
+		decide_one(m, hit[i], now, false);
+	if (when && when <= now)
+		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)vm->pid,
+			  now - when);
+	schedule_deadline(m);
+	manager_update_status(m);
+}
+
+static void tracked_vm_exited(Manager *m, pid_t pid, const char *source, uint64_t when)
+{
+	size_t index;
+	TrackedVm *t = find_vm(m, pid, &index);
+
+	if (!t)
+		return;
+	vm_exited(m, t->vm, source, when);
+	remove_vm(m, index);
+	manager_update_status(m);
+}
+
+static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	TrackedVm *t = userdata;
+
+	tracked_vm_exited(t->manager, t->vm->pid, "pidfd", 0);
+	return 0;
+}
+
+/* Takes vm.  A pidfd per VM: the exit is an event even with no netlink. */
+static int track_vm(Manager *m, Vm *vm)
+{
+	_cleanup_free_ TrackedVm *t = calloc(1, sizeof(TrackedVm));
+	TrackedVm **n;
+	char label[128];
+	int r;
+
+	if (!t) {
+		vm_free(vm);
+		return -ENOMEM;
+	}
+	t->manager = m;
+	t->vm = vm;
+	t->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (t->pidfd < 0 && errno == ESRCH) {
+		/* It was a VM a moment ago: its death counts. */
+		vm_exited(m, vm, "gone at discovery", 0);
+		vm_free(vm);
+		return 0;
+	}
+	if (t->pidfd >= 0) {
+		r = sd_event_add_io(m->event, &t->pidfd_source, t->pidfd, EPOLLIN, on_pidfd, t);
+		if (r < 0) {
+			closep(&t->pidfd);
+			t->pidfd = -1;
+		}
+	}
+	n = realloc(m->vms, (m->n_vms + 1) * sizeof(TrackedVm *));
+	if (!n) {
+		tracked_vm_free(TAKE_PTR(t));
+		return -ENOMEM;
+	}
+	m->vms = n;
+	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.", vm_label(m, vm, label, sizeof(label)),
+		 vm->n_groups, vm->pinned_bytes, vm->iommufd ? ", iommufd" : "");
+	m->vms[m->n_vms++] = TAKE_PTR(t);
+	return 0;
+}
+
+static int rescan_vms(Manager *m)
+{
+	Vm **found = NULL;
+	size_t n_found = 0;
+	int r;
+
+	r = vm_scan_all(m->root, &found, &n_found);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
+
+	/* Known VMs no longer found: alive (pidfd quiet) but without VFIO now. */
+	for (size_t i = m->n_vms; i-- > 0;) {
+		const Vm *old = m->vms[i]->vm;
+		bool present = false;
+
+		for (size_t j = 0; j < n_found && !present; j++)
+			present = found[j] && found[j]->pid == old->pid &&
+				  found[j]->starttime == old->starttime;
+		if (!present) {
+			log_info("pid %d no longer holds VFIO or iommufd files.", (int)old->pid);
+			remove_vm(m, i);
+		}
+	}
+	for (size_t j = 0; j < n_found; j++) {
+		TrackedVm *t = find_vm(m, found[j]->pid, NULL);
+
+		if (t && t->vm->starttime == found[j]->starttime) {
+			/* Pinned memory and groups change while a VM runs. */
+			vm_free(t->vm);
+			t->vm = TAKE_PTR(found[j]);
+			continue;
+		}
+		if (t) {
+			/* The pid was reused: the old VM's exit went unseen. */
+			tracked_vm_exited(m, found[j]->pid, "pid reused", 0);
+		}
+		r = track_vm(m, TAKE_PTR(found[j]));
+		if (r < 0)
+			log_oom();
+	}
+	vm_array_free(found, n_found);
+	manager_update_status(m);
+	return 0;
+}
+
+/* ---- observers' callbacks ---------------------------------------------- */
+
+static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *userdata)
+{
+	Manager *m = userdata;
+	_cleanup_(vm_freep) Vm *vm = NULL;
+
+	if ((src == EXIT_SOURCE_TASKSTATS && !m->config->use_taskstats) ||
+	    (src == EXIT_SOURCE_PROC_CONNECTOR && !m->config->use_proc_connector))
+		return;
+	if (find_vm(m, tgid, NULL)) {
+		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec);
+		return;
+	}
+	/*
+	 * Unknown: a VM started since the last scan?  Taskstats reports before
+	 * the dying process closes its files, so its fds still tell.
+	 */
+	if (src != EXIT_SOURCE_TASKSTATS || vm_scan_pid(m->root, tgid, &vm) < 0)
+		return;
+	vm_exited(m, vm, exit_source_to_string(src), when_usec);
+}
+
+static void on_exit_lost(ExitSource src, void *userdata)
+{
+	Manager *m = userdata;
+
+	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
+	(void)rescan_vms(m);
+}
+
+static int on_rescan_defer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+
+	if (m->rescan_topology_pending) {
+		m->rescan_topology_pending = false;
+		if (rescan_topology(m) >= 0)
+			decide_all(m, true);
+	}
+	if (m->rescan_vms_pending) {
+		m->rescan_vms_pending = false;
+		(void)rescan_vms(m);
+	}
+	return 0;
+}
+
+static void schedule_rescan(Manager *m, bool topology, bool vms)
+{
+	m->rescan_topology_pending |= topology;
+	m->rescan_vms_pending |= vms;
+	if (sd_event_source_get_enabled(m->rescan_defer, NULL) > 0)
+		return;
+	(void)sd_event_source_set_time(m->rescan_defer, now_mono(m) + RESCAN_DEFER_USEC);
+	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_ONESHOT);
+}
+
+static void on_machines_changed(void *userdata)
+{
+	/* A new machine is most likely a new VM: find its VFIO files. */
+	schedule_rescan(userdata, false, true);
+}
+
+static void on_shutdown_announced(const char *why, void *userdata)
+{
+	Manager *m = userdata;
+
+	if (m->shutdown_announced)
+		return;
+	log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
+		   why);
+	m->shutdown_announced = true;
+	free(m->shutdown_why);
+	m->shutdown_why = strdup(why);
+	decide_all(m, false);
+}
+
+static int on_uevent(sd_device_monitor *mon, sd_device *d, void *userdata)
+{
+	const char *subsystem = NULL;
+
+	(void)sd_device_get_subsystem(d, &subsystem);
+	/* vfio: a group node came or went, a VM may be starting; pci/iommu: topology. */
+	schedule_rescan(userdata, !streq_ptr(subsystem, "vfio"), true);
+	return 0;
+}
+
+static int on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = userdata;
+
+	(void)rescan_vms(m);
+	(void)sd_event_source_set_time(s, usec + m->config->scan_interval_usec);
+	return 0;
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	Manager *m = userdata;
+
+	log_info("Received %s: restoring knobs and exiting.", strsignal((int)si->ssi_signo));
+	return sd_event_exit(m->event, 0);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	(void)manager_reload(userdata, NULL);
+	return 0;
+}
+
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	(void)manager_rescan(userdata);
+	return 0;
+}
+
+/* ---- the control surface ----------------------------------------------- */
+
+static void scan_timer_update(Manager *m)
+{
+	if (m->config->scan_interval_usec == 0) {
+		(void)sd_event_source_set_enabled(m->scan_timer, SD_EVENT_OFF);
+		return;
+	}
+	(void)sd_event_source_set_time(m->scan_timer, now_mono(m) + m->config->scan_interval_usec);
+	/* Let the kernel batch it with other wake-ups (the watchdog's). */
+	(void)sd_event_source_set_time_accuracy(m->scan_timer, m->config->scan_interval_usec / 4);
+	(void)sd_event_source_set_enabled(m->scan_timer, SD_EVENT_ON);
+}
+
+int manager_reload(Manager *m, char ***ret_errors)
+{
+	_cleanup_config_free_ Config *c = NULL;
+	_cleanup_strv_free_ char **errors = NULL;
+	Config *old;
+	int r;
+
+	(void)sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration...\nMONOTONIC_USEC=%" PRIu64,
+			 now_usec(CLOCK_MONOTONIC));
+	r = config_load(&m->config_source, &c, &errors);
+	if (r < 0) {
+		for (size_t i = 0; errors && errors[i]; i++)
+			log_error("%s", errors[i]);
+		log_error_errno(r, "Configuration not reloaded (%m): the running one (%s) stays.",
+				m->config->digest);
+		free(m->status);
+		m->status = NULL;
+		manager_update_status(m);
+		(void)sd_notify(false, "READY=1");
+		if (ret_errors)
+			*ret_errors = TAKE_PTR(errors);
+		return r;
+	}
+	old = m->config;
+	m->config = TAKE_PTR(c);
+	m->knobs->on_external_change = m->config->external_change;
+	/* Settings pointers go into the config: rebind before the old one goes. */
+	for (size_t i = 0; i < m->n_smmus; i++)
+		bind_smmu(m, m->smmus[i]);
+	log_info("Configuration reloaded: %zu file(s), digest %s.", strv_length(m->config->files),
+		 m->config->digest);
+	config_free(old);
+	scan_timer_update(m);
+	decide_all(m, true);
+	free(m->status);
+	m->status = NULL;
+	manager_update_status(m);
+	(void)sd_notify(false, "READY=1");
+	return 0;
+}
+
+int manager_rescan(Manager *m)
+{
+	int r = rescan_topology(m);
+
+	if (r >= 0)
+		decide_all(m, true);
+	(void)rescan_vms(m);
+	return r < 0 ? r : 0;
+}
+
+int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobProfile *pin)
+{
+	ManagedSmmu *only = NULL;
+
+	if (o == OVERRIDE_PIN && !pin)
+		return -EINVAL;
+	if (name) {
+		only = manager_find_smmu(m, name);
+		if (!only)
+			return -ENOENT;
+	}
+	for (size_t i = 0; i < m->n_smmus; i++)
+		if (!only || m->smmus[i] == only) {
+			policy_set_override(&m->smmus[i]->policy, o, pin);
+			log_notice("%s: override %s by the operator.", m->smmus[i]->name,
+				   policy_override_to_string(o));
+		}
+	decide_all(m, false);
+	return 0;
+}
+
+int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr)
+{
+	ManagedSmmu *ms = manager_find_smmu(m, name);
+	Knob *k;
+
+	if (!ms)
+		return -ENOENT;
+	k = ms->knobs[attr];
+	if (!k)
+		return -EOPNOTSUPP;
+	if (k->owner == KNOB_OWNER_SMMUD)
+		return 0;
+	/* Whatever it holds now becomes the original to restore to. */
+	k->owner = KNOB_OWNER_SMMUD;
+	free(k->owner_reason);
+	k->owner_reason = NULL;
+	free(k->original);
+	k->original = NULL;
+	ms->applied[attr][0] = 0;
+	log_notice("%s/%s: managed by smmud again.", name, knob_attr_to_string(attr));
+	decide_all(m, false);
+	return 0;
+}
+
+void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata)
+{
+	m->decision_hook = hook;
+	m->decision_hook_userdata = userdata;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+int manager_new(const ManagerOptions *o, Manager **ret)
+{
+	_cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->root = strdup(o->root ?: "/");
+	m->runtime_dir = strdup(o->runtime_dir ?: "/run/smmud");
+	m->config_file = o->config_source.file ? strdup(o->config_source.file) : NULL;
+	m->config_dir = o->config_source.dropin_dir ? strdup(o->config_source.dropin_dir) : NULL;
+	if (!m->root || !m->runtime_dir || (o->config_source.file && !m->config_file) ||
+	    (o->config_source.dropin_dir && !m->config_dir))
+		return -ENOMEM;
+	m->config_source = (ConfigSource){
+		.file = m->config_file,
+		.file_required = o->config_source.file_required,
+		.dropin_dir = m->config_dir,
+	};
+	m->dry_run = o->dry_run;
+
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		return r;
+	r = knobs_new(m->root, m->runtime_dir, m->dry_run, &m->knobs);
+	if (r < 0)
+		return r;
+
+	if (o->use_bus) {
+		r = sd_bus_open_system(&m->bus);
+		if (r >= 0)
+			r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+		if (r < 0) {
+			log_info_errno(r, "No system bus (%m): running without machined and logind.");
+			m->bus = sd_bus_flush_close_unref(m->bus);
+		}
+	}
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+static int add_signal(Manager *m, int sig, sd_event_signal_handler_t handler)
+{
+	sigset_t ss;
+
+	sigemptyset(&ss);
+	sigaddset(&ss, sig);
+	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+		return negative_errno();
+	return sd_event_add_signal(m->event, NULL, sig, handler, m);
+}
+
+static int start_device_monitor(Manager *m)
+{
+	static const char *const subsystems[] = { "pci", "iommu", "vfio" };
+	int r;
+
+	/* Uevents describe the real host: with a test root they would lie. */
+	if (!streq(m->root, "/"))
+		return 0;
+	r = sd_device_monitor_new(&m->device_monitor);
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(subsystems); i++)
+		r = sd_device_monitor_filter_add_match_subsystem_devtype(m->device_monitor,
+									 subsystems[i], NULL);
+	if (r >= 0)
+		r = sd_device_monitor_attach_event(m->device_monitor, m->event);
+	if (r >= 0)
+		r = sd_device_monitor_start(m->device_monitor, on_uevent, m);
+	if (r < 0) {
+		m->device_monitor = sd_device_monitor_unref(m->device_monitor);
+		return log_warning_errno(r, "No uevents (%m): topology rescans on SIGUSR1 and "
+					    "reload only.");
+	}
+	return 0;
+}
+
+static int start_observers(Manager *m)
+{
+	static const ExitWatchCallbacks exit_callbacks = {
+		.exited = on_exit_event,
+		.lost = on_exit_lost,
+	};
+	int r;
+
+	r = exitwatch_new(m->event, &exit_callbacks, m, &m->exitwatch);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up exit events: %m");
+	log_info("Exit events: taskstats %s, proc connector %s, pidfd per VM.",
+		 exitwatch_has(m->exitwatch, EXIT_SOURCE_TASKSTATS) ? "yes" : "no",
+		 exitwatch_has(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR) ? "yes" : "no");
+
+	if (m->bus && m->config->use_machined) {
+		r = machinewatch_new(m->bus, m->event, on_machines_changed, m, &m->machines);
+		if (r < 0)
+			log_warning_errno(r, "No VM names from machined: %m");
+	}
+	if (m->bus) {
+		r = shutdownwatch_new(m->bus, on_shutdown_announced, m, &m->shutdownwatch);
+		if (r < 0)
+			log_warning_errno(r, "Host shutdowns will not be seen in advance: %m");
+	}
+	(void)start_device_monitor(m);
+	return 0;
+}
+
+int manager_startup(Manager *m)
+{
+	_cleanup_strv_free_ char **errors = NULL;
+	int r;
+
+	/* A crashed run's holds first: nothing else may write before. */
+	r = knobs_recover(m->knobs);
+	if (r < 0)
+		log_warning_errno(r, "Not every knob of the previous run could be restored: %m");
+
+	r = config_load(&m->config_source, &m->config, &errors);
+	if (r < 0) {
+		for (size_t i = 0; errors && errors[i]; i++)
+			log_error("%s", errors[i]);
+		return log_error_errno(r, "Invalid configuration: %m");
+	}
+	m->knobs->on_external_change = m->config->external_change;
+	log_info("Configuration: %zu file(s), digest %s.", strv_length(m->config->files),
+		 m->config->digest);
+
+	r = add_signal(m, SIGTERM, on_sigterm);
+	if (r >= 0)
+		r = add_signal(m, SIGINT, on_sigterm);
+	if (r >= 0)
+		r = add_signal(m, SIGHUP, on_sighup);
+	if (r >= 0)
+		r = add_signal(m, SIGUSR1, on_sigusr1);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up signal handling: %m");
+
+	r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+			      on_deadline, m);
+	if (r >= 0)
+		r = sd_event_add_time(m->event, &m->drift_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+				      on_drift_check, m);
+	if (r >= 0)
+		r = sd_event_add_time(m->event, &m->scan_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+				      on_scan_timer, m);
+	if (r >= 0)
+		r = sd_event_add_time(m->event, &m->rescan_defer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+				      on_rescan_defer, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up timers: %m");
+	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
+	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_OFF);
+	scan_timer_update(m);
+
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		log_warning_errno(r, "Failed to enable the watchdog: %m");
+
+	r = rescan_topology(m);
+	if (r < 0)
+		return r;
+	if (m->topology->kernel == KERNEL_CAP_NONE && m->n_smmus > 0)
+		log_notice("Kernel has no SMMUv3 tunables: monitor-only.");
+	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
+		log_notice("Kernel %s has mainline's built-in invalidation threshold: reporting "
+			   "only, nothing to tune.",
+			   m->topology->osrelease);
+
+	r = start_observers(m);
+	if (r < 0)
+		return r;
+	/* Before the first decision: the baseline may already want writes. */
+	(void)rescan_vms(m);
+	decide_all(m, true);
+	return 0;
+}
+
+int manager_run(Manager *m)
+{
+	int r;
+
+	(void)sd_notify(false, "READY=1");
+	log_info("smmud " SMMUD_VERSION " running%s.", m->dry_run ? " (dry run: writes nothing)" : "");
+	r = sd_event_loop(m->event);
+	(void)sd_notify(false, "STOPPING=1\nSTATUS=Restoring knobs...");
+	if (r < 0)
+		log_error_errno(r, "Event loop failed: %m");
+	return r;
+}
+
+Manager *manager_free(Manager *m)
+{
+	if (!m)
+		return NULL;
+	/* Every hold ends here, whatever the reason for stopping. */
+	if (m->knobs) {
+		int r = knobs_restore_all(m->knobs, "stop");
+
+		if (r < 0)
+			log_error_errno(r, "Not every knob could be restored: %m");
+	}
+	for (size_t i = 0; i < m->n_vms; i++)
+		tracked_vm_free(m->vms[i]);
+	free(m->vms);
+	for (size_t i = 0; i < m->n_smmus; i++)
+		managed_smmu_free(m->smmus[i]);
+	free(m->smmus);
+	exitwatch_free(m->exitwatch);
+	machinewatch_free(m->machines);
+	shutdownwatch_free(m->shutdownwatch);
+	sd_device_monitor_unref(m->device_monitor);
+	sd_event_source_disable_unref(m->deadline_timer);
+	sd_event_source_disable_unref(m->drift_timer);
+	sd_event_source_disable_unref(m->scan_timer);
+	sd_event_source_disable_unref(m->rescan_defer);
+	sd_bus_flush_close_unref(m->bus);
+	sd_event_unref(m->event);
+	knobs_free(m->knobs);
+	topology_free(m->topology);
+	config_free(m->config);
+	free(m->root);
+	free(m->runtime_dir);
+	free(m->config_file);
+	free(m->config_dir);
+	free(m->shutdown_why);
+	free(m->status);
+	free(m);
+	return NULL;
+}

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The daemon: one sd-event loop that wires the observers (topology,
+ * vmtrack, exitwatch, machines, shutdownwatch) to the pure policy and the
+ * knobs.  Everything a control API needs to show or change is reachable
+ * from here (bus.c reads these structures on the loop's thread and calls
+ * the manager_* functions below; it never touches a knob itself).
+ */
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-device.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "exitwatch.h"
+#include "knobs.h"
+#include "machines.h"
+#include "policy.h"
+#include "shutdownwatch.h"
+#include "topology.h"
+#include "vmtrack.h"
+
+typedef enum SmmuMode {
+	SMMU_MODE_MANAGED,    /* tunables present, Manage=yes: smmud writes them */
+	SMMU_MODE_UNMANAGED,  /* tunables present, Manage=no: decide and report only */
+	SMMU_MODE_MONITOR,    /* SMMUv3 without our tunables (unpatched kernel) */
+	SMMU_MODE_MAINLINE,   /* kernel >= 7.1 handles it itself, no tunables */
+	_SMMU_MODE_MAX,
+} SmmuMode;
+
+const char *smmu_mode_to_string(SmmuMode m);
+
+typedef struct Manager Manager;
+
+typedef struct ManagedSmmu {
+	char *name;
+	const Smmu *smmu;              /* in Manager.topology (refreshed by each rescan) */
+	SmmuMode mode;
+	const SmmuSettings *settings;  /* in Manager.config (refreshed by each reload) */
+	const char *profile;           /* matching [Profile] name, NULL: the plain sections */
+	PolicySmmu policy;
+	PolicyDecision decision;       /* the last one */
+	bool decided;                  /* decision is valid */
+	char applied[_KNOB_ATTR_MAX][KNOB_VALUE_MAX]; /* desired values last applied */
+	Knob *knobs[_KNOB_ATTR_MAX];   /* in Manager.knobs; NULL unless tunable */
+	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
+} ManagedSmmu;
+
+typedef struct TrackedVm {
+	Manager *manager;
+	Vm *vm;
+	int pidfd;
+	sd_event_source *pidfd_source;
+} TrackedVm;
+
+/* Called after every decision that flipped a storm (monitor streams). */
+typedef void (*ManagerDecisionHook)(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
+				    void *userdata);
+
+typedef struct ManagerOptions {
+	const char *root;              /* "/" in production */
+	const char *runtime_dir;       /* /run/smmud */
+	ConfigSource config_source;
+	bool dry_run;
+	bool use_bus;                  /* try the system bus (machined, logind) */
+} ManagerOptions;
+
+struct Manager {
+	sd_event *event;
+	sd_bus *bus;                   /* NULL: no system bus (as in the test guest) */
+	char *root;
+	char *runtime_dir;
+	char *config_file;
+	char *config_dir;
+	ConfigSource config_source;
+	bool dry_run;
+
+	Config *config;
+	Topology *topology;
+	HostFacts host;
+	Knobs *knobs;
+
+	ManagedSmmu **smmus;
+	size_t n_smmus;
+	TrackedVm **vms;
+	size_t n_vms;
+	uint64_t exits_total;          /* VM exits counted */
+	uint64_t exits_unattributed;   /* VMs whose groups sit behind no known SMMU */
+
+	bool shutdown_announced;
+	char *shutdown_why;
+
+	ExitWatch *exitwatch;
+	MachineWatch *machines;
+	ShutdownWatch *shutdownwatch;
+	sd_device_monitor *device_monitor;
+
+	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
+	sd_event_source *drift_timer;     /* only while a knob is held */
+	sd_event_source *scan_timer;      /* ScanInterval=, 0: none */
+	sd_event_source *rescan_defer;    /* coalesces uevents and machine changes */
+	bool rescan_topology_pending;
+	bool rescan_vms_pending;
+
+	ManagerDecisionHook decision_hook;
+	void *decision_hook_userdata;
+
+	char *status;                  /* the last STATUS= text */
+};
+
+int manager_new(const ManagerOptions *o, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m)
+{
+	manager_free(*m);
+}
+
+/*
+ * Restores what a crashed run left, loads the config, scans, starts the
+ * observers.  A bad config fails startup (after the restore).
+ */
+int manager_startup(Manager *m);
+/* Runs the loop until SIGTERM/SIGINT; then restores every knob. */
+int manager_run(Manager *m);
+
+/* The control surface (also used by signals). */
+int manager_reload(Manager *m, char ***ret_errors);
+int manager_rescan(Manager *m);
+/* name NULL: every SMMU.  -ENOENT: no such SMMU. */
+int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobProfile *pin);
+/* Takes a knob the operator changed back under smmud's management. */
+int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
+
+ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
+/* VMs behind the SMMU and their pinned memory. */
+size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
+/* The knob's value without "keep": what the baseline means for it now. */
+const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr);
+void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
