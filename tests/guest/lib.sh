@@ -105,3 +105,26 @@ ms_now() {
 	# "1${frac} - 100": a fraction like "08" is not read as octal.
 	echo $((${up%.*} * 1000 + (1${up#*.} - 100) * 10))
 }
+
+# layout_suite LAYOUT MIB: one VMM of MIB MiB in LAYOUT for each teardown
+# (unmap while attached, close, exit, kill), each with the DMA check
+# before and after, then the same with many 2 MiB maps; and the check
+# that the memory really has that layout.
+layout_suite() {
+	layout=$1 mib=$2
+	for td in unmap close exit kill; do
+		vmm "$layout $mib MiB, teardown $td, DMA faults after" --bdf "$(edu 1)" \
+			--layout "$layout" --size "$mib" --teardown "$td" --dma-check
+		echo "# $layout $td: map_ms=$(kv "$VMM_OUT" map_ms) teardown_ms=$(kv "$VMM_OUT" teardown_ms)"
+	done
+	huge=$(kv "$VMM_OUT" huge_kib)
+	case $layout in
+	4k) check "4k layout has no huge pages (huge_kib=$huge)" "${huge:-x}" = 0 ;;
+	thp) check "THP layout is backed by huge pages (huge_kib=$huge of $((mib * 1024)))" "${huge:-0}" -gt 0 ;;
+	hugetlb) check "hugetlb layout is all huge pages (huge_kib=$huge)" "${huge:-0}" -eq $((mib * 1024)) ;;
+	esac
+	vmm "$layout $mib MiB in 2 MiB maps, teardown unmap, DMA faults after" --bdf "$(edu 2)" \
+		--layout "$layout" --size "$mib" --chunk 2 --teardown unmap --dma-check --dma-pages 3
+	vmm "$layout $mib MiB in 2 MiB maps, teardown close, DMA faults after" --bdf "$(edu 2)" \
+		--layout "$layout" --size "$mib" --chunk 2 --teardown close --dma-check --dma-pages 3
+}

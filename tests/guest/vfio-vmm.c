@@ -556,8 +556,8 @@ static long region_huge_kib(const struct region *r)
 		unsigned long lo, hi;
 		long kib;
 
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ') &&
-		    !strchr(line, ':')) {
+		/* A VMA header ("lo-hi perms ..."); no "Key:" line parses so. */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
 			in = (uintptr_t)r->base < hi && (uintptr_t)r->base + r->size > lo;
 			continue;
 		}
