@@ -364,6 +364,29 @@ static int key_index(ValueParser parse_fn, const char *profile_name)
 	return -1;
 }
 
+int config_list_keys(char ***ret)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
+		const ConfigKey *k = &config_keys[i];
+
+		if (k->name) {
+			r = strv_extendf(&l, "%s.%s", section_table[k->section], k->name);
+			if (r < 0)
+				return r;
+		}
+		if (k->profile_name) {
+			r = strv_extendf(&l, "Profile.%s", k->profile_name);
+			if (r < 0)
+				return r;
+		}
+	}
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
 /* ---- defaults -------------------------------------------------------- */
 
 static void settings_defaults(SmmuSettings *s)

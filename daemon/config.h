@@ -138,3 +138,9 @@ int config_finalize(Config *c, char ***errors);
 
 /* The canonical effective config (what the digest is of). */
 int config_dump(const Config *c, char **ret);
+
+/*
+ * Every key the parser accepts, as "Section.Key" ("Profile.MatchSmmu" for
+ * profile keys), in table order: for documentation checks (man pages).
+ */
+int config_list_keys(char ***ret);

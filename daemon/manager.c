@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <inttypes.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "bus.h"
 #include "log.h"
 #include "manager.h"
 
@@ -701,6 +703,25 @@ static void scan_timer_update(Manager *m)
 	(void)sd_event_source_set_enabled(m->scan_timer, SD_EVENT_ON);
 }
 
+/* The control API's access rules, from the config's group names. */
+static void control_access(const Config *c, BusAccess *ret)
+{
+	struct group *g;
+
+	*ret = (BusAccess){};
+	/* Resolved now: a group that does not exist grants nothing. */
+	if (c->admin_group && (g = getgrnam(c->admin_group))) {
+		ret->admin_group_set = true;
+		ret->admin_gid = g->gr_gid;
+	}
+	if (c->reader_group) {
+		ret->reader_group_set = true;
+		g = getgrnam(c->reader_group);
+		/* A restriction must not vanish with its group: root only then. */
+		ret->reader_gid = g ? g->gr_gid : 0;
+	}
+}
+
 int manager_reload(Manager *m, char ***ret_errors)
 {
 	_cleanup_config_free_ Config *c = NULL;
@@ -727,6 +748,12 @@ int manager_reload(Manager *m, char ***ret_errors)
 	old = m->config;
 	m->config = TAKE_PTR(c);
 	m->knobs->on_external_change = m->config->external_change;
+	if (m->control) {
+		BusAccess access;
+
+		control_access(m->config, &access);
+		bus_set_access(m->control, &access);
+	}
 	/* Settings pointers go into the config: rebind before the old one goes. */
 	for (size_t i = 0; i < m->n_smmus; i++)
 		bind_smmu(m, m->smmus[i]);
@@ -912,6 +939,7 @@ static int start_observers(Manager *m)
 
 int manager_startup(Manager *m)
 {
+	BusAccess access;
 	_cleanup_strv_free_ char **errors = NULL;
 	int r;
 
@@ -975,6 +1003,10 @@ int manager_startup(Manager *m)
 	r = start_observers(m);
 	if (r < 0)
 		return r;
+	control_access(m->config, &access);
+	r = bus_setup(m, &access, &m->control);
+	if (r < 0)
+		return r;
 	/* Before the first decision: the baseline may already want writes. */
 	(void)rescan_vms(m);
 	decide_all(m, true);
@@ -1011,6 +1043,7 @@ Manager *manager_free(Manager *m)
 	for (size_t i = 0; i < m->n_smmus; i++)
 		managed_smmu_free(m->smmus[i]);
 	free(m->smmus);
+	bus_free(m->control);
 	exitwatch_free(m->exitwatch);
 	machinewatch_free(m->machines);
 	shutdownwatch_free(m->shutdownwatch);

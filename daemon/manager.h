@@ -33,6 +33,7 @@ typedef enum SmmuMode {
 const char *smmu_mode_to_string(SmmuMode m);
 
 typedef struct Manager Manager;
+struct Bus;
 
 typedef struct ManagedSmmu {
 	char *name;
@@ -106,6 +107,8 @@ struct Manager {
 
 	ManagerDecisionHook decision_hook;
 	void *decision_hook_userdata;
+
+	struct Bus *control;           /* bus.c: org.smmud1.Manager, private socket + bus */
 
 	char *status;                  /* the last STATUS= text */
 };

@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include "bus-api.h"
+#include "bus-private.h"
+#include "bus.h"
+#include "log.h"
+
+struct Bus {
+	Manager *manager;
+	BusAccess access;
+	BusPrivate *private;
+	char *socket_path;
+	sd_bus_slot *system_slot; /* the object on the system bus */
+	bool name_acquired;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static int check(Bus *b, BusRight right, sd_bus_message *m, sd_bus_error *error)
+{
+	int r = bus_access_check(&b->access, right, m, error);
+
+	if (r > 0)
+		return 0;
+	return r < 0 ? r : -EACCES;
+}
+
+/* Property getters run for Get and GetAll: the reader check applies there too. */
+static int check_property_read(Bus *b, sd_bus *bus, sd_bus_error *error)
+{
+	sd_bus_message *m = sd_bus_get_current_message(bus);
+
+	return m ? check(b, BUS_RIGHT_READ, m, error) : 0;
+}
+
+static int knob_from_api(const char *s)
+{
+	/* The sysfs names, and the short ones smmuctl users type. */
+	if (streq(s, "threshold"))
+		return KNOB_THRESHOLD;
+	if (streq(s, "teardown-mode"))
+		return KNOB_TEARDOWN_MODE;
+	return knob_attr_from_string(s);
+}
+
+static bool valid_knob_value(KnobAttr a, const char *v)
+{
+	uint32_t n;
+
+	if (a == KNOB_THRESHOLD)
+		return streq(v, "auto") || (safe_atou32(v, &n) >= 0 && strlen(v) <= 10);
+	return streq(v, "strict") || streq(v, "deferred");
+}
+
+static ManagedSmmu *find_smmu(Bus *b, const char *name, sd_bus_error *error)
+{
+	ManagedSmmu *ms = manager_find_smmu(b->manager, name);
+
+	if (!ms)
+		sd_bus_error_setf(error, SMMUD_ERROR_NO_SUCH_SMMU, "No SMMU named '%s'", name);
+	return ms;
+}
+
+static const char *decided_value(const ManagedSmmu *ms, KnobAttr a)
+{
+	if (ms->applied[a][0])
+		return ms->applied[a];
+	return "keep";
+}
+
+/* ---- properties ------------------------------------------------------- */
+
+static int property_get_string(sd_bus *bus, const char *path, const char *interface,
+			       const char *property, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	Bus *b = userdata;
+	Manager *m = b->manager;
+	const char *v = NULL;
+	int r = check_property_read(b, bus, error);
+
+	if (r < 0)
+		return r;
+	if (streq(property, "Version"))
+		v = SMMUD_VERSION;
+	else if (streq(property, "KernelCapability"))
+		v = m->topology ? kernel_capability_to_string(m->topology->kernel) : "none";
+	else if (streq(property, "Hostname"))
+		v = m->topology ? m->topology->hostname : NULL;
+	else if (streq(property, "ConfigDigest"))
+		v = m->config ? m->config->digest : NULL;
+	else if (streq(property, "ShutdownReason"))
+		v = m->shutdown_why;
+	else if (streq(property, "Status"))
+		v = m->status;
+	return sd_bus_message_append(reply, "s", v ?: "");
+}
+
+static int property_get_bool(sd_bus *bus, const char *path, const char *interface,
+			     const char *property, sd_bus_message *reply, void *userdata,
+			     sd_bus_error *error)
+{
+	Bus *b = userdata;
+	int v = 0;
+	int r = check_property_read(b, bus, error);
+
+	if (r < 0)
+		return r;
+	if (streq(property, "DryRun"))
+		v = b->manager->dry_run;
+	else if (streq(property, "ShutdownAnnounced"))
+		v = b->manager->shutdown_announced;
+	return sd_bus_message_append(reply, "b", v);
+}
+
+static int property_get_counts(sd_bus *bus, const char *path, const char *interface,
+			       const char *property, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	Bus *b = userdata;
+	Manager *m = b->manager;
+	uint64_t v = 0;
+	int r = check_property_read(b, bus, error);
+
+	if (r < 0)
+		return r;
+	if (streq(property, "NSmmus"))
+		v = m->n_smmus;
+	else if (streq(property, "NVms"))
+		v = m->n_vms;
+	else if (streq(property, "ExitsTotal"))
+		v = m->exits_total;
+	return sd_bus_message_append(reply, "t", v);
+}
+
+static int property_get_config_files(sd_bus *bus, const char *path, const char *interface,
+				     const char *property, sd_bus_message *reply,
+				     void *userdata, sd_bus_error *error)
+{
+	Bus *b = userdata;
+	char **files = b->manager->config ? b->manager->config->files : NULL;
+	int r = check_property_read(b, bus, error);
+
+	if (r < 0)
+		return r;
+	return sd_bus_message_append_strv(reply, files);
+}
+
+static int property_get_storm_smmus(sd_bus *bus, const char *path, const char *interface,
+				    const char *property, sd_bus_message *reply,
+				    void *userdata, sd_bus_error *error)
+{
+	Bus *b = userdata;
+	Manager *m = b->manager;
+	int r = check_property_read(b, bus, error);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
+		if (m->smmus[i]->decided && m->smmus[i]->decision.storm)
+			r = sd_bus_message_append(reply, "s", m->smmus[i]->name);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return r;
+}
+
+/* ---- read methods ----------------------------------------------------- */
+
+static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
+{
+	const Knob *k = ms->knobs[a];
+	const char *baseline = manager_baseline_value(ms, a);
+	const char *storm = ms->settings ? (a == KNOB_THRESHOLD ? ms->settings->storm.threshold
+								  : ms->settings->storm.teardown_mode)
+					 : NULL;
+
+	/* (name, current, desired, baseline, storm, original, owner, why) */
+	return sd_bus_message_append(reply, "(ssssssss)", knob_attr_to_string(a),
+				     k && k->current ? k->current : "",
+				     decided_value(ms, a), baseline ?: "", storm ?: "",
+				     k && k->original ? k->original : "",
+				     k ? knob_owner_to_string(k->owner) : "none",
+				     k && k->owner_reason ? k->owner_reason : "");
+}
+
+static int append_smmu(Manager *m, sd_bus_message *reply, ManagedSmmu *ms)
+{
+	const Smmu *s = ms->smmu;
+	uint64_t pinned = 0;
+	size_t n_vms = manager_smmu_vms(m, ms, &pinned);
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(
+		reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name",
+		"s", ms->name, "Mode", "s", smmu_mode_to_string(ms->mode), "Profile", "s",
+		ms->profile ?: "", "RangeInvalidation", "b", s ? s->range_invalidation : 0,
+		"Stages", "s", s && s->stages ? s->stages : "", "Granules", "s",
+		s && s->granules ? s->granules : "", "Storm", "b",
+		ms->decided ? ms->decision.storm : 0, "Reason", "s",
+		ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
+		"Why", "s", ms->decided ? ms->decision.why : "", "Override", "s",
+		policy_override_to_string(ms->policy.override), "StormChangedUSec", "t",
+		ms->storm_changed_usec, "Vms", "u", (uint32_t)n_vms, "PinnedBytes", "t", pinned,
+		"ExitsTotal", "t", ms->policy.exits_total, "StormsTotal", "t",
+		ms->policy.storms_total, "Counters", "b", s ? s->has_counters : 0);
+	if (r < 0)
+		return r;
+
+	r = sd_bus_message_open_container(reply, 'e', "sv");
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "s", "Knobs");
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'v', "a(ssssssss)");
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssssss)");
+	for (int a = 0; r >= 0 && a < _KNOB_ATTR_MAX; a++)
+		if (ms->knobs[a])
+			r = append_knob(reply, ms, (KnobAttr)a);
+	for (int i = 0; r >= 0 && i < 3; i++)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return r;
+}
+
+static int method_get_smmus(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	Bus *b = userdata;
+	Manager *m = b->manager;
+	int r = check(b, BUS_RIGHT_READ, msg, error);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
+		r = append_smmu(m, reply, m->smmus[i]);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	Bus *b = userdata;
+	Manager *m = b->manager;
+	int r = check(b, BUS_RIGHT_READ, msg, error);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ussstas)");
+	for (size_t i = 0; r >= 0 && i < m->n_vms; i++) {
+		const Vm *vm = m->vms[i]->vm;
+
+		r = sd_bus_message_open_container(reply, 'r', "ussstas");
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "ussst", (uint32_t)vm->pid,
+						  vm->name ?: "", vm->comm ?: "", vm->unit ?: "",
+						  vm->pinned_bytes);
+		if (r >= 0)
+			r = sd_bus_message_open_container(reply, 'a', "s");
+		/* The SMMUs its groups sit behind, each once. */
+		for (size_t s = 0; r >= 0 && s < m->n_smmus; s++) {
+			const Smmu *smmu = m->smmus[s]->smmu;
+			bool uses = false;
+
+			for (size_t g = 0; smmu && !uses && g < vm->n_groups; g++)
+				uses = topology_smmu_for_group(m->topology, vm->groups[g]) == smmu;
+			if (uses)
+				r = sd_bus_message_append(reply, "s", m->smmus[s]->name);
+		}
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+/*
+ * One SMMU's debugfs counters: lines of "name value", "name: value" or
+ * "name=value"; anything else is skipped.
+ */
+static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
+{
+	_cleanup_free_ char *rel = NULL, *path = NULL, *line = NULL;
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t size = 0;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "(st)");
+	if (r < 0)
+		return r;
+	if (asprintf(&rel, "sys/kernel/debug/iommu/arm-smmu-v3/%s/counters", smmu) < 0)
+		return -ENOMEM;
+	path = root_path(m->root, rel);
+	if (!path)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	while (f && getline(&line, &size, f) > 0) {
+		char name[64];
+		uint64_t v;
+
+		line[strcspn(line, "\n")] = 0;
+		for (char *c = line; *c; c++)
+			if (*c == ':' || *c == '=')
+				*c = ' ';
+		if (sscanf(line, "%63s %" SCNu64, name, &v) != 2)
+			continue;
+		r = sd_bus_message_append(reply, "(st)", name, v);
+		if (r < 0)
+			return r;
+	}
+	return sd_bus_message_close_container(reply);
+}
+
+static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	Bus *b = userdata;
+	Manager *m = b->manager;
+	int r = check(b, BUS_RIGHT_READ, msg, error);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "t", now_usec(CLOCK_MONOTONIC));
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(sa(st))");
+	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++) {
+		r = sd_bus_message_open_container(reply, 'r', "sa(st)");
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "s", m->smmus[i]->name);
+		if (r >= 0)
+			r = append_counters(m, reply, m->smmus[i]->name);
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	Bus *b = userdata;
+	const Config *c = b->manager->config;
+	int r = check(b, BUS_RIGHT_READ, msg, error);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "ss", c && c->dump ? c->dump : "",
+					  c ? c->digest : "");
+	if (r >= 0)
+		r = sd_bus_message_append_strv(reply, c ? c->files : NULL);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+/* ---- changing methods -------------------------------------------------- */
+
+/* The override result, as a D-Bus error where it failed. */
+static int override_result(int r, const char *smmu, sd_bus_error *error)
+{
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, SMMUD_ERROR_NO_SUCH_SMMU, "No SMMU named '%s'",
+					 smmu ?: "");
+	if (r == -EOPNOTSUPP)
+		return sd_bus_error_setf(error, SMMUD_ERROR_NOT_WRITABLE,
+					 "SMMU '%s' has no tunables smmud may write", smmu ?: "");
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Failed: %m");
+	return 0;
+}
+
+static int writable(Bus *b, ManagedSmmu *ms, sd_bus_error *error)
+{
+	if (ms->mode == SMMU_MODE_MANAGED)
+		return 0;
+	return sd_bus_error_setf(error, SMMUD_ERROR_NOT_WRITABLE,
+				 "SMMU '%s' is not managed by smmud (mode %s)", ms->name,
+				 smmu_mode_to_string(ms->mode));
+}
+
+static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Bus *b = userdata;
+	const char *smmu, *knob, *value;
+	ManagedSmmu *ms;
+	KnobProfile pin;
+	int a, r;
+
+	r = sd_bus_message_read(msg, "sss", &smmu, &knob, &value);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	a = knob_from_api(knob);
+	if (a < 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Unknown knob '%s' (inv_threshold, teardown_mode)", knob);
+	if (!valid_knob_value((KnobAttr)a, value))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "'%s' is not a valid %s value", value,
+					 knob_attr_to_string((KnobAttr)a));
+	ms = find_smmu(b, smmu, error);
+	if (!ms)
+		return -ENOENT;
+	r = writable(b, ms, error);
+	if (r < 0)
+		return r;
+	/* A knob set by hand is a pin of that knob: the other keeps what it has now. */
+	if (ms->policy.override == OVERRIDE_PIN)
+		pin = ms->policy.pinned;
+	else {
+		snprintf(pin.threshold, sizeof(pin.threshold), "%s",
+			 decided_value(ms, KNOB_THRESHOLD));
+		snprintf(pin.teardown_mode, sizeof(pin.teardown_mode), "%s",
+			 decided_value(ms, KNOB_TEARDOWN_MODE));
+	}
+	snprintf(a == KNOB_THRESHOLD ? pin.threshold : pin.teardown_mode, KNOB_VALUE_MAX, "%s",
+		 value);
+	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
+	if (r < 0)
+		return override_result(r, smmu, error);
+	log_info("Control API: %s %s set to %s.", ms->name, knob_attr_to_string((KnobAttr)a),
+		 value);
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Bus *b = userdata;
+	const char *smmu, *knob;
+	ManagedSmmu *ms;
+	int a = -1, r;
+
+	r = sd_bus_message_read(msg, "ss", &smmu, &knob);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	if (*knob) {
+		a = knob_from_api(knob);
+		if (a < 0)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Unknown knob '%s' (inv_threshold, teardown_mode)",
+						 knob);
+	}
+	ms = find_smmu(b, smmu, error);
+	if (!ms)
+		return -ENOENT;
+	/* Back to smmud: taken back from whoever changed it, and no pin left. */
+	for (int i = 0; i < _KNOB_ATTR_MAX; i++) {
+		if ((a >= 0 && i != a) || !ms->knobs[i])
+			continue;
+		r = manager_reclaim_knob(b->manager, ms->name, (KnobAttr)i);
+		if (r < 0)
+			return override_result(r, smmu, error);
+	}
+	if (ms->policy.override == OVERRIDE_PIN) {
+		r = manager_set_override(b->manager, ms->name, OVERRIDE_NONE, NULL);
+		if (r < 0)
+			return override_result(r, smmu, error);
+	}
+	log_info("Control API: %s %s given back to smmud.", ms->name,
+		 a >= 0 ? knob_attr_to_string((KnobAttr)a) : "knobs");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	Bus *b = userdata;
+	const char *mode;
+	PolicyOverride o;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &mode);
+	if (r >= 0)
+		r = sd_bus_message_read_strv(msg, &names);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	if (streq(mode, "enter"))
+		o = OVERRIDE_STORM;
+	else if (streq(mode, "leave"))
+		o = OVERRIDE_BASELINE;
+	else if (streq(mode, "auto"))
+		o = OVERRIDE_NONE;
+	else
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Unknown storm mode '%s' (enter, leave, auto)", mode);
+	/* Check every name first: all or nothing. */
+	for (size_t i = 0; names && names[i]; i++)
+		if (!find_smmu(b, names[i], error))
+			return -ENOENT;
+	if (!names || !names[0])
+		r = manager_set_override(b->manager, NULL, o, NULL);
+	for (size_t i = 0; r >= 0 && names && names[i]; i++)
+		r = manager_set_override(b->manager, names[i], o, NULL);
+	if (r < 0)
+		return override_result(r, NULL, error);
+	log_info("Control API: storm %s on %s.", mode,
+		 names && names[0] ? names[0] : "every SMMU");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Bus *b = userdata;
+	const char *smmu, *threshold, *mode;
+	KnobProfile pin = {};
+	ManagedSmmu *ms;
+	int r;
+
+	r = sd_bus_message_read(msg, "sss", &smmu, &threshold, &mode);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	if (!streq(threshold, "keep") && !valid_knob_value(KNOB_THRESHOLD, threshold))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "'%s' is not a threshold (keep, auto or a number)",
+					 threshold);
+	if (!streq(mode, "keep") && !valid_knob_value(KNOB_TEARDOWN_MODE, mode))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "'%s' is not a teardown mode (keep, strict, deferred)", mode);
+	ms = find_smmu(b, smmu, error);
+	if (!ms)
+		return -ENOENT;
+	r = writable(b, ms, error);
+	if (r < 0)
+		return r;
+	snprintf(pin.threshold, sizeof(pin.threshold), "%s", threshold);
+	snprintf(pin.teardown_mode, sizeof(pin.teardown_mode), "%s", mode);
+	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
+	if (r < 0)
+		return override_result(r, smmu, error);
+	log_info("Control API: %s pinned at threshold %s, teardown mode %s.", ms->name, threshold,
+		 mode);
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_unpin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	Bus *b = userdata;
+	const char *smmu;
+	ManagedSmmu *ms;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &smmu);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	ms = find_smmu(b, smmu, error);
+	if (!ms)
+		return -ENOENT;
+	r = manager_set_override(b->manager, ms->name, OVERRIDE_NONE, NULL);
+	if (r < 0)
+		return override_result(r, smmu, error);
+	log_info("Control API: %s unpinned.", ms->name);
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_strv_free_ char **errors = NULL;
+	_cleanup_free_ char *joined = NULL;
+	Bus *b = userdata;
+	size_t len = 0;
+	int r;
+
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	r = manager_reload(b->manager, &errors);
+	if (r >= 0)
+		return sd_bus_reply_method_return(msg, NULL);
+	if (!errors)
+		return sd_bus_error_set_errnof(error, r, "Reload failed: %m");
+	/* Every "file:line: key: reason", one a line: smmuctl prints them as they are. */
+	for (size_t i = 0; errors[i]; i++)
+		len += strlen(errors[i]) + 1;
+	joined = calloc(1, len + 1);
+	if (!joined)
+		return -ENOMEM;
+	for (size_t i = 0; errors[i]; i++) {
+		strcat(joined, errors[i]);
+		if (errors[i + 1])
+			strcat(joined, "\n");
+	}
+	return sd_bus_error_set(error, SMMUD_ERROR_CONFIG_INVALID, joined);
+}
+
+/* ---- the vtable --------------------------------------------------------- */
+
+#define PROP(name, sig, getter) \
+	SD_BUS_PROPERTY(name, sig, getter, 0, 0)
+
+const sd_bus_vtable bus_manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("DryRun", "b", property_get_bool, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	PROP("KernelCapability", "s", property_get_string),
+	PROP("Hostname", "s", property_get_string),
+	PROP("ConfigDigest", "s", property_get_string),
+	PROP("ConfigFiles", "as", property_get_config_files),
+	PROP("Status", "s", property_get_string),
+	PROP("ShutdownAnnounced", "b", property_get_bool),
+	PROP("ShutdownReason", "s", property_get_string),
+	PROP("NSmmus", "t", property_get_counts),
+	PROP("NVms", "t", property_get_counts),
+	PROP("ExitsTotal", "t", property_get_counts),
+	PROP("StormSmmus", "as", property_get_storm_smmus),
+
+	SD_BUS_METHOD_WITH_ARGS("GetSmmus", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", smmus),
+				method_get_smmus, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetVms", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a(ussstas)", vms), method_get_vms,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetCounters", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("t", monotonic_usec, "a(sa(st))", counters),
+				method_get_counters, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetConfig", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("s", dump, "s", digest, "as", files),
+				method_get_config, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetKnob", SD_BUS_ARGS("s", smmu, "s", knob, "s", value),
+				SD_BUS_NO_RESULT, method_set_knob, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ResetKnob", SD_BUS_ARGS("s", smmu, "s", knob), SD_BUS_NO_RESULT,
+				method_reset_knob, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetStorm", SD_BUS_ARGS("s", mode, "as", smmus), SD_BUS_NO_RESULT,
+				method_set_storm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Pin", SD_BUS_ARGS("s", smmu, "s", threshold, "s", teardown_mode),
+				SD_BUS_NO_RESULT, method_pin, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Unpin", SD_BUS_ARGS("s", smmu), SD_BUS_NO_RESULT, method_unpin,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+
+	SD_BUS_SIGNAL_WITH_ARGS("Decision",
+				SD_BUS_ARGS("t", realtime_usec, "s", smmu, "b", storm, "s", reason,
+					    "s", why, "s", threshold, "s", teardown_mode),
+				0),
+	SD_BUS_VTABLE_END,
+};
+
+/* ---- signals ------------------------------------------------------------ */
+
+typedef struct DecisionSignal {
+	Bus *bus;
+	const ManagedSmmu *ms;
+	const PolicyDecision *d;
+	uint64_t when;
+} DecisionSignal;
+
+static void emit_decision(sd_bus *bus, const DecisionSignal *s)
+{
+	const KnobProfile *v = s->d->values;
+	int r;
+
+	r = sd_bus_emit_signal(bus, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE, "Decision", "tsbssss",
+			       s->when, s->ms->name, (int)s->d->storm,
+			       policy_reason_to_string(s->d->reason), s->d->why,
+			       v ? v->threshold : "", v ? v->teardown_mode : "");
+	if (r < 0)
+		log_debug_errno(r, "Failed to emit Decision: %m");
+}
+
+static void visit_private(sd_bus *bus, uid_t uid, gid_t gid, void *userdata)
+{
+	const DecisionSignal *s = userdata;
+
+	/* Only to peers that may read: a monitor is a read. */
+	if (bus_access_allows_peer(&s->bus->access, BUS_RIGHT_READ, uid, gid))
+		emit_decision(bus, s);
+}
+
+static void on_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
+			void *userdata)
+{
+	DecisionSignal s = {
+		.bus = userdata,
+		.ms = ms,
+		.d = d,
+		.when = now_usec(CLOCK_REALTIME),
+	};
+
+	bus_private_foreach(s.bus->private, visit_private, &s);
+	/* A bus broadcast reaches anyone: not when reading is restricted. */
+	if (m->bus && s.bus->name_acquired && !s.bus->access.reader_group_set)
+		emit_decision(m->bus, &s);
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static int add_object(sd_bus *bus, sd_bus_slot **slot, void *userdata)
+{
+	int r;
+
+	r = sd_bus_add_object_vtable(bus, slot, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE,
+				     bus_manager_vtable, userdata);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the " SMMUD_BUS_INTERFACE " object: %m");
+	return 0;
+}
+
+/* A private connection's object lives as long as the connection. */
+static int add_objects(sd_bus *bus, void *userdata)
+{
+	return add_object(bus, NULL, userdata);
+}
+
+int bus_setup(Manager *m, const BusAccess *access, Bus **ret)
+{
+	_cleanup_(bus_freep) Bus *b = NULL;
+	int r;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return log_oom();
+	b->manager = m;
+	if (access)
+		b->access = *access;
+	b->socket_path = path_join(m->runtime_dir, "private");
+	if (!b->socket_path)
+		return log_oom();
+	if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
+		return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
+
+	r = bus_private_new(m->event, b->socket_path, add_objects, b, &b->private);
+	if (r < 0)
+		return r;
+
+	if (m->bus) {
+		r = add_object(m->bus, &b->system_slot, b);
+		if (r < 0)
+			return r;
+		r = sd_bus_request_name(m->bus, SMMUD_BUS_NAME, 0);
+		if (r < 0)
+			log_warning_errno(r, "Failed to acquire " SMMUD_BUS_NAME
+					  " on the system bus, serving %s only: %m",
+					  b->socket_path);
+		else
+			b->name_acquired = true;
+	}
+	manager_set_decision_hook(m, on_decision, b);
+	log_debug("Control API on %s%s.", b->socket_path,
+		  b->name_acquired ? " and the system bus" : "");
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+Bus *bus_free(Bus *b)
+{
+	if (!b)
+		return NULL;
+	if (b->manager && b->manager->decision_hook == on_decision)
+		manager_set_decision_hook(b->manager, NULL, NULL);
+	if (b->name_acquired && b->manager->bus)
+		(void)sd_bus_release_name(b->manager->bus, SMMUD_BUS_NAME);
+	sd_bus_slot_unref(b->system_slot);
+	bus_private_free(b->private);
+	free(b->socket_path);
+	free(b);
+	return NULL;
+}
+
+void bus_set_access(Bus *b, const BusAccess *access)
+{
+	b->access = *access;
+}

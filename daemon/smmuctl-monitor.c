@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* smmuctl monitor: smmud's Decision signals, one line (or JSON object) each. */
+#include <inttypes.h>
+#include <signal.h>
+#include <time.h>
+
+#include "json.h"
+#include "log.h"
+#include "smmuctl-bus.h"
+#include "smmuctl.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static int on_decision(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	const char *smmu, *reason, *why, *threshold, *mode;
+	uint64_t when;
+	int storm, r;
+
+	r = sd_bus_message_read(m, "tsbssss", &when, &smmu, &storm, &reason, &why, &threshold,
+				&mode);
+	if (r < 0) {
+		log_warning_errno(r, "Ignoring a malformed Decision signal: %m");
+		return 0;
+	}
+	if (arg.json) {
+		JsonWriter w;
+
+		json_init(&w, stdout, false);
+		json_object_begin(&w);
+		json_kv_u64(&w, "realtime_usec", when);
+		json_kv_string(&w, "smmu", smmu);
+		json_kv_bool(&w, "storm", storm);
+		json_kv_string(&w, "reason", reason);
+		json_kv_string(&w, "why", why);
+		json_kv_string(&w, "threshold", threshold);
+		json_kv_string(&w, "teardown_mode", mode);
+		json_object_end(&w);
+		(void)json_finish(&w);
+	} else {
+		time_t sec = (time_t)(when / USEC_PER_SEC);
+		struct tm tm;
+		char ts[32];
+
+		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", localtime_r(&sec, &tm));
+		printf("%s.%03u %s %s (%s): %s [threshold=%s teardown_mode=%s]\n", ts,
+		       (unsigned)(when % USEC_PER_SEC / 1000), smmu, storm ? "STORM" : "baseline",
+		       reason, why, threshold, mode);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+int verb_monitor(int argc, char **argv)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int r;
+
+	r = ctl_bus_open(&bus);
+	if (r > 0)
+		return r;
+	r = sd_bus_match_signal(bus, NULL, arg.system_bus ? "org.smmud1" : NULL, "/org/smmud1",
+				"org.smmud1.Manager", "Decision", on_decision, NULL);
+	if (r < 0) {
+		log_error_errno(r, "Failed to subscribe to smmud's decisions: %m");
+		return CTL_EXIT_FAILED;
+	}
+	/* A read, so the reader check applies: fail now, not by silence. */
+	r = ctl_call(bus, "GetConfig", NULL, NULL);
+	if (r > 0)
+		return r;
+	if (!arg.json) {
+		printf("Monitoring smmud's decisions; ^C to stop.\n");
+		fflush(stdout);
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!stop) {
+		r = sd_bus_process(bus, NULL);
+		if (r < 0) {
+			log_error_errno(r, "Lost the connection to smmud: %m");
+			return CTL_EXIT_UNREACHABLE;
+		}
+		if (r > 0)
+			continue;
+		r = sd_bus_wait(bus, UINT64_MAX);
+		if (r < 0 && r != -EINTR) {
+			log_error_errno(r, "Lost the connection to smmud: %m");
+			return CTL_EXIT_UNREACHABLE;
+		}
+	}
+	return CTL_EXIT_OK;
+}
