@@ -1,0 +1,25 @@
+#!/bin/sh
+# The DMA-after-unmap checks catch a kernel that misses an invalidation:
+# with the test-only arm_smmu_v3.test_skip_asid_inv set, ASID-wide TLB
+# invalidations (free, last detach, threshold fallback) are dropped, a new
+# domain reuses the ASID of the old one with its stale IOTLB entries, and
+# the checks must fail.  Last of all cases: the stale entries it leaves
+# would poison whatever runs after it.
+# profiles: all
+# timeout: 90
+set -u
+. /tests/lib.sh
+
+p=/sys/module/arm_smmu_v3/parameters/test_skip_asid_inv
+[ -e "$p" ] || { ok "bug injection # SKIP no test_skip_asid_inv (testing patches not applied)"; exit 0; }
+echo 1 >"$p"
+VMM_RC=0
+vfio-vmm --bdf "$(edu 2)" --layout 4k --size 8 --teardown close --dma-check \
+	--dma-pages 3 --iterations 6 >/tmp/kernel-bug.out 2>&1 || VMM_RC=$?
+echo 0 >"$p"
+sed 's/^/  /' /tmp/kernel-bug.out
+if [ "$VMM_RC" -ne 0 ]; then
+	ok "skipped ASID invalidations are caught by the DMA checks ($(sed -n 's/^error=//p' /tmp/kernel-bug.out | tail -n1))"
+else
+	not_ok "skipped ASID invalidations are caught by the DMA checks" "every check passed with the bug injected"
+fi
