@@ -26,3 +26,25 @@ distinct=$(echo "$groups" | tr ' ' '\n' | sed '/^$/d' | sort -u | wc -l)
 check "groups distinct ($distinct)" "$distinct" -eq "$n"
 edus=$(echo $SMMUD_EDU_BDFS | wc -w)
 check "at least 4 edu devices for DMA checks ($edus)" "$edus" -ge 4
+
+# The boot profile took effect: with ril-ignored the driver must not use
+# range invalidation (once the test-only switch and the sysfs exist).
+param=/sys/module/arm_smmu_v3/parameters/test_ignore_ril
+for a in /sys/class/iommu/smmu3.*/arm-smmu-v3/*; do
+	[ -f "$a" ] && echo "${a#/sys/class/iommu/}: $(cat "$a" 2>/dev/null | head -n1)"
+done
+ril=$(cat /sys/class/iommu/smmu3.*/arm-smmu-v3/range_invalidation 2>/dev/null | head -n1)
+case $SMMUD_PROFILE in
+ril-ignored)
+	if [ -e "$param" ]; then
+		check "test_ignore_ril is set in profile ril-ignored" "$(cat "$param")" = Y
+		[ -n "$ril" ] && check "the SMMU reports no range invalidation in profile ril-ignored" "$ril" = 0
+	else
+		ok "profile ril-ignored # SKIP the kernel has no test_ignore_ril"
+	fi
+	;;
+ril)
+	[ -n "$ril" ] && check "the SMMU reports range invalidation in profile ril" "$ril" = 1
+	;;
+esac
+exit 0
