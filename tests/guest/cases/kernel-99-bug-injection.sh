@@ -12,6 +12,13 @@ set -u
 
 p=/sys/module/arm_smmu_v3/parameters/test_skip_asid_inv
 [ -e "$p" ] || { ok "bug injection # SKIP no test_skip_asid_inv (testing patches not applied)"; exit 0; }
+# On 6.12 itself the ASID-wide invalidations it drops are redundant for
+# this workload (every unmap already invalidated by address), so there is
+# nothing to catch: only the series relies on them.
+if ! ls -d /sys/class/iommu/*/arm-smmu-v3 >/dev/null 2>&1; then
+	ok "bug injection # SKIP kernel without the arm-smmu-v3 series"
+	exit 0
+fi
 echo 1 >"$p"
 VMM_RC=0
 vfio-vmm --bdf "$(edu 2)" --layout 4k --size 8 --teardown close --dma-check \
