@@ -55,27 +55,50 @@ bool bus_access_allows_peer(const BusAccess *a, BusRight right, uid_t uid, gid_t
 	return allows_uid(a, right, uid, gid);
 }
 
+/* The caller's uid and gid: effective ones where known (SO_PEERCRED on a
+ * private connection), else what the bus daemon vouches for (UnixUserID);
+ * a gid it does not give comes from the user database. */
+static int sender_ids(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid, bool *ret_have_gid)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	int r;
+
+	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_GID |
+					      SD_BUS_CREDS_EGID,
+				      &creds);
+	if (r < 0)
+		return r;
+	if (sd_bus_creds_get_euid(creds, ret_uid) < 0) {
+		r = sd_bus_creds_get_uid(creds, ret_uid);
+		if (r < 0)
+			return r;
+	}
+	*ret_have_gid = sd_bus_creds_get_egid(creds, ret_gid) >= 0 ||
+			sd_bus_creds_get_gid(creds, ret_gid) >= 0;
+	return 0;
+}
+
 int bus_access_check(const BusAccess *a, BusRight right, sd_bus_message *m,
 		     sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	struct passwd pw, *res = NULL;
+	char buf[16384];
+	bool have_gid;
 	uid_t uid;
-	gid_t gid;
+	gid_t gid = (gid_t)-1;
 	int r;
 
-	/* On a private connection these are the socket's SO_PEERCRED; on the
-	 * bus, what the bus daemon vouches for.  Not augmented from /proc. */
-	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID, &creds);
-	if (r >= 0)
-		r = sd_bus_creds_get_euid(creds, &uid);
-	if (r >= 0)
-		r = sd_bus_creds_get_egid(creds, &gid);
+	r = sender_ids(m, &uid, &gid, &have_gid);
 	if (r < 0) {
 		sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
 				 "Cannot determine the caller's credentials");
 		return r;
 	}
-	if (allows_uid(a, right, uid, gid))
+	if (uid != 0 && (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0))
+		res = NULL;
+	if (!have_gid)
+		gid = res ? res->pw_gid : (gid_t)-1;
+	if (bus_access_allows(a, right, uid, gid, res ? res->pw_name : NULL))
 		return 1;
 	sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
 			  right == BUS_RIGHT_CHANGE
