@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The state file and the knobs that use it: originals recorded before the
+ * first write, restore at stop, recovery after a crash, external changes,
+ * a broken or hostile state file, a failing write.  Runs on a temporary
+ * fake sysfs tree with real files.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "knobs.h"
+#include "log.h"
+
+#define SMMU "smmu3.0x0000000009050000"
+
+typedef struct Tree {
+	char root[64];
+	char run[96];
+	char thr[192];
+	char mode[192];
+} Tree;
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *get(const char *path)
+{
+	char *v = NULL;
+
+	assert_int_equal(read_one_line_file(path, &v), 0);
+	return v;
+}
+
+static void assert_file(const char *path, const char *want)
+{
+	_cleanup_free_ char *v = get(path);
+
+	assert_string_equal(v, want);
+}
+
+static int tree_setup(void **state)
+{
+	Tree *t = calloc(1, sizeof(Tree));
+	char cmd[512];
+
+	snprintf(t->root, sizeof(t->root), "/tmp/test-state.XXXXXX");
+	assert_non_null(mkdtemp(t->root));
+	snprintf(t->run, sizeof(t->run), "%s/run", t->root);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/sys/class/iommu/" SMMU "/arm-smmu-v3", t->root);
+	assert_int_equal(system(cmd), 0);
+	snprintf(t->thr, sizeof(t->thr), "%s/sys/class/iommu/" SMMU "/arm-smmu-v3/inv_threshold",
+		 t->root);
+	snprintf(t->mode, sizeof(t->mode), "%s/sys/class/iommu/" SMMU "/arm-smmu-v3/teardown_mode",
+		 t->root);
+	put(t->thr, "auto\n");
+	put(t->mode, "strict\n");
+	*state = t;
+	return 0;
+}
+
+static int tree_teardown(void **state)
+{
+	Tree *t = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->root);
+	assert_int_equal(system(cmd), 0);
+	free(t);
+	return 0;
+}
+
+static Knobs *knobs(const Tree *t)
+{
+	Knobs *ks = NULL;
+
+	assert_int_equal(knobs_new(t->root, t->run, false, &ks), 0);
+	return ks;
+}
+
+static char *state_text(const Tree *t)
+{
+	_cleanup_free_ char *p = path_join(t->run, STATE_FILE_NAME);
+	char *text = NULL;
+	size_t n = 0;
+	FILE *f = fopen(p, "re");
+
+	if (!f)
+		return NULL;
+	assert_true(getdelim(&text, &n, 0, f) > 0);
+	fclose(f);
+	return text;
+}
+
+static void test_parse_format_roundtrip(void **state)
+{
+	State *s = NULL;
+	char *text = NULL, *err = NULL;
+
+	assert_int_equal(state_parse("# c\nversion 1\nboot abc\nknob " SMMU " inv_threshold auto 16\n"
+				     "knob " SMMU " teardown_mode strict deferred\n",
+				     &s, &err),
+			 0);
+	assert_int_equal(s->n_entries, 2);
+	assert_string_equal(s->boot_id, "abc");
+	assert_string_equal(state_get(s, SMMU, "inv_threshold")->original, "auto");
+	assert_string_equal(state_get(s, SMMU, "teardown_mode")->written, "deferred");
+	assert_int_equal(state_format(s, &text), 0);
+	assert_non_null(strstr(text, "knob " SMMU " inv_threshold auto 16\n"));
+	state_free(s);
+	s = NULL;
+	assert_int_equal(state_parse(text, &s, &err), 0);
+	assert_int_equal(s->n_entries, 2);
+	state_free(s);
+	free(text);
+}
+
+static void test_parse_refuses_bad_files(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{ "", "no version line" },
+		{ "knob a b c d\n", "line 1: no version line first" },
+		{ "version 2\n", "line 1: unsupported version" },
+		{ "version one\n", "line 1: bad version line" },
+		{ "version 1\nknob a b c\n", "line 2: knob lines have 4 fields" },
+		{ "version 1\nknob a/../x inv_threshold auto 1\n", "line 2: invalid characters" },
+		{ "version 1\nknob .. inv_threshold auto 1\n", "line 2: invalid characters" },
+		{ "version 1\nknob a inv_threshold auto 1\nknob a inv_threshold auto 2\n",
+		  "line 3: duplicate knob" },
+		{ "version 1\nfrob\n", "line 2: unknown line" },
+		{ "version 1\nboot a\nboot b\n", "line 3: bad boot line" },
+		{ "version 1\nknob a b c d e f g\n", "line 2: too many fields" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		State *s = NULL;
+		char *err = NULL;
+
+		print_message("case %zu\n", i);
+		assert_int_equal(state_parse(cases[i].text, &s, &err), -EBADMSG);
+		assert_null(s);
+		assert_non_null(err);
+		if (!strstr(err, cases[i].error))
+			fail_msg("'%s' lacks '%s'", err, cases[i].error);
+		free(err);
+	}
+}
+
+static void test_original_saved_before_write_and_restored(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	Knob *mode = knobs_get(ks, SMMU, KNOB_TEARDOWN_MODE);
+	_cleanup_free_ char *text = NULL;
+
+	assert_null(state_text(t));
+	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
+	assert_int_equal(knobs_set(ks, mode, "deferred", "test"), 0);
+	assert_file(t->thr, "16");
+	assert_file(t->mode, "deferred");
+	assert_true(knobs_holding(ks));
+	text = state_text(t);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "knob " SMMU " inv_threshold auto 16\n"));
+	assert_non_null(strstr(text, "knob " SMMU " teardown_mode strict deferred\n"));
+
+	/* A second storm value keeps the first original. */
+	assert_int_equal(knobs_set(ks, thr, "8", "test"), 0);
+	free(text);
+	text = state_text(t);
+	assert_non_null(strstr(text, "inv_threshold auto 8\n"));
+
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "auto");
+	assert_file(t->mode, "strict");
+	assert_false(knobs_holding(ks));
+	/* Holding nothing: no state file at all. */
+	assert_null(state_text(t));
+	knobs_free(ks);
+}
+
+static void test_recover_after_crash(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks;
+	pid_t pid;
+	int status;
+
+	/* The crashing run: holds two knobs, dies without restoring. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		Knobs *c = NULL;
+
+		if (knobs_new(t->root, t->run, false, &c) < 0 ||
+		    knobs_set(c, knobs_get(c, SMMU, KNOB_THRESHOLD), "16", "storm") < 0 ||
+		    knobs_set(c, knobs_get(c, SMMU, KNOB_TEARDOWN_MODE), "deferred", "storm") < 0)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_file(t->thr, "16");
+	assert_file(t->mode, "deferred");
+
+	ks = knobs(t);
+	assert_int_equal(knobs_recover(ks), 0);
+	assert_file(t->thr, "auto");
+	assert_file(t->mode, "strict");
+	assert_null(state_text(t));
+	assert_false(knobs_holding(ks));
+	knobs_free(ks);
+}
+
+static void test_recover_leaves_foreign_values(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks;
+	char path[160];
+
+	assert_int_equal(state_prepare_dir(t->run), 0);
+	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
+	/* smmud wrote 16; since then an operator set 300. */
+	put(path, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
+		  " teardown_mode strict deferred\n");
+	put(t->thr, "300\n");
+	put(t->mode, "deferred\n");
+	ks = knobs(t);
+	assert_int_equal(knobs_recover(ks), 0);
+	assert_file(t->thr, "300");
+	assert_file(t->mode, "strict");
+	knobs_free(ks);
+}
+
+static void test_recover_from_other_boot_restores_nothing(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks;
+	char path[160], text[256], cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/proc/sys/kernel/random && echo this-boot > "
+		 "%s/proc/sys/kernel/random/boot_id", t->root, t->root);
+	assert_int_equal(system(cmd), 0);
+	ks = knobs(t);
+	assert_string_equal(ks->boot_id, "this-boot");
+	assert_int_equal(state_prepare_dir(t->run), 0);
+	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
+	snprintf(text, sizeof(text), "version 1\nboot not-this-boot\nknob " SMMU " inv_threshold 5 16\n");
+	put(path, text);
+	put(t->thr, "16\n");
+	assert_int_equal(knobs_recover(ks), 0);
+	assert_file(t->thr, "16");
+	assert_null(state_text(t));
+	knobs_free(ks);
+}
+
+static void test_corrupt_state_file_is_quarantined(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	char path[160], bad[160];
+	struct stat st;
+
+	assert_int_equal(state_prepare_dir(t->run), 0);
+	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
+	snprintf(bad, sizeof(bad), "%s/" STATE_FILE_NAME ".bad", t->run);
+	put(path, "version 1\nknob " SMMU " inv_threshold auto\n");
+	put(t->thr, "16\n");
+	assert_int_equal(knobs_recover(ks), 0);
+	/* Nothing written from a file we cannot read; the file kept for a human. */
+	assert_file(t->thr, "16");
+	assert_int_equal(stat(bad, &st), 0);
+	assert_int_equal(stat(path, &st), -1);
+	knobs_free(ks);
+}
+
+static void test_state_file_symlink_not_followed(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	char path[160], target[160];
+	State *s = NULL;
+	struct stat st;
+
+	assert_int_equal(state_prepare_dir(t->run), 0);
+	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
+	snprintf(target, sizeof(target), "%s/elsewhere", t->root);
+	put(target, "version 1\n");
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(state_load(t->run, &s, NULL), -ELOOP);
+	/* Saving replaces the link itself; the target is untouched. */
+	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_file(target, "version 1");
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	knobs_free(ks);
+}
+
+static void test_external_change_releases_knob(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	put(t->thr, "99\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
+	assert_false(knobs_holding(ks));
+	/* Hands off: neither a later decision nor the stop touches it. */
+	assert_int_equal(knobs_set(ks, thr, "auto", "quiet"), -EBUSY);
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "99");
+	assert_null(state_text(t));
+	knobs_free(ks);
+}
+
+static void test_external_change_seen_before_write(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	put(t->thr, "42\n");
+	assert_int_equal(knobs_set(ks, thr, "8", "storm"), -EBUSY);
+	assert_file(t->thr, "42");
+	knobs_free(ks);
+}
+
+static void test_external_change_reassert(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	ks->on_external_change = EXTERNAL_CHANGE_REASSERT;
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	put(t->thr, "42\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_SMMUD);
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	assert_file(t->thr, "16");
+	/* The original stays the one found before the first write. */
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "auto");
+	knobs_free(ks);
+}
+
+static void test_failed_write_changes_nothing(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	/* A file even root cannot write, whose value reads as a clean token. */
+	free(thr->path);
+	thr->path = strdup("/proc/sys/kernel/osrelease");
+	assert_true(knobs_set(ks, thr, "16", "storm") < 0);
+	assert_false(knobs_holding(ks));
+	assert_null(state_text(t));
+	knobs_free(ks);
+}
+
+static void test_unwritable_runtime_dir_blocks_write(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks;
+	Knob *thr;
+
+	/* The runtime dir path is a file: no state, so no write either. */
+	put(t->run, "not a directory\n");
+	ks = knobs(t);
+	thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	assert_true(knobs_set(ks, thr, "16", "storm") < 0);
+	assert_file(t->thr, "auto");
+	knobs_free(ks);
+	unlink(t->run);
+}
+
+static void test_dry_run_writes_nothing(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = NULL;
+	Knob *thr;
+
+	assert_int_equal(knobs_new(t->root, t->run, true, &ks), 0);
+	thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	assert_string_equal(thr->dry_run_value, "16");
+	assert_file(t->thr, "auto");
+	assert_null(state_text(t));
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	knobs_free(ks);
+}
+
+static void test_refuses_bad_values(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	assert_int_equal(knobs_set(ks, thr, "1 2", "test"), -EINVAL);
+	assert_int_equal(knobs_set(ks, thr, "../x", "test"), -EINVAL);
+	assert_null(knobs_get(ks, "../../etc", KNOB_THRESHOLD));
+	assert_file(t->thr, "auto");
+	knobs_free(ks);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_format_roundtrip),
+		cmocka_unit_test(test_parse_refuses_bad_files),
+		cmocka_unit_test_setup_teardown(test_original_saved_before_write_and_restored,
+						tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_recover_after_crash, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_recover_leaves_foreign_values, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_recover_from_other_boot_restores_nothing,
+						tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_state_file_is_quarantined, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_symlink_not_followed, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_external_change_releases_knob, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_external_change_seen_before_write, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_external_change_reassert, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_write_changes_nothing, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable_runtime_dir_blocks_write, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_bad_values, tree_setup, tree_teardown),
+	};
+
+	log_set_max_level(LOG_WARNING);
+	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
