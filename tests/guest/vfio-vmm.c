@@ -30,6 +30,7 @@
  * Results are key=value lines on stdout; errors go to stderr as
  * "error=..." and the exit status is 1 (2 for bad usage).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -161,19 +162,24 @@ static int group_of_bdf(const char *bdf)
 /* The first device of a group: the one a group-only caller drives. */
 static int bdf_of_group(int group, char *bdf, size_t len)
 {
-	char cmd[PATH_MAX];
-	FILE *p;
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
 	int ret = -ENODEV;
 
-	snprintf(cmd, sizeof(cmd), "ls /sys/kernel/iommu_groups/%d/devices 2>/dev/null", group);
-	p = popen(cmd, "r");
-	if (!p)
+	snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", group);
+	dir = opendir(path);
+	if (!dir)
 		return -errno;
-	if (fgets(bdf, (int)len, p)) {
-		bdf[strcspn(bdf, "\n")] = '\0';
-		ret = bdf[0] ? 0 : -ENODEV;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		ret = strlen(e->d_name) < len ? 0 : -ENAMETOOLONG;
+		if (!ret)
+			memcpy(bdf, e->d_name, strlen(e->d_name) + 1);
+		break;
 	}
-	pclose(p);
+	closedir(dir);
 	return ret;
 }
 
@@ -863,7 +869,7 @@ static int run_forked(const struct opts *o, uint64_t seed, double *map_ms, doubl
 		return -errno;
 	*td_ms = ms_since(t0);
 	if (ret)
-		return ret == -ECHILD ? -ECHILD : ret;
+		return ret;
 	if (o->teardown == TD_EXIT && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		return -ECHILD;
 	if (o->teardown == TD_KILL && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
@@ -916,6 +922,130 @@ static void print_stats(const char *key, double *v, unsigned int n)
 	       key, v[n - 1]);
 }
 
+/* Latency samples, grown as needed. */
+struct samples {
+	double *v;
+	unsigned int n, cap;
+};
+
+static void samples_free(struct samples *s)
+{
+	free(s->v);
+}
+
+static int samples_add(struct samples *s, double x)
+{
+	if (s->n == s->cap) {
+		unsigned int cap = s->cap ? 2 * s->cap : 256;
+		double *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = x;
+	return 0;
+}
+
+struct live {
+	struct samples map_us, unmap_us;
+	unsigned int rounds, checks, failures;
+};
+
+static void live_free(struct live *l)
+{
+	samples_free(&l->map_us);
+	samples_free(&l->unmap_us);
+}
+
+static void vmm_init(struct vmm *v)
+{
+	memset(v, 0, sizeof(*v));
+	vdev_init(&v->d);
+}
+
+static int live_setup(const struct opts *o, struct vmm *v)
+{
+	int ret = vdev_open(&v->d, o);
+
+	if (ret) {
+		err("open VFIO group", ret);
+		return ret;
+	}
+	if (o->dma_check && !v->d.edu) {
+		err("DMA check needs an edu device", -ENOTSUP);
+		return -ENOTSUP;
+	}
+	if (o->dma_check) {
+		ret = scratch_map(&v->d, &v->s);
+		if (ret) {
+			err("map the scratch pages", ret);
+			return ret;
+		}
+	}
+	ret = region_alloc(&v->r, o->layout, HUGE_2M);
+	if (ret) {
+		err("allocate memory", ret);
+		return ret;
+	}
+	memset(v->r.base, 0x11, HUGE_2M);
+	return 0;
+}
+
+/* One round of the live VM: map, (check), unmap, (check it faults). */
+static int live_round(const struct opts *o, struct vmm *v, uint64_t seed, struct live *l)
+{
+	unsigned int n = l->rounds;
+	uint64_t size = 64 * KiB << (n % 6);
+	uint64_t iova = LIVE_IOVA + (n % 2) * 4 * MiB;
+	uint64_t last = size - PAGE_4K;
+	bool check = o->dma_check && n % o->dma_every == 0;
+	enum fault_result res;
+	uint64_t t0;
+	int ret;
+
+	fill_pattern(v->r.base + last, seed + n, iova + last);
+	t0 = now_ns();
+	ret = dma_map(&v->d, v->r.base, iova, size);
+	if (ret) {
+		err("VFIO_IOMMU_MAP_DMA", ret);
+		return ret;
+	}
+	ret = samples_add(&l->map_us, ms_since(t0) * 1000);
+	if (ret)
+		return ret;
+	if (check) {
+		ret = dma_check_readable(&v->d, &v->s, iova + last, v->r.base + last);
+		if (ret == -EIO)
+			l->failures++;
+		else if (ret)
+			return ret;
+	}
+	t0 = now_ns();
+	ret = dma_unmap(&v->d, iova, size);
+	if (ret) {
+		err("VFIO_IOMMU_UNMAP_DMA", ret);
+		return ret;
+	}
+	ret = samples_add(&l->unmap_us, ms_since(t0) * 1000);
+	if (ret)
+		return ret;
+	if (check) {
+		ret = dma_check_fault(&v->d, &v->s, iova + last, v->r.base + last, &res);
+		if (ret)
+			return ret;
+		if (res == DMA_STALE || res == DMA_OTHER) {
+			printf("live_stale=%s iova=0x%" PRIx64 " round=%u\n",
+			       fault_names[res], iova + last, n);
+			l->failures++;
+		}
+		l->checks++;
+	}
+	l->rounds++;
+	return 0;
+}
+
 /*
  * The VM that stays alive: map, DMA, unmap and read again, with buffers of
  * 64 KiB to 2 MiB, until the time is up or SIGTERM.  Every dma_every-th
@@ -924,97 +1054,28 @@ static void print_stats(const char *key, double *v, unsigned int n)
  */
 static int run_live(const struct opts *o, uint64_t seed)
 {
-	struct vmm v;
-	uint64_t deadline, t0;
-	double *map_us = NULL, *unmap_us = NULL;
-	unsigned int n = 0, cap = 0, checks = 0, failures = 0;
+	struct vmm v __attribute__((cleanup(vmm_free)));
+	struct live l __attribute__((cleanup(live_free))) = { 0 };
+	uint64_t deadline;
 	int ret;
 
-	memset(&v, 0, sizeof(v));
-	ret = vdev_open(&v.d, o);
-	if (ret) {
-		err("open VFIO group", ret);
-		goto out;
-	}
-	if (o->dma_check && !v.d.edu) {
-		ret = -ENOTSUP;
-		err("DMA check needs an edu device", ret);
-		goto out;
-	}
-	if (o->dma_check && (ret = scratch_map(&v.d, &v.s))) {
-		err("map the scratch pages", ret);
-		goto out;
-	}
-	ret = region_alloc(&v.r, o->layout, HUGE_2M);
-	if (ret) {
-		err("allocate memory", ret);
-		goto out;
-	}
-	memset(v.r.base, 0x11, HUGE_2M);
-	ret = ready_and_hold(o);
+	vmm_init(&v);
+	ret = live_setup(o, &v);
+	if (!ret)
+		ret = ready_and_hold(o);
 	if (ret)
-		goto out;
+		return ret;
 	deadline = o->live_seconds > 0 ? now_ns() + (uint64_t)(o->live_seconds * 1e9) : 0;
 	while (!stop_requested && (!deadline || now_ns() < deadline)) {
-		uint64_t size = 64 * KiB << (n % 6);
-		uint64_t iova = LIVE_IOVA + (n % 2) * 4 * MiB;
-		uint64_t last = size - PAGE_4K;
-		bool check = o->dma_check && n % o->dma_every == 0;
-		enum fault_result res;
-
-		if (n == cap) {
-			cap = cap ? 2 * cap : 256;
-			map_us = realloc(map_us, cap * sizeof(*map_us));
-			unmap_us = realloc(unmap_us, cap * sizeof(*unmap_us));
-			if (!map_us || !unmap_us) {
-				ret = -ENOMEM;
-				goto out;
-			}
-		}
-		fill_pattern(v.r.base + last, seed + n, iova + last);
-		t0 = now_ns();
-		ret = dma_map(&v.d, v.r.base, iova, size);
-		map_us[n] = ms_since(t0) * 1000;
-		if (ret) {
-			err("VFIO_IOMMU_MAP_DMA", ret);
-			goto out;
-		}
-		if (check) {
-			ret = dma_check_readable(&v.d, &v.s, iova + last, v.r.base + last);
-			if (ret == -EIO)
-				failures++;
-			else if (ret)
-				goto out;
-		}
-		t0 = now_ns();
-		ret = dma_unmap(&v.d, iova, size);
-		unmap_us[n] = ms_since(t0) * 1000;
-		if (ret) {
-			err("VFIO_IOMMU_UNMAP_DMA", ret);
-			goto out;
-		}
-		if (check) {
-			ret = dma_check_fault(&v.d, &v.s, iova + last, v.r.base + last, &res);
-			if (ret)
-				goto out;
-			if (res == DMA_STALE || res == DMA_OTHER) {
-				printf("live_stale=%s iova=0x%" PRIx64 " round=%u\n",
-				       fault_names[res], iova + last, n);
-				failures++;
-			}
-			checks++;
-		}
-		n++;
+		ret = live_round(o, &v, seed, &l);
+		if (ret)
+			return ret;
 	}
-	printf("live_rounds=%u\nlive_dma_checks=%u\nlive_failures=%u\n", n, checks, failures);
-	print_stats("live_map_us", map_us, n);
-	print_stats("live_unmap_us", unmap_us, n);
-	ret = failures ? -EIO : 0;
-out:
-	free(map_us);
-	free(unmap_us);
-	vmm_free(&v);
-	return ret;
+	printf("live_rounds=%u\nlive_dma_checks=%u\nlive_failures=%u\n", l.rounds, l.checks,
+	       l.failures);
+	print_stats("live_map_us", l.map_us.v, l.map_us.n);
+	print_stats("live_unmap_us", l.unmap_us.v, l.unmap_us.n);
+	return l.failures ? -EIO : 0;
 }
 
 /*
@@ -1092,7 +1153,8 @@ static int parse_enum(const char *s, const char *const *names, int n)
 	return -1;
 }
 
-int main(int argc, char **argv)
+/* Options into *o (and *seed); 1 when --help was printed, -EINVAL on misuse. */
+static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 {
 	static const struct option lo[] = {
 		{ "bdf", required_argument, NULL, 'b' },
@@ -1115,57 +1177,93 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	int c, v;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'b': o->bdf = optarg; break;
+		case 'g': o->group = atoi(optarg); break;
+		case 's': o->size = strtoull(optarg, NULL, 0) * MiB; break;
+		case 'c': o->chunk = strtoull(optarg, NULL, 0) * MiB; break;
+		case 'a': o->iova = strtoull(optarg, NULL, 0); break;
+		case 'd': o->dma_check = true; break;
+		case 'p': o->dma_pages = (unsigned int)atoi(optarg); break;
+		case 'i': o->iterations = (unsigned int)atoi(optarg); break;
+		case 'H': o->hold = true; break;
+		case 'r': o->ready_file = optarg; break;
+		case 'L': o->live = true; o->live_seconds = atof(optarg); break;
+		case 'e': o->dma_every = (unsigned int)atoi(optarg); break;
+		case 'S': o->selftest = o->dma_check = true; break;
+		case 'P': o->probe = optarg; break;
+		case 'x': *seed = strtoull(optarg, NULL, 0); break;
+		case 'l':
+			v = parse_enum(optarg, layout_names, 3);
+			if (v < 0)
+				return -EINVAL;
+			o->layout = (enum layout)v;
+			break;
+		case 't':
+			v = parse_enum(optarg, teardown_names, 5);
+			if (v < 0)
+				return -EINVAL;
+			o->teardown = (enum teardown)v;
+			break;
+		case 'h': usage(stdout); return 1;
+		default: return -EINVAL;
+		}
+	}
+	if (optind != argc || (!o->bdf && o->group < 0) || !o->size || o->size % HUGE_2M ||
+	    (o->chunk && o->chunk % HUGE_2M) || o->iova % HUGE_2M || !o->iterations ||
+	    !o->dma_every || o->dma_pages < 1 || o->dma_pages > 8 ||
+	    (o->hold && o->iterations > 1))
+		return -EINVAL;
+	return 0;
+}
+
+/* unmap/close/exit/kill, --iterations times, with the timing summary. */
+static int run_vmms(const struct opts *o, uint64_t seed)
+{
+	double *map_ms = calloc(o->iterations, sizeof(*map_ms));
+	double *td_ms = calloc(o->iterations, sizeof(*td_ms));
+	int ret = 0;
+
+	if (!map_ms || !td_ms)
+		ret = -ENOMEM;
+	else
+		printf("teardown=%s\n", teardown_names[o->teardown]);
+	for (unsigned int i = 0; !ret && i < o->iterations; i++) {
+		if (o->teardown == TD_UNMAP || o->teardown == TD_CLOSE)
+			ret = run_inproc(o, seed + i, &map_ms[i], &td_ms[i]);
+		else
+			ret = run_forked(o, seed + i, &map_ms[i], &td_ms[i]);
+	}
+	if (!ret && o->iterations > 1) {
+		print_stats("map_ms", map_ms, o->iterations);
+		print_stats("teardown_ms", td_ms, o->iterations);
+	}
+	free(map_ms);
+	free(td_ms);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
 	struct opts o = {
 		.group = -1, .size = 64 * MiB, .iova = DEFAULT_IOVA, .dma_pages = 2,
 		.iterations = 1, .dma_every = 1,
 	};
 	struct sigaction sa = { .sa_handler = on_stop };
 	uint64_t seed = ((uint64_t)getpid() << 16) ^ (now_ns() & 0xffffffffULL);
-	double *map_ms, *td_ms;
 	sigset_t set;
-	int c, v, ret = 0;
+	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'b': o.bdf = optarg; break;
-		case 'g': o.group = atoi(optarg); break;
-		case 's': o.size = strtoull(optarg, NULL, 0) * MiB; break;
-		case 'c': o.chunk = strtoull(optarg, NULL, 0) * MiB; break;
-		case 'a': o.iova = strtoull(optarg, NULL, 0); break;
-		case 'd': o.dma_check = true; break;
-		case 'p': o.dma_pages = (unsigned int)atoi(optarg); break;
-		case 'i': o.iterations = (unsigned int)atoi(optarg); break;
-		case 'H': o.hold = true; break;
-		case 'r': o.ready_file = optarg; break;
-		case 'L': o.live = true; o.live_seconds = atof(optarg); break;
-		case 'e': o.dma_every = (unsigned int)atoi(optarg); break;
-		case 'S': o.selftest = true; break;
-		case 'P': o.probe = optarg; break;
-		case 'x': seed = strtoull(optarg, NULL, 0); break;
-		case 'l':
-			v = parse_enum(optarg, layout_names, 3);
-			if (v < 0)
-				goto bad;
-			o.layout = (enum layout)v;
-			break;
-		case 't':
-			v = parse_enum(optarg, teardown_names, 5);
-			if (v < 0)
-				goto bad;
-			o.teardown = (enum teardown)v;
-			break;
-		case 'h': usage(stdout); return 0;
-		default: goto bad;
-		}
+	ret = parse_opts(argc, argv, &o, &seed);
+	if (ret) {
+		if (ret < 0)
+			usage(stderr);
+		return ret < 0 ? 2 : 0;
 	}
-	if (optind != argc || (!o.bdf && o.group < 0) || !o.size || o.size % HUGE_2M ||
-	    (o.chunk && o.chunk % HUGE_2M) || o.iova % HUGE_2M || !o.iterations ||
-	    !o.dma_every || o.dma_pages < 1 || o.dma_pages > 8 ||
-	    (o.hold && o.iterations > 1))
-		goto bad;
-	if (o.selftest)
-		o.dma_check = true;
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -1183,30 +1281,10 @@ int main(int argc, char **argv)
 		ret = run_live(&o, seed);
 	else if (o.teardown == TD_WAIT)
 		ret = run_wait(&o, seed);
-	else {
-		map_ms = calloc(o.iterations, sizeof(*map_ms));
-		td_ms = calloc(o.iterations, sizeof(*td_ms));
-		if (!map_ms || !td_ms)
-			return 1;
-		printf("teardown=%s\n", teardown_names[o.teardown]);
-		for (unsigned int i = 0; !ret && i < o.iterations; i++) {
-			if (o.teardown == TD_UNMAP || o.teardown == TD_CLOSE)
-				ret = run_inproc(&o, seed + i, &map_ms[i], &td_ms[i]);
-			else
-				ret = run_forked(&o, seed + i, &map_ms[i], &td_ms[i]);
-		}
-		if (!ret && o.iterations > 1) {
-			print_stats("map_ms", map_ms, o.iterations);
-			print_stats("teardown_ms", td_ms, o.iterations);
-		}
-		free(map_ms);
-		free(td_ms);
-	}
+	else
+		ret = run_vmms(&o, seed);
 	if (ret)
 		err("vfio-vmm", ret);
 	printf("result=%s\n", ret ? "fail" : "ok");
 	return ret ? 1 : 0;
-bad:
-	usage(stderr);
-	return 2;
 }
