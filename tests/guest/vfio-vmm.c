@@ -809,9 +809,14 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 	} else {
 		vdev_close(&v.d);
 		*td_ms = ms_since(t0);
-		vmm_free(&v);
+		/*
+		 * Probe while this process still holds the memory: the old
+		 * pages keep their pattern, so a stale translation reads it
+		 * back instead of whatever a reuse of the page left there.
+		 */
 		if (v.ncheck)
 			ret = probe_stale(o, "dma_after_close", seed, v.iovas, v.ncheck);
+		vmm_free(&v);
 	}
 	printf("teardown_ms=%.3f\n", *td_ms);
 	return ret;
