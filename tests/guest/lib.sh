@@ -137,3 +137,16 @@ layout_suite() {
 	vmm "$layout $mib MiB in 2 MiB maps, teardown close, DMA faults after" --bdf "$(edu 2)" \
 		--layout "$layout" --size "$mib" --chunk 2 --teardown close --dma-check --dma-pages 3
 }
+
+# trace_mark N (0..255): a marker in QEMU's trace from inside the guest.
+# Writes N to byte 0xfc of the first test device's PCI config space (a
+# read-only, unused byte: the write changes nothing, but QEMU's
+# pci_cfg_write trace event records it), so that with
+# SMMUD_QEMU_TRACE=smmuv3_cmdq_opcode,pci_cfg_write the host can count the
+# SMMU commands between two marks (tests/guest/smmu-trace-count).
+trace_mark() {
+	set -- "$1" $SMMUD_VFIO_BDFS
+	# shellcheck disable=SC2059 # an octal escape, built on purpose
+	printf "\\$(printf %o "$1")" |
+		dd of="/sys/bus/pci/devices/$2/config" bs=1 seek=252 conv=notrunc 2>/dev/null
+}
