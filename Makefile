@@ -176,6 +176,42 @@ bench: deps
 	@$(MAKE) --no-print-directory arm64
 	tests/scenario/bench
 
+# ---- fuzzing (libFuzzer; tests/fuzz/) --------------------------------------
+#
+# VARIANT=fuzz: the core compiled again with clang, libFuzzer's coverage
+# instrumentation, ASan and UBSan; each tests/fuzz/fuzz-<name>.c is linked
+# with libFuzzer's main into $(BUILD)/fuzz/tests/fuzz/fuzz-<name>.
+#   make fuzz        every target for FUZZ_SECONDS (default 300) each; new
+#                    corpus entries go to $(BUILD)/fuzz/corpus/<name>/
+#   make check       runs each for a short while (tests/fuzz/run, suite "fuzz")
+FUZZ_SECONDS ?= 300
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/tests/fuzz/%,$(FUZZ_SRCS))
+ifeq ($(VARIANT),fuzz)
+CC := clang
+VARIANT_CFLAGS := -O1 -gline-tables-only -fno-omit-frame-pointer \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+VARIANT_LDFLAGS := -fsanitize=address,undefined
+ALL_CFLAGS := $(BASE_CFLAGS) $(VARIANT_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS := $(VARIANT_LDFLAGS) $(LDFLAGS)
+endif
+
+.PHONY: fuzz fuzz-build fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
+
+$(O)/tests/fuzz/%: $(O)/tests/fuzz/%.o $(CORE_LIB)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory VARIANT=fuzz fuzz-bins
+
+# make check builds the targets too (its suite list runs tests/fuzz/run).
+check: fuzz-build
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run --long
+# ---- end of fuzzing ----------------------------------------------------------
+
 # ---- install ---------------------------------------------------------------
 
 install: all
