@@ -7,7 +7,9 @@
 #   - it prints "ok - what" or "not ok - what # why" lines; init numbers
 #     them and prefixes the case name; any other output is kept as a log;
 #   - exiting non-zero without a "not ok" line, printing no result, or
-#     running past the timeout is a failure.
+#     running past the timeout is a failure;
+#   - whatever the case leaves running in its session is killed when it
+#     ends (start a daemon with setsid to escape that, and stop it yourself).
 # /run/smmud-bench.env gives SMMUD_PROFILE, SMMUD_EDU_BDFS (edu devices,
 # bound to vfio-pci), SMMUD_VFIO_BDFS (every device bound) and
 # SMMUD_HUGEPAGES.
