@@ -9,7 +9,8 @@
 #   - exiting non-zero without a "not ok" line, printing no result, or
 #     running past the timeout is a failure;
 #   - whatever the case leaves running in its session is killed when it
-#     ends (start a daemon with setsid to escape that, and stop it yourself).
+#     ends; anything meant to outlive it needs setsid and its output sent
+#     elsewhere than the case's stdout (which init reads to the end).
 # /run/smmud-bench.env gives SMMUD_PROFILE, SMMUD_EDU_BDFS (edu devices,
 # bound to vfio-pci), SMMUD_VFIO_BDFS (every device bound) and
 # SMMUD_HUGEPAGES.
