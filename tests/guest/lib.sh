@@ -60,7 +60,8 @@ vmm_report() {
 	if [ "$VMM_RC" -eq 0 ]; then
 		ok "$1"
 	else
-		not_ok "$1" "$(sed -n 's/^error=//p' "$2" | tail -n1) (exit $VMM_RC)"
+		# The first error is the cause; later ones are its consequences.
+		not_ok "$1" "$(sed -n 's/^error=//p' "$2" | head -n1) (exit $VMM_RC)"
 	fi
 }
 

@@ -862,10 +862,19 @@ static int run_forked(const struct opts *o, uint64_t seed, double *map_ms, doubl
 	n = read(ready[0], &c, 1);
 	close(ready[0]);
 	ret = n == 1 ? ready_and_hold(o) : -ECHILD;
+	if (ret) {
+		/* The child failed (it said why) or we cannot go on: end it. */
+		kill(pid, SIGKILL);
+		close(go[1]);
+		waitpid(pid, &status, 0);
+		if (ret == -ECHILD)
+			err("the VMM process failed before it was ready", ret);
+		return ret;
+	}
 	t0 = now_ns();
-	if (ret || o->teardown == TD_EXIT) {
+	if (o->teardown == TD_EXIT) {
 		if (write(go[1], "g", 1) < 0)
-			ret = ret ? ret : -errno;
+			ret = -errno;
 	} else {
 		kill(pid, SIGKILL);
 	}
@@ -875,10 +884,14 @@ static int run_forked(const struct opts *o, uint64_t seed, double *map_ms, doubl
 	*td_ms = ms_since(t0);
 	if (ret)
 		return ret;
-	if (o->teardown == TD_EXIT && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+	if (o->teardown == TD_EXIT && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		err("the VMM process did not exit cleanly", -ECHILD);
 		return -ECHILD;
-	if (o->teardown == TD_KILL && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+	}
+	if (o->teardown == TD_KILL && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
+		err("the VMM process did not die of SIGKILL", -ECHILD);
 		return -ECHILD;
+	}
 	printf("teardown_ms=%.3f\n", *td_ms);
 	if (o->dma_check) {
 		struct vmm v;
@@ -1263,10 +1276,14 @@ int main(int argc, char **argv)
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A dead VMM child's pipe must give EPIPE, not kill its parent. */
+	signal(SIGPIPE, SIG_IGN);
 	ret = parse_opts(argc, argv, &o, &seed);
 	if (ret) {
-		if (ret < 0)
+		if (ret < 0) {
 			usage(stderr);
+			fprintf(stderr, "error=bad usage\n");
+		}
 		return ret < 0 ? 2 : 0;
 	}
 
