@@ -196,7 +196,7 @@ ALL_CFLAGS := $(BASE_CFLAGS) $(VARIANT_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(VARIANT_LDFLAGS) $(LDFLAGS)
 endif
 
-.PHONY: fuzz fuzz-build fuzz-bins
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-seeds
 fuzz-bins: $(FUZZ_BINS)
 
 $(O)/tests/fuzz/%: $(O)/tests/fuzz/%.o $(CORE_LIB)
@@ -207,6 +207,15 @@ fuzz-build: deps
 
 # make check builds the targets too (its suite list runs tests/fuzz/run).
 check: fuzz-build
+
+# The binary seeds (netlink messages) are generated; the result is committed.
+fuzz-seeds: deps
+	@$(MAKE) --no-print-directory VARIANT=fuzz $(BUILD)/fuzz/tests/fuzz/gen-seeds
+	$(BUILD)/fuzz/tests/fuzz/gen-seeds tests/fuzz/corpus
+
+$(O)/tests/fuzz/gen-seeds: tests/fuzz/gen-seeds.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(PKG_LIBS)
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run --long

@@ -26,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(buf, data, size);
 	r = proc_connector_parse(buf, size, &ev);
+	if (getenv("SMMUD_FUZZ_LOG"))
+		fprintf(stderr, "proc_connector_parse: %d, what %#x pid %d tgid %d\n", r,
+			r == 0 ? ev.what : 0, r == 0 ? ev.pid : 0, r == 0 ? ev.tgid : 0);
 	FUZZ_CHECK(r == 0 || r == -EBADMSG);
 	if (r == 0) {
 		if (ev.what == PROC_EVENT_EXIT)

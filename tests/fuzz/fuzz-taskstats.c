@@ -37,6 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 2, len);
 
 	r = taskstats_parse_exit(buf, len, family, &tgid);
+	if (getenv("SMMUD_FUZZ_LOG"))
+		fprintf(stderr, "taskstats_parse_exit: %d, tgid %d\n", r, (int)tgid);
 	FUZZ_CHECK(r == 1 || r == 0 || r == -EBADMSG);
 	if (r == 1)
 		FUZZ_CHECK(tgid > 0);
