@@ -133,6 +133,7 @@ int proc_connector_parse(const void *msg, size_t len, ProcConnectorEvent *ret)
 	struct nlmsghdr *nlh = (struct nlmsghdr *)msg;
 	struct cn_msg cn;
 	struct proc_event ev = {};
+	ProcConnectorEvent out;
 	const uint8_t *data;
 	size_t avail;
 
@@ -153,7 +154,7 @@ int proc_connector_parse(const void *msg, size_t len, ProcConnectorEvent *ret)
 	/* Newer kernels append fields: take what we know of, zero the rest. */
 	memcpy(&ev, data + sizeof(cn), cn.len < sizeof(ev) ? (size_t)cn.len : sizeof(ev));
 
-	*ret = (ProcConnectorEvent){
+	out = (ProcConnectorEvent){
 		.what = ev.what,
 		.seq = cn.seq,
 		.timestamp_ns = ev.timestamp_ns,
@@ -163,18 +164,19 @@ int proc_connector_parse(const void *msg, size_t len, ProcConnectorEvent *ret)
 		if (cn.len < PROC_EVENT_EXIT_LEN || ev.event_data.exit.process_pid <= 0 ||
 		    ev.event_data.exit.process_tgid <= 0)
 			return -EBADMSG;
-		ret->pid = ev.event_data.exit.process_pid;
-		ret->tgid = ev.event_data.exit.process_tgid;
+		out.pid = ev.event_data.exit.process_pid;
+		out.tgid = ev.event_data.exit.process_tgid;
 		break;
 	case PROC_EVENT_NONE:
 		if (cn.len < PROC_EVENT_ACK_LEN)
 			return -EBADMSG;
-		ret->ack = cn.ack;
-		ret->err = ev.event_data.ack.err;
+		out.ack = cn.ack;
+		out.err = ev.event_data.ack.err;
 		break;
 	default:
 		break;
 	}
+	*ret = out;
 	return 0;
 }
 

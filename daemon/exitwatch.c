@@ -199,9 +199,10 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 		 */
 		s->n_lost++;
 		if (log_this_time(s->n_lost))
-			log_warning_errno(nlerr_to_errno(r),
-					  "Lost %s events, rescanning (%" PRIu64 " times so far): %s",
-					  source_names[s->kind], s->n_lost, nl_geterror(r));
+			/* libnl reports the kernel's ENOBUFS as NLE_NOMEM. */
+			log_warning_errno(r == -NLE_NOMEM ? -ENOBUFS : nlerr_to_errno(r),
+					  "Lost %s events, rescanning (%" PRIu64 " times so far): %m",
+					  source_names[s->kind], s->n_lost);
 		if (s->watch->cb.lost)
 			s->watch->cb.lost(s->kind, s->watch->userdata);
 		break;
@@ -659,4 +660,11 @@ ExitWatch *exitwatch_free(ExitWatch *w)
 bool exitwatch_has(ExitWatch *w, ExitSource s)
 {
 	return w && s >= 0 && s < _EXIT_SOURCE_MAX && w->src[s].io;
+}
+
+int exitwatch_fd(ExitWatch *w, ExitSource s)
+{
+	if (!exitwatch_has(w, s))
+		return -ENODEV;
+	return nl_socket_get_fd(w->src[s].sk);
 }

@@ -53,6 +53,8 @@ int exitwatch_new(sd_event *e, const ExitWatchCallbacks *cb, void *userdata, Exi
 ExitWatch *exitwatch_free(ExitWatch *w);
 bool exitwatch_has(ExitWatch *w, ExitSource s);
 const char *exit_source_to_string(ExitSource s);
+/* The socket of a running source (diagnostics, tests), or -ENODEV. */
+int exitwatch_fd(ExitWatch *w, ExitSource s);
 
 static inline void exitwatch_freep(ExitWatch **w)
 {
