@@ -484,35 +484,37 @@ static void test_real_threads(void **state)
 {
 	Real *r = *state;
 	pid_t pid, tids[6];
+	int go[2];
+	char c;
 
 	require_source(r);
 	assert_int_equal(pipe2(tid_pipe, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		pthread_t t[6];
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(go[1]);
 		/* Two threads end early, four live until the group dies. */
 		for (int i = 0; i < 6; i++)
 			if (pthread_create(&t[i], NULL, thread_report, i < 2 ? (void *)1 : NULL) != 0)
 				_exit(21);
 		for (int i = 0; i < 2; i++)
 			pthread_join(t[i], NULL);
-		close(tid_pipe[1]);
-		/* Wait until the parent has read every tid. */
-		{
-			char c;
-
-			if (read(tid_pipe[0], &c, 1) < 0)
-				_exit(23);
-		}
+		/* EOF once the parent has every tid: then the group dies at once. */
+		if (read(go[0], &c, 1) < 0)
+			_exit(23);
 		exit(0);
 	}
+	/* Only the child writes: its early death is EOF here, not a hang. */
+	close(tid_pipe[1]);
+	close(go[0]);
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(read(tid_pipe[0], &tids[i], sizeof(tids[i])), sizeof(tids[i]));
 	close(tid_pipe[0]);
-	close(tid_pipe[1]);
+	close(go[1]);
 	reap(pid);
 
 	run_until(r, seen_pred, pid);
