@@ -132,6 +132,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_REALTIME in microseconds: the clock smmud's Decision signals carry. */
+static uint64_t realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static double ms_since(uint64_t t0)
 {
 	return (double)(now_ns() - t0) / 1e6;
@@ -796,6 +805,8 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 		vmm_free(&v);
 		return ret;
 	}
+	/* Who tears down and when it starts, to order it against smmud's writes. */
+	printf("vmm_pid=%d\nteardown_start_us=%" PRIu64 "\n", (int)getpid(), realtime_us());
 	t0 = now_ns();
 	if (o->teardown == TD_UNMAP) {
 		ret = unmap_region(&v.d, o);
@@ -871,6 +882,8 @@ static int run_forked(const struct opts *o, uint64_t seed, double *map_ms, doubl
 			err("the VMM process failed before it was ready", ret);
 		return ret;
 	}
+	/* The child is the VMM: its teardown starts in its do_exit(), after this. */
+	printf("vmm_pid=%d\nteardown_start_us=%" PRIu64 "\n", (int)pid, realtime_us());
 	t0 = now_ns();
 	if (o->teardown == TD_EXIT) {
 		if (write(go[1], "g", 1) < 0)
