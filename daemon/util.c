@@ -73,7 +73,8 @@ int read_one_line_file(const char *path, char **ret)
 	if (n < 0) {
 		if (ferror(f))
 			return negative_errno();
-		/* An empty file is an empty line. */
+		/* An empty file is an empty line (getline() may have allocated: free it). */
+		free(line);
 		line = strdup("");
 		if (!line)
 			return -ENOMEM;
