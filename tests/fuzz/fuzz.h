@@ -110,8 +110,12 @@ static inline void fuzz_scratch_cleanup(void)
 static inline const char *fuzz_scratch(void)
 {
 	if (!fuzz_scratch_dir) {
-		const char *tmp = getenv("TMPDIR") ?: "/tmp";
+		/* tmpfs where there is one: state files are fsync'd, a disk makes that slow. */
+		const char *tmp = getenv("TMPDIR");
 		char *t;
+
+		if (!tmp || !*tmp)
+			tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
 
 		if (asprintf(&t, "%s/smmud-fuzz.XXXXXX", tmp) < 0 || !mkdtemp(t))
 			abort();
