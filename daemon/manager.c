@@ -235,8 +235,9 @@ static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
 
 ManagedSmmu *manager_find_smmu(Manager *m, const char *name)
 {
+	/* Entries are NULL only while adopt_topology() moves them to the new list. */
 	for (size_t i = 0; i < m->n_smmus; i++)
-		if (streq(m->smmus[i]->name, name))
+		if (m->smmus[i] && streq(m->smmus[i]->name, name))
 			return m->smmus[i];
 	return NULL;
 }
@@ -284,6 +285,22 @@ static void bind_smmu(Manager *m, ManagedSmmu *ms)
 	}
 }
 
+static ManagedSmmu *managed_smmu_new(const char *name)
+{
+	ManagedSmmu *ms = calloc(1, sizeof(ManagedSmmu));
+
+	if (!ms)
+		return NULL;
+	ms->name = strdup(name);
+	if (!ms->name) {
+		free(ms);
+		return NULL;
+	}
+	policy_smmu_init(&ms->policy);
+	ms->mode = _SMMU_MODE_MAX;
+	return ms;
+}
+
 static int adopt_topology(Manager *m, Topology *t)
 {
 	ManagedSmmu **n = calloc(t->n_smmus + 1, sizeof(ManagedSmmu *));
@@ -291,30 +308,28 @@ static int adopt_topology(Manager *m, Topology *t)
 
 	if (!n)
 		return -ENOMEM;
+	/* First allocate what is new, so a failure leaves everything as it was. */
 	for (size_t i = 0; i < t->n_smmus; i++) {
-		ManagedSmmu *ms = manager_find_smmu(m, t->smmus[i].name);
-
-		if (ms) {
+		if (manager_find_smmu(m, t->smmus[i].name))
+			continue;
+		n[i] = managed_smmu_new(t->smmus[i].name);
+		if (!n[i]) {
+			for (size_t j = 0; j < i; j++)
+				managed_smmu_free(n[j]);
+			free(n);
+			return -ENOMEM;
+		}
+		log_info("Found %s.", n[i]->name);
+	}
+	for (size_t i = 0; i < t->n_smmus; i++) {
+		if (!n[i])
 			/* Keep its policy state: a rescan is no reason to end a storm. */
 			for (size_t j = 0; j < m->n_smmus; j++)
-				if (m->smmus[j] == ms)
+				if (m->smmus[j] && streq(m->smmus[j]->name, t->smmus[i].name)) {
+					n[i] = m->smmus[j];
 					m->smmus[j] = NULL;
-		} else {
-			ms = calloc(1, sizeof(ManagedSmmu));
-			if (!ms || !(ms->name = strdup(t->smmus[i].name))) {
-				free(ms);
-				for (size_t j = 0; j < i; j++)
-					if (!manager_find_smmu(m, n[j]->name))
-						managed_smmu_free(n[j]);
-				free(n);
-				return -ENOMEM;
-			}
-			policy_smmu_init(&ms->policy);
-			ms->mode = _SMMU_MODE_MAX;
-			log_info("Found %s.", ms->name);
-		}
-		ms->smmu = &t->smmus[i];
-		n[i] = ms;
+				}
+		n[i]->smmu = &t->smmus[i];
 	}
 	/* What is left in the old list has disappeared. */
 	for (size_t j = 0; j < m->n_smmus; j++) {
