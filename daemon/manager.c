@@ -541,6 +541,32 @@ static int track_vm(Manager *m, Vm *vm)
 	return 0;
 }
 
+/*
+ * 1 if pid is gone or dying (PF_EXITING in the flags of /proc/PID/stat),
+ * 0 if it lives on.  A VM whose VFIO files vanished between two scans
+ * either dropped them or is in do_exit() past exit_files(): only the
+ * latter is an exit, and its event may still be queued behind us.
+ */
+static int process_exiting(const char *root, pid_t pid)
+{
+	_cleanup_free_ char *rel = NULL, *path = NULL, *stat = NULL;
+	const char *p;
+	unsigned long flags;
+
+	if (asprintf(&rel, "proc/%d/stat", (int)pid) < 0)
+		return -ENOMEM;
+	path = root_path(root, rel);
+	if (!path)
+		return -ENOMEM;
+	if (read_one_line_file(path, &stat) < 0)
+		return 1;
+	p = strrchr(stat, ')');
+	/* state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return -EBADMSG;
+	return (flags & 0x4 /* PF_EXITING */) || p[2] == 'Z' || p[2] == 'X';
+}
+
 static int rescan_vms(Manager *m)
 {
 	Vm **found = NULL;
@@ -559,10 +585,14 @@ static int rescan_vms(Manager *m)
 		for (size_t j = 0; j < n_found && !present; j++)
 			present = found[j] && found[j]->pid == old->pid &&
 				  found[j]->starttime == old->starttime;
-		if (!present) {
-			log_info("pid %d no longer holds VFIO or iommufd files.", (int)old->pid);
-			remove_vm(m, i);
+		if (present)
+			continue;
+		if (process_exiting(m->root, old->pid) > 0) {
+			tracked_vm_exited(m, old->pid, "rescan", 0);
+			continue;
 		}
+		log_info("pid %d no longer holds VFIO or iommufd files.", (int)old->pid);
+		remove_vm(m, i);
 	}
 	for (size_t j = 0; j < n_found; j++) {
 		TrackedVm *t = find_vm(m, found[j]->pid, NULL);
@@ -888,15 +918,25 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	return 0;
 }
 
-static int add_signal(Manager *m, int sig, sd_event_signal_handler_t handler)
+static int add_signal(Manager *m, int sig, sd_event_signal_handler_t handler, int64_t priority)
 {
+	sd_event_source *s = NULL;
 	sigset_t ss;
+	int r;
 
 	sigemptyset(&ss);
 	sigaddset(&ss, sig);
 	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
 		return negative_errno();
-	return sd_event_add_signal(m->event, NULL, sig, handler, m);
+	r = sd_event_add_signal(m->event, &s, sig, handler, m);
+	if (r < 0)
+		return r;
+	r = sd_event_source_set_priority(s, priority);
+	/* The loop owns it from here. */
+	if (r >= 0)
+		r = sd_event_source_set_floating(s, true);
+	sd_event_source_unref(s);
+	return r;
 }
 
 static int start_device_monitor(Manager *m)
@@ -973,13 +1013,14 @@ int manager_startup(Manager *m)
 	log_info("Configuration: %zu file(s), digest %s.", strv_length(m->config->files),
 		 m->config->digest);
 
-	r = add_signal(m, SIGTERM, on_sigterm);
+	r = add_signal(m, SIGTERM, on_sigterm, SD_EVENT_PRIORITY_NORMAL);
 	if (r >= 0)
-		r = add_signal(m, SIGINT, on_sigterm);
+		r = add_signal(m, SIGINT, on_sigterm, SD_EVENT_PRIORITY_NORMAL);
 	if (r >= 0)
-		r = add_signal(m, SIGHUP, on_sighup);
+		r = add_signal(m, SIGHUP, on_sighup, SD_EVENT_PRIORITY_NORMAL);
+	/* A rescan must not overtake exit events already queued. */
 	if (r >= 0)
-		r = add_signal(m, SIGUSR1, on_sigusr1);
+		r = add_signal(m, SIGUSR1, on_sigusr1, SD_EVENT_PRIORITY_IDLE);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up signal handling: %m");
 
@@ -999,6 +1040,9 @@ int manager_startup(Manager *m)
 	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
 	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_OFF);
+	/* Exit events already queued go first: a scan must not overtake them. */
+	(void)sd_event_source_set_priority(m->rescan_defer, SD_EVENT_PRIORITY_IDLE);
+	(void)sd_event_source_set_priority(m->scan_timer, SD_EVENT_PRIORITY_IDLE);
 	scan_timer_update(m);
 
 	r = sd_event_set_watchdog(m->event, true);
