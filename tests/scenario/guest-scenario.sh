@@ -128,6 +128,9 @@ if echo "$phases" | grep -q storm; then
 		td=$(echo $tds | cut -d' ' -f$((i % 4 + 1)))
 		vmm_start "vm$i-$lay-$td" --bdf "$bdf" --layout "$lay" --size "$m" --teardown "$td" \
 			--dma-check --dma-pages 4
+		# One at a time: the domains view (oldest first) then lists the
+		# VMMs' domains in this order, so QEMU's per-ASID counts map to VMs.
+		vmm_ready_all 600 || break
 		i=$((i + 1))
 	done
 	if vmm_ready_all 600; then ok "$k VMMs of $m MiB mapped and DMA-checked"; else
@@ -183,6 +186,9 @@ if echo "$phases" | grep -q storm; then
 
 	# ---- phase: the mass shutdown --------------------------------------------------
 	echo 0 >"$invmax"
+	# Every domain before the storm (the live VM's, the VMMs'), so that
+	# QEMU's per-ASID counts can be told apart per VM afterwards.
+	[ -n "$dbg" ] && sed 's/^/SCENARIO domain /' "$dbg/domains"
 	begin storm-begin storm0
 	vmm_go "$space"
 	for name in $VMM_PIDS; do
