@@ -18,6 +18,68 @@ struct Bus {
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/*
+ * Every string smmud puts on the bus goes through bus_text(): D-Bus wants
+ * valid UTF-8, and the strings come from places that guarantee nothing
+ * (sysfs and debugfs names and contents, a VMM's comm, config values, file
+ * names).  Escaping here, at the one exit, covers every getter and signal,
+ * present and future, where escaping at each source would miss the next
+ * one; the stored values stay exact (knob writes compare raw sysfs text).
+ * Safe strings pass through as they are; escaped copies live in the
+ * BusText until the message is built.
+ */
+typedef struct BusText {
+	char **copies;
+	int error;
+} BusText;
+
+static void bus_text_done(BusText *t)
+{
+	strv_free(t->copies);
+	t->copies = NULL;
+}
+
+static const char *bus_text_flags(BusText *t, const char *s, EscapeFlags flags)
+{
+	char *e;
+
+	if (!s)
+		return "";
+	if (text_is_safe(s, flags))
+		return s;
+	e = text_escape(s, flags);
+	if (!e || strv_extend(&t->copies, e) < 0) {
+		free(e);
+		t->error = -ENOMEM;
+		return "";
+	}
+	free(e);
+	return t->copies[strv_length(t->copies) - 1];
+}
+
+static const char *bus_text(BusText *t, const char *s)
+{
+	return bus_text_flags(t, s, 0);
+}
+
+/* The first error of building a message, or the text's (ENOMEM). */
+static int bus_text_result(const BusText *t, int r)
+{
+	return r < 0 ? r : t->error;
+}
+
+static int append_strv_text(sd_bus_message *reply, char **l)
+{
+	_cleanup_(bus_text_done) BusText t = {};
+	int r = sd_bus_message_open_container(reply, 'a', "s");
+
+	for (size_t i = 0; r >= 0 && l && l[i]; i++)
+		r = sd_bus_message_append(reply, "s", bus_text(&t, l[i]));
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return bus_text_result(&t, r);
+}
+
 static int check(Bus *b, BusRight right, sd_bus_message *m, sd_bus_error *error)
 {
 	int r = bus_access_check(&b->access, right, m, error);
@@ -76,6 +138,7 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
+	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	Manager *m = b->manager;
 	const char *v = NULL;
@@ -95,7 +158,8 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
 		v = m->shutdown_why;
 	else if (streq(property, "Status"))
 		v = m->status;
-	return sd_bus_message_append(reply, "s", v ?: "");
+	r = sd_bus_message_append(reply, "s", bus_text(&t, v));
+	return bus_text_result(&t, r);
 }
 
 static int property_get_bool(sd_bus *bus, const char *path, const char *interface,
@@ -145,13 +209,14 @@ static int property_get_config_files(sd_bus *bus, const char *path, const char *
 
 	if (r < 0)
 		return r;
-	return sd_bus_message_append_strv(reply, files);
+	return append_strv_text(reply, files);
 }
 
 static int property_get_storm_smmus(sd_bus *bus, const char *path, const char *interface,
 				    const char *property, sd_bus_message *reply,
 				    void *userdata, sd_bus_error *error)
 {
+	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	Manager *m = b->manager;
 	int r = check_property_read(b, bus, error);
@@ -161,16 +226,17 @@ static int property_get_storm_smmus(sd_bus *bus, const char *path, const char *i
 	r = sd_bus_message_open_container(reply, 'a', "s");
 	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
 		if (m->smmus[i]->decided && m->smmus[i]->decision.storm)
-			r = sd_bus_message_append(reply, "s", m->smmus[i]->name);
+			r = sd_bus_message_append(reply, "s", bus_text(&t, m->smmus[i]->name));
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
-	return r;
+	return bus_text_result(&t, r);
 }
 
 /* ---- read methods ----------------------------------------------------- */
 
 static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 {
+	_cleanup_(bus_text_done) BusText t = {};
 	const Knob *k = ms->knobs[a];
 	const char *baseline = manager_baseline_value(ms, a);
 	const char *storm = ms->settings ? (a == KNOB_THRESHOLD ? ms->settings->storm.threshold
@@ -178,16 +244,19 @@ static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 					 : NULL;
 
 	/* (name, current, desired, baseline, storm, original, owner, why) */
-	return sd_bus_message_append(reply, "(ssssssss)", knob_attr_to_string(a),
-				     k && k->current ? k->current : "",
-				     decided_value(ms, a), baseline ?: "", storm ?: "",
-				     k && k->original ? k->original : "",
-				     k ? knob_owner_to_string(k->owner) : "none",
-				     k && k->owner_reason ? k->owner_reason : "");
+	int r = sd_bus_message_append(reply, "(ssssssss)", knob_attr_to_string(a),
+				      bus_text(&t, k ? k->current : NULL),
+				      bus_text(&t, decided_value(ms, a)), bus_text(&t, baseline),
+				      bus_text(&t, storm), bus_text(&t, k ? k->original : NULL),
+				      k ? knob_owner_to_string(k->owner) : "none",
+				      bus_text(&t, k ? k->owner_reason : NULL));
+
+	return bus_text_result(&t, r);
 }
 
 static int append_smmu(Manager *m, sd_bus_message *reply, ManagedSmmu *ms)
 {
+	_cleanup_(bus_text_done) BusText t = {};
 	const Smmu *s = ms->smmu;
 	uint64_t pinned = 0;
 	size_t n_vms = manager_smmu_vms(m, ms, &pinned);
@@ -198,17 +267,18 @@ static int append_smmu(Manager *m, sd_bus_message *reply, ManagedSmmu *ms)
 		return r;
 	r = sd_bus_message_append(
 		reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name",
-		"s", ms->name, "Mode", "s", smmu_mode_to_string(ms->mode), "Profile", "s",
-		ms->profile ?: "", "RangeInvalidation", "b", s ? s->range_invalidation : 0,
-		"Stages", "s", s && s->stages ? s->stages : "", "Granules", "s",
-		s && s->granules ? s->granules : "", "Storm", "b",
+		"s", bus_text(&t, ms->name), "Mode", "s", smmu_mode_to_string(ms->mode), "Profile",
+		"s", bus_text(&t, ms->profile), "RangeInvalidation", "b",
+		s ? s->range_invalidation : 0, "Stages", "s", bus_text(&t, s ? s->stages : NULL),
+		"Granules", "s", bus_text(&t, s ? s->granules : NULL), "Storm", "b",
 		ms->decided ? ms->decision.storm : 0, "Reason", "s",
 		ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
-		"Why", "s", ms->decided ? ms->decision.why : "", "Override", "s",
+		"Why", "s", bus_text(&t, ms->decided ? ms->decision.why : NULL), "Override", "s",
 		policy_override_to_string(ms->policy.override), "StormChangedUSec", "t",
 		ms->storm_changed_usec, "Vms", "u", (uint32_t)n_vms, "PinnedBytes", "t", pinned,
 		"ExitsTotal", "t", ms->policy.exits_total, "StormsTotal", "t",
 		ms->policy.storms_total, "Counters", "b", s ? s->has_counters : 0);
+	r = bus_text_result(&t, r);
 	if (r < 0)
 		return r;
 
@@ -253,6 +323,7 @@ static int method_get_smmus(sd_bus_message *msg, void *userdata, sd_bus_error *e
 static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	Manager *m = b->manager;
 	int r = check(b, BUS_RIGHT_READ, msg, error);
@@ -268,8 +339,8 @@ static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *err
 		r = sd_bus_message_open_container(reply, 'r', "ussstas");
 		if (r >= 0)
 			r = sd_bus_message_append(reply, "ussst", (uint32_t)vm->pid,
-						  vm->name ?: "", vm->comm ?: "", vm->unit ?: "",
-						  vm->pinned_bytes);
+						  bus_text(&t, vm->name), bus_text(&t, vm->comm),
+						  bus_text(&t, vm->unit), vm->pinned_bytes);
 		if (r >= 0)
 			r = sd_bus_message_open_container(reply, 'a', "s");
 		/* The SMMUs its groups sit behind, each once. */
@@ -280,7 +351,8 @@ static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *err
 			for (size_t g = 0; smmu && !uses && g < vm->n_groups; g++)
 				uses = topology_smmu_for_group(m->topology, vm->groups[g]) == smmu;
 			if (uses)
-				r = sd_bus_message_append(reply, "s", m->smmus[s]->name);
+				r = sd_bus_message_append(reply, "s",
+							  bus_text(&t, m->smmus[s]->name));
 		}
 		if (r >= 0)
 			r = sd_bus_message_close_container(reply);
@@ -289,6 +361,7 @@ static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
+	r = bus_text_result(&t, r);
 	if (r < 0)
 		return r;
 	return sd_bus_send(NULL, reply, NULL);
@@ -301,6 +374,7 @@ static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *err
 static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
 {
 	_cleanup_free_ char *rel = NULL, *path = NULL, *line = NULL;
+	_cleanup_(bus_text_done) BusText t = {};
 	_cleanup_fclose_ FILE *f = NULL;
 	size_t size = 0;
 	int r;
@@ -324,7 +398,7 @@ static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
 				*c = ' ';
 		if (sscanf(line, "%63s %" SCNu64, name, &v) != 2)
 			continue;
-		r = sd_bus_message_append(reply, "(st)", name, v);
+		r = bus_text_result(&t, sd_bus_message_append(reply, "(st)", bus_text(&t, name), v));
 		if (r < 0)
 			return r;
 	}
@@ -347,8 +421,12 @@ static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error
 		r = sd_bus_message_open_container(reply, 'a', "(sa(st))");
 	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++) {
 		r = sd_bus_message_open_container(reply, 'r', "sa(st)");
-		if (r >= 0)
-			r = sd_bus_message_append(reply, "s", m->smmus[i]->name);
+		if (r >= 0) {
+			_cleanup_(bus_text_done) BusText t = {};
+
+			r = bus_text_result(&t, sd_bus_message_append(reply, "s",
+								      bus_text(&t, m->smmus[i]->name)));
+		}
 		if (r >= 0)
 			r = append_counters(m, reply, m->smmus[i]->name);
 		if (r >= 0)
@@ -364,6 +442,7 @@ static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error
 static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	const Config *c = b->manager->config;
 	int r = check(b, BUS_RIGHT_READ, msg, error);
@@ -372,10 +451,12 @@ static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *
 		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r >= 0)
-		r = sd_bus_message_append(reply, "ss", c && c->dump ? c->dump : "",
+		r = sd_bus_message_append(reply, "ss",
+					  bus_text_flags(&t, c ? c->dump : NULL, ESCAPE_KEEP_NEWLINE),
 					  c ? c->digest : "");
+	r = bus_text_result(&t, r);
 	if (r >= 0)
-		r = sd_bus_message_append_strv(reply, c ? c->files : NULL);
+		r = append_strv_text(reply, c ? c->files : NULL);
 	if (r < 0)
 		return r;
 	return sd_bus_send(NULL, reply, NULL);
@@ -399,10 +480,12 @@ static int override_result(int r, const char *smmu, sd_bus_error *error)
 
 static int writable(Bus *b, ManagedSmmu *ms, sd_bus_error *error)
 {
+	_cleanup_(bus_text_done) BusText t = {};
+
 	if (ms->mode == SMMU_MODE_MANAGED)
 		return 0;
 	return sd_bus_error_setf(error, SMMUD_ERROR_NOT_WRITABLE,
-				 "SMMU '%s' is not managed by smmud (mode %s)", ms->name,
+				 "SMMU '%s' is not managed by smmud (mode %s)", bus_text(&t, ms->name),
 				 smmu_mode_to_string(ms->mode));
 }
 
@@ -598,6 +681,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 {
 	_cleanup_strv_free_ char **errors = NULL;
 	_cleanup_free_ char *joined = NULL;
+	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	size_t len = 0;
 	int r;
@@ -621,7 +705,9 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 		if (errors[i + 1])
 			strcat(joined, "\n");
 	}
-	return sd_bus_error_set(error, SMMUD_ERROR_CONFIG_INVALID, joined);
+	/* config.c escaped each message already; this is the bus's own guarantee. */
+	return sd_bus_error_set(error, SMMUD_ERROR_CONFIG_INVALID,
+				bus_text_flags(&t, joined, ESCAPE_KEEP_NEWLINE));
 }
 
 /* ---- the vtable --------------------------------------------------------- */
@@ -687,13 +773,15 @@ typedef struct DecisionSignal {
 
 static void emit_decision(sd_bus *bus, const DecisionSignal *s)
 {
+	_cleanup_(bus_text_done) BusText t = {};
 	const KnobProfile *v = s->d->values;
 	int r;
 
 	r = sd_bus_emit_signal(bus, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE, "Decision", "tsbssss",
-			       s->when, s->ms->name, (int)s->d->storm,
-			       policy_reason_to_string(s->d->reason), s->d->why,
-			       v ? v->threshold : "", v ? v->teardown_mode : "");
+			       s->when, bus_text(&t, s->ms->name), (int)s->d->storm,
+			       policy_reason_to_string(s->d->reason), bus_text(&t, s->d->why),
+			       bus_text(&t, v ? v->threshold : NULL),
+			       bus_text(&t, v ? v->teardown_mode : NULL));
 	if (r < 0)
 		log_debug_errno(r, "Failed to emit Decision: %m");
 }

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <ini.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -475,15 +476,40 @@ typedef struct ConfigParse {
 	char **keys_seen;     /* "section\nkey" of this file */
 } ConfigParse;
 
+/*
+ * Appends one error message, escaped (text_escape()): it quotes keys,
+ * values and file names as they were, and those may hold any bytes, but
+ * the message goes to terminals, the journal and D-Bus.
+ */
+_printf_(2, 3) static int error_extendf(char ***errors, const char *fmt, ...)
+{
+	_cleanup_free_ char *raw = NULL;
+	char *e;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&raw, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -ENOMEM;
+	e = text_escape(raw, 0);
+	if (!e)
+		return -ENOMEM;
+	r = strv_extend(errors, e);
+	free(e);
+	return r;
+}
+
 static void add_error(ConfigParse *p, const char *key, const char *reason)
 {
 	int r;
 
 	p->had_error = true;
 	if (key)
-		r = strv_extendf(p->errors, "%s:%u: %s: %s", p->file, p->line, key, reason);
+		r = error_extendf(p->errors, "%s:%u: %s: %s", p->file, p->line, key, reason);
 	else
-		r = strv_extendf(p->errors, "%s:%u: %s", p->file, p->line, reason);
+		r = error_extendf(p->errors, "%s:%u: %s", p->file, p->line, reason);
 	if (r < 0 && p->error == 0)
 		p->error = r;
 }
@@ -831,10 +857,10 @@ static int validate_settings(const SmmuSettings *s, char *const *origins, const 
 	format_timespan(h, sizeof(h), s->hold_usec);
 	format_timespan(w, sizeof(w), s->window_usec);
 	if (origins[hold] || !origins[window])
-		r = strv_extendf(errors, "%s: HoldTime: %s is shorter than Window=%s",
+		r = error_extendf(errors, "%s: HoldTime: %s is shorter than Window=%s",
 				 origins[hold] ?: fallback, h, w);
 	else
-		r = strv_extendf(errors, "%s: Window: %s is longer than HoldTime=%s", origins[window],
+		r = error_extendf(errors, "%s: Window: %s is longer than HoldTime=%s", origins[window],
 				 w, h);
 	return r < 0 ? r : -EINVAL;
 }
@@ -983,14 +1009,14 @@ static int parse_one_file(Config *c, const char *path, bool required, char ***er
 	if (fd < 0) {
 		if (errno == ENOENT && !required)
 			return 0;
-		r = strv_extendf(errors, "%s: cannot open: %s", path, strerror(errno));
+		r = error_extendf(errors, "%s: cannot open: %s", path, strerror(errno));
 		return r < 0 ? r : -EINVAL;
 	}
 	/* /dev/null: the systemd way of saying "no file here". */
 	if (fstat(fd, &st) >= 0 && S_ISCHR(st.st_mode) && streq(path, "/dev/null"))
 		return 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = strv_extendf(errors, "%s: not a regular file", path);
+		r = error_extendf(errors, "%s: not a regular file", path);
 		return r < 0 ? r : -EINVAL;
 	}
 	f = fdopen(fd, "re");
@@ -1018,7 +1044,7 @@ static int list_dropins(const char *dir, char ***ret, char ***errors)
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		r = strv_extendf(errors, "%s: cannot open directory: %s", dir, strerror(errno));
+		r = error_extendf(errors, "%s: cannot open directory: %s", dir, strerror(errno));
 		return r < 0 ? r : -EINVAL;
 	}
 	while ((errno = 0, de = readdir(d))) {
@@ -1031,7 +1057,7 @@ static int list_dropins(const char *dir, char ***ret, char ***errors)
 			return r;
 	}
 	if (errno != 0) {
-		r = strv_extendf(errors, "%s: cannot read directory: %s", dir, strerror(errno));
+		r = error_extendf(errors, "%s: cannot read directory: %s", dir, strerror(errno));
 		return r < 0 ? r : -EINVAL;
 	}
 	if (names)

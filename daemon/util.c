@@ -423,3 +423,93 @@ bool glob_match(const char *pattern, const char *s)
 {
 	return fnmatch(pattern, s, 0) == 0;
 }
+
+/*
+ * Length of the valid UTF-8 character at s (1-4), or 0: a stray or
+ * truncated sequence, an overlong form, a surrogate, a code point above
+ * U+10FFFF or a noncharacter (what sd-bus refuses).  *ret_cp: the code point.
+ */
+static size_t utf8_char_len(const unsigned char *s, uint32_t *ret_cp)
+{
+	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		n = 1, cp = s[0];
+	else if ((s[0] & 0xe0) == 0xc0)
+		n = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		/* Stops at the NUL too: 0 is no continuation byte. */
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
+		return 0;
+	*ret_cp = cp;
+	return n;
+}
+
+static bool cp_needs_escape(uint32_t cp, EscapeFlags flags)
+{
+	if (cp == '\n')
+		return !(flags & ESCAPE_KEEP_NEWLINE);
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == '\\';
+}
+
+bool text_is_safe(const char *s, EscapeFlags flags)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_char_len(p, &cp);
+
+		if (n == 0 || cp_needs_escape(cp, flags))
+			return false;
+		p += n;
+	}
+	return true;
+}
+
+char *text_escape(const char *s, EscapeFlags flags)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *ret, *o;
+
+	/* At worst every byte becomes four. */
+	ret = o = malloc(strlen(s) * 4 + 1);
+	if (!ret)
+		return NULL;
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_char_len(p, &cp);
+
+		if (n > 0 && !cp_needs_escape(cp, flags)) {
+			memcpy(o, p, n);
+			o += n;
+			p += n;
+		} else if (n == 1 && *p == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+			p++;
+		} else {
+			/* One byte at a time: the rest may start a valid character. */
+			size_t bytes = n ?: 1;
+
+			for (size_t i = 0; i < bytes; i++)
+				o += sprintf(o, "\\x%02x", p[i]);
+			p += bytes;
+		}
+	}
+	*o = 0;
+	return ret;
+}

@@ -163,3 +163,22 @@ const char *path_basename(const char *path);
 int parse_cpu_list_count(const char *s, unsigned *ret);
 /* Glob match (fnmatch(3) without flags). */
 bool glob_match(const char *pattern, const char *s);
+
+/*
+ * Text smmud did not write itself (config values and file names, a VMM's
+ * comm, sysfs and procfs contents) may hold any bytes.  Where it leaves
+ * smmud as text (D-Bus strings must be valid UTF-8, and messages end up on
+ * terminals), every byte that is not part of a valid UTF-8 character,
+ * every control character (C0, DEL, C1) and the backslash itself are
+ * written as \xNN (the backslash as \\), so the result is valid UTF-8,
+ * printable, and still says exactly which bytes were there.
+ * ESCAPE_KEEP_NEWLINE leaves \n as it is (multi-line texts).
+ */
+typedef enum EscapeFlags {
+	ESCAPE_KEEP_NEWLINE = 1 << 0,
+} EscapeFlags;
+
+/* Whether s needs no escaping. */
+bool text_is_safe(const char *s, EscapeFlags flags);
+/* malloc'd escaped copy of s (a plain copy if it is safe already). */
+char *text_escape(const char *s, EscapeFlags flags);

@@ -534,6 +534,49 @@ static void test_installed_examples_parse(void **state)
 	}
 }
 
+static void test_errors_are_escaped_utf8(void **state)
+{
+	/* A stray byte, an escape sequence, a backslash: quoted, never raw. */
+	assert_refused("[Manager]\n\xff=1\n", ":2: \\xff: unknown key in [Manager]");
+	assert_refused("[Manager]\nManage=\x1b[31m\n", "'\\x1b[31m'");
+	assert_refused("[Manager]\nManage=a\\b\n", "'a\\\\b'");
+	/* Valid UTF-8 stays as it is. */
+	assert_refused("[Manager]\nManage=gr\xc3\xbcn\n", "'gr\xc3\xbcn'");
+}
+
+static void test_text_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		EscapeFlags flags;
+	} cases[] = {
+		{ "plain", "plain", 0 },
+		{ "\xff", "\\xff", 0 },
+		{ "a\xff" "b", "a\\xffb", 0 },
+		{ "\xc3", "\\xc3", 0 },                 /* truncated sequence */
+		{ "\xc0\xaf", "\\xc0\\xaf", 0 },        /* overlong '/' */
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80", 0 }, /* surrogate */
+		{ "\xef\xbf\xbf", "\\xef\\xbf\\xbf", 0 }, /* noncharacter */
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80", 0 }, /* > U+10FFFF */
+		{ "\xc2\x9b", "\\xc2\\x9b", 0 },         /* C1 CSI */
+		{ "\xe2\x82\xac", "\xe2\x82\xac", 0 },     /* EUR sign */
+		{ "\xf0\x9f\x99\x82", "\xf0\x9f\x99\x82", 0 },
+		{ "a\nb\tc\x7f", "a\\x0ab\\x09c\\x7f", 0 },
+		{ "a\nb", "a\nb", ESCAPE_KEEP_NEWLINE },
+		{ "back\\slash", "back\\\\slash", 0 },
+		{ "", "", 0 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *e = text_escape(cases[i].in, cases[i].flags);
+
+		assert_non_null(e);
+		assert_string_equal(e, cases[i].out);
+		assert_int_equal(text_is_safe(cases[i].in, cases[i].flags),
+				 streq(cases[i].in, cases[i].out));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +589,8 @@ int main(void)
 		cmocka_unit_test(test_overlong_line_is_an_error),
 		cmocka_unit_test(test_nul_byte_is_an_error),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_errors_are_escaped_utf8),
+		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_unreadable_file),
 		cmocka_unit_test(test_directory_as_file),
 		cmocka_unit_test(test_dropins_in_lexical_order),
