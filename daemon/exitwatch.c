@@ -607,11 +607,12 @@ static void proc_stop(NlSource *s)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-int exitwatch_new(sd_event *e, const ExitWatchCallbacks *cb, void *userdata, ExitWatch **ret)
+int exitwatch_new(sd_event *e, unsigned sources, const ExitWatchCallbacks *cb, void *userdata,
+		  ExitWatch **ret)
 {
 	ExitWatch *w;
 
-	if (!e || !cb || !ret)
+	if (!e || !cb || !ret || (sources & ~EXITWATCH_ALL))
 		return -EINVAL;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -627,6 +628,10 @@ int exitwatch_new(sd_event *e, const ExitWatchCallbacks *cb, void *userdata, Exi
 
 		s->watch = w;
 		s->kind = k;
+		if (!(sources & EXITWATCH_SOURCE(k))) {
+			log_debug("Exit events from %s: off by configuration", source_names[k]);
+			continue;
+		}
 		r = k == EXIT_SOURCE_TASKSTATS ? taskstats_start(w, s, &hint) : proc_start(w, s, &hint);
 		if (r == -ENOMEM) {
 			exitwatch_free(w);

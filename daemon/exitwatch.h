@@ -43,8 +43,15 @@ typedef struct ExitWatchCallbacks {
 
 typedef struct ExitWatch ExitWatch;
 
+/* Which sources exitwatch_new() may open (config TaskStats=, ProcConnector=). */
+#define EXITWATCH_SOURCE(s) (1U << (s))
+#define EXITWATCH_ALL (EXITWATCH_SOURCE(EXIT_SOURCE_TASKSTATS) | \
+		       EXITWATCH_SOURCE(EXIT_SOURCE_PROC_CONNECTOR))
+
 /*
- * Starts every source that can start.  Taskstats proves delivery with one
+ * Starts every source in the sources mask (EXITWATCH_SOURCE() bits) that
+ * can start; a source left out of the mask opens no socket at all (and
+ * taskstats forks no probe child).  Taskstats proves delivery with one
  * exit of its own: it forks a child that exits at once and reaps it with
  * waitpid(pid) (registration succeeds in any network namespace, but only
  * the initial one receives anything).  The proc connector waits for the
@@ -52,7 +59,8 @@ typedef struct ExitWatch ExitWatch;
  * exitwatch_has() is false for both and the caller falls back to what it
  * has.  -errno only for allocation or event loop failures.
  */
-int exitwatch_new(sd_event *e, const ExitWatchCallbacks *cb, void *userdata, ExitWatch **ret);
+int exitwatch_new(sd_event *e, unsigned sources, const ExitWatchCallbacks *cb, void *userdata,
+		  ExitWatch **ret);
 /* Not from inside a callback: the watch is still dispatching then. */
 ExitWatch *exitwatch_free(ExitWatch *w);
 bool exitwatch_has(ExitWatch *w, ExitSource s);

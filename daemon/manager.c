@@ -623,9 +623,6 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 	Manager *m = userdata;
 	_cleanup_(vm_freep) Vm *vm = NULL;
 
-	if ((src == EXIT_SOURCE_TASKSTATS && !m->config->use_taskstats) ||
-	    (src == EXIT_SOURCE_PROC_CONNECTOR && !m->config->use_proc_connector))
-		return;
 	if (find_vm(m, tgid, NULL)) {
 		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec);
 		return;
@@ -736,6 +733,9 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 /* ---- the control surface ----------------------------------------------- */
 
+static unsigned exit_sources(const Config *c);
+static int start_exitwatch(Manager *m);
+
 static void scan_timer_update(Manager *m)
 {
 	if (m->config->scan_interval_usec == 0) {
@@ -805,6 +805,12 @@ int manager_reload(Manager *m, char ***ret_errors)
 	log_info("Configuration reloaded: %zu file(s), digest %s.", strv_length(m->config->files),
 		 m->config->digest);
 	config_free(old);
+	if (m->exitwatch && exit_sources(m->config) != m->exit_sources) {
+		r = start_exitwatch(m);
+		if (r < 0)
+			log_warning_errno(r, "Running on pidfds and rescans only: %m");
+		/* Exits while no socket listened: the pidfds saw them, a rescan is cheap. */
+	}
 	scan_timer_update(m);
 	decide_all(m, true);
 	free(m->status);
@@ -963,7 +969,14 @@ static int start_device_monitor(Manager *m)
 	return 0;
 }
 
-static int start_observers(Manager *m)
+static unsigned exit_sources(const Config *c)
+{
+	return (c->use_taskstats ? EXITWATCH_SOURCE(EXIT_SOURCE_TASKSTATS) : 0) |
+	       (c->use_proc_connector ? EXITWATCH_SOURCE(EXIT_SOURCE_PROC_CONNECTOR) : 0);
+}
+
+/* (Re)opens the exit sources the config asks for; the pidfds stay either way. */
+static int start_exitwatch(Manager *m)
 {
 	static const ExitWatchCallbacks exit_callbacks = {
 		.exited = on_exit_event,
@@ -971,12 +984,28 @@ static int start_observers(Manager *m)
 	};
 	int r;
 
-	r = exitwatch_new(m->event, &exit_callbacks, m, &m->exitwatch);
+	m->exitwatch = exitwatch_free(m->exitwatch);
+	r = exitwatch_new(m->event, exit_sources(m->config), &exit_callbacks, m, &m->exitwatch);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up exit events: %m");
+	m->exit_sources = exit_sources(m->config);
 	log_info("Exit events: taskstats %s, proc connector %s, pidfd per VM.",
-		 exitwatch_has(m->exitwatch, EXIT_SOURCE_TASKSTATS) ? "yes" : "no",
-		 exitwatch_has(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR) ? "yes" : "no");
+		 exitwatch_has(m->exitwatch, EXIT_SOURCE_TASKSTATS) ? "yes"
+		 : m->config->use_taskstats			      ? "unavailable"
+								      : "off",
+		 exitwatch_has(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR) ? "yes"
+		 : m->config->use_proc_connector			      ? "unavailable"
+									      : "off");
+	return 0;
+}
+
+static int start_observers(Manager *m)
+{
+	int r;
+
+	r = start_exitwatch(m);
+	if (r < 0)
+		return r;
 
 	if (m->bus && m->config->use_machined) {
 		r = machinewatch_new(m->bus, m->event, on_machines_changed, m, &m->machines);

@@ -94,6 +94,7 @@ struct Manager {
 	char *shutdown_why;
 
 	ExitWatch *exitwatch;
+	unsigned exit_sources;         /* EXITWATCH_SOURCE() bits it was opened with */
 	MachineWatch *machines;
 	ShutdownWatch *shutdownwatch;
 	sd_device_monitor *device_monitor;

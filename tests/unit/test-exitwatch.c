@@ -390,7 +390,11 @@ static int setup_real(void **state, ExitSource src)
 	memset(&seen, 0, sizeof(seen));
 	r->src = src;
 	assert_int_equal(sd_event_new(&r->event), 0);
-	assert_int_equal(exitwatch_new(r->event, &cb, NULL, &r->watch), 0);
+	/* Only the source under test: the other one opens nothing. */
+	assert_int_equal(exitwatch_new(r->event, EXITWATCH_SOURCE(src), &cb, NULL, &r->watch), 0);
+	assert_false(exitwatch_has(r->watch, src == EXIT_SOURCE_TASKSTATS
+						     ? EXIT_SOURCE_PROC_CONNECTOR
+						     : EXIT_SOURCE_TASKSTATS));
 	*state = r;
 	return 0;
 }
@@ -570,6 +574,42 @@ static void test_sources_named(void **state)
 	assert_null(exitwatch_free(NULL));
 }
 
+static unsigned count_fds(void)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
+	unsigned n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	return n;
+}
+
+/* Sources switched off open nothing: no socket, no probe child. */
+static void test_sources_off(void **state)
+{
+	static const ExitWatchCallbacks cb = { .exited = on_exited, .lost = on_lost };
+	_cleanup_(exitwatch_freep) ExitWatch *w = NULL;
+	sd_event *e = NULL;
+	unsigned before;
+
+	assert_int_equal(sd_event_new(&e), 0);
+	before = count_fds();
+	assert_int_equal(exitwatch_new(e, 0, &cb, NULL, &w), 0);
+	assert_non_null(w);
+	for (ExitSource s = 0; s < _EXIT_SOURCE_MAX; s++) {
+		assert_false(exitwatch_has(w, s));
+		assert_int_equal(exitwatch_fd(w, s), -ENODEV);
+	}
+	assert_int_equal(count_fds(), before);
+	/* No probe child was forked: nothing to reap. */
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	w = exitwatch_free(w);
+	assert_int_equal(exitwatch_new(e, EXITWATCH_ALL + 4, &cb, NULL, &w), -EINVAL);
+	sd_event_unref(e);
+}
+
 #define REAL(name, f, setup) { name, f, setup, teardown_real, NULL }
 
 int main(void)
@@ -585,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_cn_bad),
 		cmocka_unit_test(test_cpulist),
 		cmocka_unit_test(test_sources_named),
+		cmocka_unit_test(test_sources_off),
 		REAL("taskstats_single", test_real_single, setup_taskstats),
 		REAL("taskstats_threads", test_real_threads, setup_taskstats),
 		REAL("taskstats_lost", test_real_lost, setup_taskstats),
