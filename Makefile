@@ -132,6 +132,15 @@ $(O)/tests/guest/%: tests/guest/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O2 -static -o $@ $< -lpthread
 
+# LD_PRELOAD fault injector of the reliability tests (tests/reliability/).
+PRELOAD_SRCS := $(sort $(wildcard tests/reliability/*.c))
+PRELOAD_LIBS := $(patsubst tests/reliability/%.c,$(O)/tests/reliability/%.so,$(PRELOAD_SRCS))
+.PHONY: preload-bins
+preload-bins: $(PRELOAD_LIBS)
+$(O)/tests/reliability/%.so: tests/reliability/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 -fPIC -shared -o $@ $< -ldl
+
 man: $(MAN_PAGES)
 $(BUILD)/man/%: man/%.scd
 	@mkdir -p $(@D)
@@ -147,7 +156,7 @@ deps:
 	@[ -n "$${SMMUD_SKIP_DEPS:-}" ] || scripts/install-deps
 
 san: deps
-	@$(MAKE) --no-print-directory VARIANT=san binaries unit-bins helper-bins
+	@$(MAKE) --no-print-directory VARIANT=san binaries unit-bins helper-bins preload-bins
 
 arm64: deps
 	@$(MAKE) --no-print-directory VARIANT=arm64 existing-binaries guest-bins
