@@ -420,7 +420,7 @@ Config *config_new_defaults(void)
 		return NULL;
 	c->external_change = EXTERNAL_CHANGE_RELEASE;
 	c->drift_check_usec = 10 * USEC_PER_SEC;
-	c->scan_interval_usec = 60 * USEC_PER_SEC;
+	c->scan_interval_usec = 0; /* events only: an idle daemon sleeps */
 	c->use_machined = true;
 	c->use_taskstats = true;
 	c->use_proc_connector = true;

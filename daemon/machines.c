@@ -433,7 +433,7 @@ int machinewatch_new(sd_bus *bus, sd_event *e, void (*changed)(void *userdata), 
 	w->event = sd_event_ref(e ?: sd_bus_get_event(bus));
 	w->changed = changed;
 	w->userdata = userdata;
-	w->interval = MACHINEWATCH_RECONCILE_USEC;
+	w->interval = 0;
 
 	/* Matches first, then the question: no news can fall between. */
 	r = sd_bus_match_signal_async(bus, &w->match_new, MACHINED_NAME, MACHINED_PATH,
@@ -490,6 +490,19 @@ int machinewatch_set_reconcile_interval(MachineWatch *w, uint64_t usec)
 		return 0;
 	}
 	return w->present ? timer_start(w) : 0;
+}
+
+int machinewatch_reconcile(MachineWatch *w)
+{
+	int r;
+
+	if (!w)
+		return -EINVAL;
+	/* One question at a time: a reply still to come answers this one too. */
+	if (!w->present || w->list_call)
+		return 0;
+	r = reload(w);
+	return r < 0 ? r : 0;
 }
 
 const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid)

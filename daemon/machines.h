@@ -3,10 +3,13 @@
 
 /*
  * VM names from systemd-machined: which machine each leader PID belongs
- * to.  Kept current from MachineNew/MachineRemoved signals, with a
- * low-frequency reconciliation (ListMachines) while machined is on the bus,
- * and a full reload whenever machined (re)appears (NameOwnerChanged).
- * machined being absent is normal: lookups then return NULL.
+ * to.  Kept current from MachineNew/MachineRemoved signals, a full reload
+ * whenever machined (re)appears (NameOwnerChanged), and reconciliation
+ * (ListMachines) on demand: machinewatch_reconcile(), which the daemon
+ * calls when it finds a VM machined has not named.  A periodic
+ * reconciliation is off by default (an idle daemon must not wake up);
+ * machinewatch_set_reconcile_interval() turns it on.  machined being
+ * absent is normal: lookups then return NULL.
  */
 
 #include <stdbool.h>
@@ -18,9 +21,6 @@
 #include <systemd/sd-event.h>
 
 typedef struct MachineWatch MachineWatch;
-
-/* Reconciliation interval: signals carry changes, this only catches drift. */
-#define MACHINEWATCH_RECONCILE_USEC (60ULL * 1000000ULL)
 
 /*
  * bus must be attached to e (or e may be NULL if bus is not attached to
@@ -37,8 +37,13 @@ const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid);
 size_t machinewatch_count(MachineWatch *w);
 /* Whether machined is on the bus (as far as we heard). */
 bool machinewatch_present(MachineWatch *w);
-/* 0 turns reconciliation off; the default is MACHINEWATCH_RECONCILE_USEC. */
+/* Periodic reconciliation every usec while machined runs; 0 (the default): none. */
 int machinewatch_set_reconcile_interval(MachineWatch *w, uint64_t usec);
+/*
+ * One ListMachines now (asynchronous; changed() follows if it changed
+ * anything).  0 if asked or if machined is not on the bus; -errno.
+ */
+int machinewatch_reconcile(MachineWatch *w);
 
 /* Names we accept from machined: 1-255 bytes, no control characters. */
 bool machine_name_is_valid(const char *name);

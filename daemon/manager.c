@@ -535,6 +535,12 @@ static int track_vm(Manager *m, Vm *vm)
 		return -ENOMEM;
 	}
 	m->vms = n;
+	/* machined may know it and we missed the signal: ask once (no timer). */
+	if (m->machines && !machinewatch_name_for_pid(m->machines, vm->pid)) {
+		r = machinewatch_reconcile(m->machines);
+		if (r < 0)
+			log_debug_errno(r, "Cannot ask machined for machines: %m");
+	}
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.", vm_label(m, vm, label, sizeof(label)),
 		 vm->n_groups, vm->pinned_bytes, vm->iommufd ? ", iommufd" : "");
 	m->vms[m->n_vms++] = TAKE_PTR(t);

@@ -161,6 +161,16 @@ static void test_lifecycle(void **state)
 	assert_int_equal(machinewatch_count(c->watch), 2);
 	assert_int_equal(machinewatch_set_reconcile_interval(c->watch, 0), 0);
 
+	/* Off by default and off again: only an explicit reconcile asks. */
+	control(c, "RegisterSilently", "su", "vm7", 7777);
+	testbus_settle(&c->bus);
+	assert_null(machinewatch_name_for_pid(c->watch, 7777));
+	assert_int_equal(machinewatch_reconcile(c->watch), 0);
+	wait_name(c, 7777, "vm7");
+	assert_int_equal(machinewatch_count(c->watch), 3);
+	control(c, "Unregister", "s", "vm7");
+	wait_name(c, 7777, NULL);
+
 	/* It goes away: its names go with it. */
 	testbus_stop(c->machined);
 	c->machined = 0;
