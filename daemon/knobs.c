@@ -334,6 +334,18 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 			return r;
 	}
 	r = save_state(ks);
+	if (r < 0 && previous && streq(value, k->original)) {
+		/*
+		 * Putting the original back needs no record: the file's entry
+		 * for this knob goes stale, which is harmless (recovery
+		 * restores only a knob that still has the value it names).
+		 * A full or read-only runtime directory never keeps a knob
+		 * at a storm value.
+		 */
+		log_warning("%s/%s: restoring %s although the state file could not be updated.",
+			    k->smmu, knob_attr_to_string(k->attr), value);
+		r = 0;
+	}
 	if (r >= 0) {
 		r = write_value(k, value);
 		if (r < 0)
