@@ -269,10 +269,45 @@ int knobs_check_drift_all(Knobs *ks)
 	return n;
 }
 
-static int write_value(Knob *k, const char *value)
+/*
+ * The attribute, resolved, must be a file of an arm-smmu-v3 directory
+ * under <root>/sys: a symlink (the SMMU's class entry, its attribute
+ * group) that leads elsewhere is refused, so no path smmud builds writes
+ * outside the SMMU attributes.  (The last component is opened O_NOFOLLOW.)
+ */
+static int knob_path_check(const Knobs *ks, const Knob *k)
+{
+	_cleanup_free_ char *sys = root_path(ks->root, "sys");
+	_cleanup_free_ char *rsys = NULL, *rdir = NULL, *dir = NULL;
+	const char *rest, *slash = strrchr(k->path, '/');
+
+	if (!sys || !slash)
+		return -ENOMEM;
+	dir = strndup(k->path, (size_t)(slash - k->path));
+	if (!dir)
+		return -ENOMEM;
+	rsys = realpath(sys, NULL);
+	rdir = realpath(dir, NULL);
+	if (!rsys || !rdir)
+		return negative_errno();
+	rest = startswith(rdir, rsys);
+	slash = strrchr(rdir, '/');
+	if (!rest || rest[0] != '/' || !streq(slash, "/arm-smmu-v3")) {
+		log_error("%s/%s: %s resolves to %s, not an SMMU attribute group under %s: "
+			  "refusing to write.",
+			  k->smmu, knob_attr_to_string(k->attr), dir, rdir, rsys);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int write_value(const Knobs *ks, Knob *k, const char *value)
 {
 	_cleanup_free_ char *line = NULL;
+	int r = knob_path_check(ks, k);
 
+	if (r < 0)
+		return r;
 	if (asprintf(&line, "%s\n", value) < 0)
 		return -ENOMEM;
 	return write_string_file(k->path, line);
@@ -347,7 +382,7 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 		r = 0;
 	}
 	if (r >= 0) {
-		r = write_value(k, value);
+		r = write_value(ks, k, value);
 		if (r < 0)
 			log_error_errno(r, "%s/%s: failed to write %s to %s: %m", k->smmu,
 					knob_attr_to_string(k->attr), value, k->path);
