@@ -182,6 +182,27 @@ static int parse_group(const char *value, void *field, const char **reason)
 	return 0;
 }
 
+/* An absolute file path of printable UTF-8; empty: none. */
+static int parse_path(const char *value, void *field, const char **reason)
+{
+	char **p = field;
+	char *s = NULL;
+
+	if (*value) {
+		if (value[0] != '/' || strlen(value) > PATH_MAX || !text_is_safe(value, 0) ||
+		    value[strlen(value) - 1] == '/') {
+			*reason = "not an absolute file path";
+			return -EINVAL;
+		}
+		s = strdup(value);
+		if (!s)
+			return -ENOMEM;
+	}
+	free(*p);
+	*p = s;
+	return 0;
+}
+
 static int parse_glob(const char *value, void *field, const char **reason)
 {
 	char **p = field;
@@ -340,6 +361,7 @@ static const ConfigKey config_keys[] = {
 	{ SECTION_MANAGER, "ProcConnector", NULL, parse_bool_value, C(use_proc_connector) },
 	{ SECTION_MANAGER, "AdminGroup", NULL, parse_group, C(admin_group) },
 	{ SECTION_MANAGER, "ReaderGroup", NULL, parse_group, C(reader_group) },
+	{ SECTION_MANAGER, "MetricsFile", NULL, parse_path, C(metrics_file) },
 
 	{ SECTION_PROFILE, NULL, "MatchHostname", parse_glob, M(hostname_glob) },
 	{ SECTION_PROFILE, NULL, "MatchSmmu", parse_glob, M(smmu_glob) },
@@ -448,6 +470,7 @@ Config *config_free(Config *c)
 	strv_free(c->files);
 	free(c->admin_group);
 	free(c->reader_group);
+	free(c->metrics_file);
 	for (size_t i = 0; i < CONFIG_N_KEYS; i++)
 		free(c->origins[i]);
 	free(c->dump);
@@ -765,7 +788,7 @@ static int config_handler(void *user, const char *section, const char *name, con
 		p->error = p->error ?: r;
 		return 1;
 	}
-	if (!*value && k->parse != parse_group) {
+	if (!*value && k->parse != parse_group && k->parse != parse_path) {
 		add_error(p, name, "empty value");
 		return 1;
 	}
@@ -892,7 +915,7 @@ static void dump_value(FILE *f, const ConfigKey *k, const void *field)
 		fputs(format_timespan(buf, sizeof(buf), *(const uint64_t *)field), f);
 	else if (k->parse == parse_external_change)
 		fputs(external_change_to_string(*(const ExternalChange *)field), f);
-	else if (k->parse == parse_group)
+	else if (k->parse == parse_group || k->parse == parse_path)
 		fputs(*(char *const *)field ?: "", f);
 	else
 		fputs((const char *)field, f);

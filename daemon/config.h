@@ -10,6 +10,7 @@
  *
  *   [Manager]   ExternalChange= DriftCheckInterval= ScanInterval= Manage=
  *               Machined= TaskStats= ProcConnector= AdminGroup= ReaderGroup=
+ *               MetricsFile=
  *   [Trigger]   Window= ExitLimit= PinnedLimit= HoldTime= OnShutdown=
  *   [Baseline]  Threshold= TeardownMode=
  *   [Storm]     Threshold= TeardownMode=
@@ -76,7 +77,7 @@ typedef struct ProfileMatch {
 
 /* Keys of the key table in config.c; the first ones are SmmuSettings'. */
 #define CONFIG_N_SETTINGS_KEYS 10
-#define CONFIG_N_KEYS 24
+#define CONFIG_N_KEYS 25
 
 typedef struct Profile {
 	char *name;
@@ -97,6 +98,7 @@ typedef struct Config {
 	bool use_proc_connector;
 	char *admin_group;          /* may change state through the API; NULL: root only */
 	char *reader_group;         /* may read state; NULL: anyone */
+	char *metrics_file;         /* Prometheus text file; NULL: none */
 	SmmuSettings defaults;
 	Profile *profiles;          /* in order of first appearance */
 	size_t n_profiles;

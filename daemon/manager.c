@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
@@ -35,6 +36,121 @@ static uint64_t now_mono(Manager *m)
 	return t;
 }
 
+/* ---- metrics ----------------------------------------------------------- */
+
+/* A small file whole (debugfs counters), or NULL. */
+static char *read_small_file(const char *path)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t size = 0;
+
+	if (!f || getdelim(&buf, &size, 0, f) < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void metrics_forget(Manager *m)
+{
+	if (m->metrics_path && unlink(m->metrics_path) < 0 && errno != ENOENT)
+		log_debug_errno(negative_errno(), "Cannot remove %s: %m", m->metrics_path);
+	free(m->metrics_path);
+	m->metrics_path = NULL;
+	free(m->metrics_text);
+	m->metrics_text = NULL;
+}
+
+/* MetricsFile=: after every decision and state change, written only if it changed. */
+static void manager_write_metrics(Manager *m)
+{
+	_cleanup_free_ MetricsSmmu *s = NULL;
+	_cleanup_free_ char *text = NULL;
+	char **counters = NULL;
+	const char *path = m->config ? m->config->metrics_file : NULL;
+	MetricsHost h;
+	int r;
+
+	if (!streq_ptr(path, m->metrics_path))
+		metrics_forget(m);
+	if (!path)
+		return;
+	s = calloc(m->n_smmus + 1, sizeof(MetricsSmmu));
+	counters = calloc(m->n_smmus + 1, sizeof(char *));
+	if (!s || !counters) {
+		free(counters);
+		log_oom();
+		return;
+	}
+	h = (MetricsHost){
+		.version = SMMUD_VERSION,
+		.kernel = kernel_capability_to_string(m->topology ? m->topology->kernel
+								  : KERNEL_CAP_NONE),
+		.config_digest = m->config->digest,
+		.dry_run = m->dry_run,
+		.shutdown_announced = m->shutdown_announced,
+		.vms = m->n_vms,
+		.exits_total = m->exits_total,
+		.exits_unattributed = m->exits_unattributed,
+	};
+	for (size_t i = 0; i < m->n_smmus; i++) {
+		const ManagedSmmu *ms = m->smmus[i];
+		_cleanup_free_ char *rel = NULL, *cpath = NULL;
+
+		s[i] = (MetricsSmmu){
+			.name = ms->name,
+			.mode = smmu_mode_to_string(ms->mode),
+			.profile = ms->profile,
+			.storm = ms->decided && ms->decision.storm,
+			.reason = ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
+			.exits_total = ms->policy.exits_total,
+			.storms_total = ms->policy.storms_total,
+		};
+		s[i].vms = manager_smmu_vms(m, ms, &s[i].pinned_bytes);
+		for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
+			const Knob *k = ms->knobs[a];
+
+			if (!k)
+				continue;
+			s[i].knobs[s[i].n_knobs++] = (MetricsKnob){
+				.name = knob_attr_to_string(a),
+				.current = k->current,
+				.desired = ms->applied[a][0] ? ms->applied[a] : "keep",
+				.baseline = manager_baseline_value(ms, a),
+				.storm = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
+							     : ms->settings->storm.teardown_mode,
+				.owner = knob_owner_to_string(k->owner),
+			};
+		}
+		if (ms->smmu && ms->smmu->has_counters &&
+		    asprintf(&rel, "sys/kernel/debug/iommu/arm-smmu-v3/%s/counters", ms->name) >= 0 &&
+		    (cpath = root_path(m->root, rel)))
+			s[i].counters = counters[i] = read_small_file(cpath);
+	}
+	r = metrics_format(&h, s, m->n_smmus, &text);
+	strv_free(counters);
+	if (r < 0) {
+		log_oom();
+		return;
+	}
+	if (streq_ptr(text, m->metrics_text))
+		return;
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	if (r < 0) {
+		/* Said once per text: the next change tries again. */
+		log_warning_errno(r, "Cannot write metrics to %s: %m", path);
+		return;
+	}
+	if (!m->metrics_path) {
+		m->metrics_path = strdup(path);
+		if (!m->metrics_path)
+			return (void)log_oom();
+	}
+	free(m->metrics_text);
+	m->metrics_text = TAKE_PTR(text);
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static void manager_update_status(Manager *m)
@@ -42,6 +158,8 @@ static void manager_update_status(Manager *m)
 	_cleanup_free_ char *s = NULL;
 	size_t storms = 0, managed = 0;
 
+	/* Every state change passes here: the metrics follow it. */
+	manager_write_metrics(m);
 	for (size_t i = 0; i < m->n_smmus; i++) {
 		storms += m->smmus[i]->decided && m->smmus[i]->decision.storm;
 		managed += m->smmus[i]->mode == SMMU_MODE_MANAGED;
@@ -1131,6 +1249,8 @@ Manager *manager_free(Manager *m)
 		if (r < 0)
 			log_error_errno(r, "Not every knob could be restored: %m");
 	}
+	/* Stopped, the values it showed are history: no stale storm for the collector. */
+	metrics_forget(m);
 	for (size_t i = 0; i < m->n_vms; i++)
 		tracked_vm_free(m->vms[i]);
 	free(m->vms);

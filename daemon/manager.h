@@ -112,6 +112,8 @@ struct Manager {
 	struct Bus *control;           /* bus.c: org.smmud1.Manager, private socket + bus */
 
 	char *status;                  /* the last STATUS= text */
+	char *metrics_text;            /* the last MetricsFile= contents written */
+	char *metrics_path;            /* where they went */
 };
 
 int manager_new(const ManagerOptions *o, Manager **ret);

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "metrics.h"
+#include "util.h"
+
+static void assert_line(const char *text, const char *line)
+{
+	_cleanup_free_ char *want = NULL;
+
+	assert_true(asprintf(&want, "\n%s\n", line) > 0);
+	if (!strstr(text, want))
+		fail_msg("no line '%s' in:\n%s", line, text);
+}
+
+static void test_format(void **state)
+{
+	MetricsHost h = {
+		.version = "1.2", .kernel = "tunables", .config_digest = "abc",
+		.vms = 3, .exits_total = 7, .exits_unattributed = 1,
+	};
+	MetricsSmmu s[2] = {
+		{ .name = "smmu0", .mode = "managed", .storm = true, .reason = "exit-rate",
+		  .vms = 2, .pinned_bytes = 4096, .exits_total = 5, .storms_total = 1,
+		  .n_knobs = 2,
+		  .knobs = { { "inv_threshold", "16", "16", "auto", "16", "smmud" },
+			     { "teardown_mode", "deferred", "deferred", "strict", "deferred",
+			       "smmud" } },
+		  .counters = "tlbi_va 2000\ntlbi_asid: 10\ncmdq_full=3\nnot a counter\nx 1 2\n" },
+		/* Hostile bytes from sysfs must come out as valid, quoted UTF-8. */
+		{ .name = "we\"ird\xff\\", .mode = "monitor-only", .reason = "" },
+	};
+	_cleanup_free_ char *t = NULL;
+
+	assert_int_equal(metrics_format(&h, s, 2, &t), 0);
+	assert_line(t, "smmud_info{version=\"1.2\",kernel=\"tunables\",config_digest=\"abc\"} 1");
+	assert_line(t, "smmud_vms 3");
+	assert_line(t, "smmud_exits_total 7");
+	assert_line(t, "smmud_exits_unattributed_total 1");
+	assert_line(t, "# TYPE smmud_exits_total counter");
+	assert_line(t, "smmud_smmu_storm{smmu=\"smmu0\",reason=\"exit-rate\"} 1");
+	assert_line(t, "smmud_smmu_pinned_bytes{smmu=\"smmu0\"} 4096");
+	assert_line(t, "smmud_smmu_storms_total{smmu=\"smmu0\"} 1");
+	assert_line(t, "smmud_knob_info{smmu=\"smmu0\",knob=\"inv_threshold\",current=\"16\","
+		       "desired=\"16\",baseline=\"auto\",storm=\"16\",owner=\"smmud\"} 1");
+	assert_line(t, "smmud_knob_value{smmu=\"smmu0\",knob=\"inv_threshold\"} 16");
+	/* Not a number: no value sample. */
+	assert_null(strstr(t, "knob=\"teardown_mode\"} "));
+	assert_line(t, "smmud_kernel_counter{smmu=\"smmu0\",counter=\"tlbi_va\"} 2000");
+	assert_line(t, "smmud_kernel_counter{smmu=\"smmu0\",counter=\"tlbi_asid\"} 10");
+	assert_line(t, "smmud_kernel_counter{smmu=\"smmu0\",counter=\"cmdq_full\"} 3");
+	assert_null(strstr(t, "counter=\"not\""));
+	assert_null(strstr(t, "counter=\"x\""));
+	assert_line(t, "smmud_smmu_storm{smmu=\"we\\\"ird\\\\xff\\\\\\\\\",reason=\"\"} 0");
+	assert_true(text_is_safe(t, ESCAPE_KEEP_NEWLINE) ||
+		    /* backslashes are the escapes themselves */ strchr(t, '\\'));
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
+}
+
+static void count_cb(const char *name, uint64_t v, void *userdata)
+{
+	(*(unsigned *)userdata)++;
+}
+
+static void test_counters_edge(void **state)
+{
+	unsigned n = 0;
+
+	metrics_parse_counters("", count_cb, &n);
+	metrics_parse_counters("a 1", count_cb, &n);          /* no final newline */
+	metrics_parse_counters("b -1\nc 99999999999999999999\n", count_cb, &n);
+	assert_int_equal(n, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_counters_edge),
+	};
+
+	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
+}
