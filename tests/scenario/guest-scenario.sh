@@ -3,10 +3,11 @@
 # host packs it as /tests/cases/scenario.sh, see tests/scenario/run-config).
 #
 # Parameters come from the kernel command line (smmud.sc_NAME=VALUE):
-#   config   1..6 (see tests/scenario/README in doc/bench.md)
+#   config   1..6 (tests/scenario/run-config lists them)
 #   k, m     K VMMs of M MiB each, one edu device (VFIO group) per VMM
-#   phases   storm,synthetic (comma-separated; config 1 splits them over
-#            two boots so that QEMU's command trace stays small)
+#   phases   storm,synthetic (comma-separated; configurations 1 and 2
+#            split them over two boots so that QEMU's command trace stays
+#            small)
 #   syn      size of the synthetic one-call unmap (1T, 64G, ...)
 #   space    milliseconds between two VMMs' go signals
 #   quiet    seconds of the live VM's quiet windows before and after
