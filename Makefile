@@ -217,6 +217,18 @@ fuzz-build: deps
 # make check builds the targets too (its suite list runs tests/fuzz/run).
 check: fuzz-build
 
+# ---- soak (tests/reliability/soak; the shipped host build) -----------------
+#   make soak        SOAK_SECONDS (default 600) of VM churn, then valgrind
+#   make check       runs it for 60 s (suite "soak")
+SOAK_SECONDS ?= 600
+.PHONY: soak soak-build
+soak-build: deps
+	@$(MAKE) --no-print-directory VARIANT=host binaries helper-bins
+check: soak-build
+soak: soak-build
+	@$(MAKE) --no-print-directory san
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_VALGRIND_SECONDS=60 tests/reliability/soak
+
 # The binary seeds (netlink messages) are generated; the result is committed.
 fuzz-seeds: deps
 	@$(MAKE) --no-print-directory VARIANT=fuzz $(BUILD)/fuzz/tests/fuzz/gen-seeds

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * churn: randomized VM churn for the soak test.  Forks fake VMs, each a
+ * child that opens one of the given (fake) VFIO group files, mlocks some
+ * memory (raw syscall: ASan's mlock() interceptor does nothing), lives a
+ * random time and exits; keeps at most --max-live alive; after --seconds
+ * it stops starting new ones and reaps the rest.  Its own tally, the
+ * ground truth the test compares smmud's count with, is the last line:
+ *
+ *   churn: started N exited N failed N
+ *
+ * With --notify PID each VM, once its group is open and its memory locked,
+ * sends PID SIGUSR1 (smmud's rescan), as a VMM registering with machined
+ * makes smmud look: smmud counts the exits of the VMs it knows.
+ *
+ *   churn --seconds S --max-live N --min-ms A --max-ms B [--seed X]
+ *         [--notify PID] GROUPFILE...
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static pid_t notify_pid;
+
+static void vm(const char *group, long life_ms)
+{
+	size_t len = 64 * 1024;
+	void *p;
+	int fd = open(group, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		_exit(2);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || syscall(SYS_mlock, p, len) < 0)
+		_exit(3);
+	/* Like a VMM registering with machined: smmud learns of it now. */
+	if (notify_pid > 0 && kill(notify_pid, SIGUSR1) < 0)
+		_exit(4);
+	sleep_ms(life_ms);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "seconds", required_argument, NULL, 's' },
+		{ "max-live", required_argument, NULL, 'n' },
+		{ "min-ms", required_argument, NULL, 'a' },
+		{ "max-ms", required_argument, NULL, 'b' },
+		{ "seed", required_argument, NULL, 'r' },
+		{ "notify", required_argument, NULL, 'p' },
+		{}
+	};
+	double seconds = 10, end;
+	long max_live = 10, min_ms = 50, max_ms = 500, live = 0;
+	unsigned long started = 0, exited = 0, failed = 0;
+	unsigned seed = 1;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
+		switch (c) {
+		case 's': seconds = atof(optarg); break;
+		case 'n': max_live = atol(optarg); break;
+		case 'a': min_ms = atol(optarg); break;
+		case 'b': max_ms = atol(optarg); break;
+		case 'r': seed = (unsigned)atol(optarg); break;
+		case 'p': notify_pid = (pid_t)atol(optarg); break;
+		default: return 2;
+		}
+	if (optind >= argc || max_live < 1 || min_ms < 0 || max_ms < min_ms) {
+		fprintf(stderr, "usage: churn --seconds S --max-live N --min-ms A --max-ms B "
+				"[--seed X] [--notify PID] GROUPFILE...\n");
+		return 2;
+	}
+	srand(seed);
+	end = now() + seconds;
+	for (;;) {
+		bool ending = now() >= end;
+		bool block = live > 0 && (ending || live >= max_live);
+		int st;
+		pid_t p;
+
+		if (ending && live == 0)
+			break;
+		p = waitpid(-1, &st, block ? 0 : WNOHANG);
+		if (p > 0) {
+			live--;
+			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+				exited++;
+			else
+				failed++;
+			continue;
+		}
+		if (!ending && live < max_live) {
+			const char *g = argv[optind + rand() % (argc - optind)];
+			long life = min_ms + rand() % (max_ms - min_ms + 1);
+
+			p = fork();
+			if (p < 0) {
+				sleep_ms(10);
+				continue;
+			}
+			if (p == 0)
+				vm(g, life);
+			live++;
+			started++;
+		}
+	}
+	printf("churn: started %lu exited %lu failed %lu\n", started, exited, failed);
+	return failed ? 1 : 0;
+}
