@@ -759,6 +759,10 @@ const sd_bus_vtable bus_manager_vtable[] = {
 				SD_BUS_ARGS("t", realtime_usec, "s", smmu, "b", storm, "s", reason,
 					    "s", why, "s", threshold, "s", teardown_mode),
 				0),
+	SD_BUS_SIGNAL_WITH_ARGS("Event",
+				SD_BUS_ARGS("t", realtime_usec, "s", kind, "s", smmu, "s", knob,
+					    "s", before, "s", after, "s", detail),
+				0),
 	SD_BUS_VTABLE_END,
 };
 
@@ -809,6 +813,46 @@ static void on_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision 
 	/* A bus broadcast reaches anyone: not when reading is restricted. */
 	if (m->bus && s.bus->name_acquired && !s.bus->access.reader_group_set)
 		emit_decision(m->bus, &s);
+}
+
+typedef struct EventSignal {
+	Bus *bus;
+	const ManagerEvent *e;
+} EventSignal;
+
+static void emit_event(sd_bus *bus, const ManagerEvent *e)
+{
+	_cleanup_(bus_text_done) BusText t = {};
+	int r;
+
+	r = sd_bus_emit_signal(bus, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE, "Event", "tssssss",
+			       e->realtime_usec, bus_text(&t, e->kind), bus_text(&t, e->smmu),
+			       bus_text(&t, e->knob), bus_text(&t, e->before),
+			       bus_text(&t, e->after), bus_text(&t, e->detail));
+	r = bus_text_result(&t, r);
+	if (r < 0)
+		log_debug_errno(r, "Failed to emit Event: %m");
+}
+
+static void visit_private_event(sd_bus *bus, uid_t uid, gid_t gid, void *userdata)
+{
+	const EventSignal *s = userdata;
+
+	/* As for Decision: only to peers that may read. */
+	if (bus_access_allows_peer(&s->bus->access, BUS_RIGHT_READ, uid, gid))
+		emit_event(bus, s->e);
+}
+
+static void on_event(Manager *m, const ManagerEvent *e, void *userdata)
+{
+	EventSignal s = {
+		.bus = userdata,
+		.e = e,
+	};
+
+	bus_private_foreach(s.bus->private, visit_private_event, &s);
+	if (m->bus && s.bus->name_acquired && !s.bus->access.reader_group_set)
+		emit_event(m->bus, e);
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -864,6 +908,7 @@ int bus_setup(Manager *m, const BusAccess *access, Bus **ret)
 			b->name_acquired = true;
 	}
 	manager_set_decision_hook(m, on_decision, b);
+	manager_set_event_hook(m, on_event, b);
 	log_debug("Control API on %s%s.", b->socket_path,
 		  b->name_acquired ? " and the system bus" : "");
 	*ret = TAKE_PTR(b);
@@ -876,6 +921,8 @@ Bus *bus_free(Bus *b)
 		return NULL;
 	if (b->manager && b->manager->decision_hook == on_decision)
 		manager_set_decision_hook(b->manager, NULL, NULL);
+	if (b->manager && b->manager->event_hook == on_event)
+		manager_set_event_hook(b->manager, NULL, NULL);
 	if (b->name_acquired && b->manager->bus)
 		(void)sd_bus_release_name(b->manager->bus, SMMUD_BUS_NAME);
 	sd_bus_slot_unref(b->system_slot);

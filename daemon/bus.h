@@ -7,7 +7,9 @@
  * socket <runtime-dir>/private.  Properties and methods read the manager's
  * state on the loop's thread; changing methods go through the manager_*
  * control functions, after a credential check (bus-access.h).  Storm
- * decisions are broadcast as Decision signals (smmuctl monitor).
+ * decisions are broadcast as Decision signals, and every knob write,
+ * restore, release, override, reload and storm flip as an Event signal
+ * (smmuctl monitor).
  */
 
 #include "bus-access.h"
@@ -19,7 +21,7 @@ typedef struct Bus Bus;
  * Starts serving: the private socket always (failure is fatal: smmuctl
  * would have no way in), the system bus name when m->bus is set (failure
  * to get the name is logged, not fatal).  Installs the manager's decision
- * hook.
+ * and event hooks.
  */
 int bus_setup(Manager *m, const BusAccess *access, Bus **ret);
 Bus *bus_free(Bus *b);

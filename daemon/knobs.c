@@ -32,6 +32,32 @@ const char *knob_owner_to_string(KnobOwner o)
 	return o >= 0 && o < _KNOB_OWNER_MAX ? knob_owner_table[o] : NULL;
 }
 
+void knobs_set_event_hook(Knobs *ks, KnobsEventHook hook, void *userdata)
+{
+	ks->event_hook = hook;
+	ks->event_hook_userdata = userdata;
+}
+
+static void emit(const Knobs *ks, const Knob *k, const char *kind, const char *before,
+		 const char *after, const char *detail)
+{
+	if (ks->event_hook)
+		ks->event_hook(k, kind, before, after, detail, ks->event_hook_userdata);
+}
+
+/* "dry run: WHY", for the event of a write a dry run only logs. */
+static void emit_dry_run(const Knobs *ks, const Knob *k, const char *kind, const char *before,
+			 const char *after, const char *why)
+{
+	_cleanup_free_ char *detail = NULL;
+
+	if (!ks->event_hook)
+		return;
+	if (asprintf(&detail, "dry run: %s", why) < 0)
+		return (void)log_oom();
+	emit(ks, k, kind, before, after, detail);
+}
+
 static int set_string(char **p, const char *s)
 {
 	char *c = NULL;
@@ -227,6 +253,8 @@ static int external_change(Knobs *ks, Knob *k)
 			   "changed to %s behind smmud's back (it held %s); writing it again "
 			   "(ExternalChange=reassert).",
 			   k->current, k->written);
+		emit(ks, k, "drift", k->written, k->current,
+		     "changed behind smmud's back; writing it again (ExternalChange=reassert)");
 		return 1;
 	}
 	log_change(LOG_WARNING, k, "external-change", k->written, k->current,
@@ -237,6 +265,8 @@ static int external_change(Knobs *ks, Knob *k)
 	free(k->owner_reason);
 	if (asprintf(&k->owner_reason, "changed to %s by someone else", k->current) < 0)
 		k->owner_reason = NULL;
+	emit(ks, k, "release", k->written, k->current,
+	     "changed behind smmud's back; left alone from now on (ExternalChange=release)");
 	free(k->written);
 	k->written = NULL;
 	state_unset(ks->state, k->smmu, knob_attr_to_string(k->attr));
@@ -335,6 +365,7 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 			return 0;
 		log_change(LOG_NOTICE, k, why, now, value, "dry run: would write %s (now %s).",
 			   value, now);
+		emit_dry_run(ks, k, "write", now, value, why);
 		return set_string(&k->dry_run_value, value);
 	}
 
@@ -399,6 +430,7 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	}
 
 	log_change(LOG_NOTICE, k, why, k->current, value, "%s -> %s (%s).", k->current, value, why);
+	emit(ks, k, streq(value, k->original) ? "restore" : "write", k->current, value, why);
 	r = set_string(&k->current, value);
 	if (r >= 0)
 		r = set_string(&k->written, streq(value, k->original) ? NULL : value);
@@ -408,9 +440,11 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 int knobs_restore(Knobs *ks, Knob *k, const char *why)
 {
 	if (ks->dry_run) {
-		if (k->dry_run_value && k->current && !streq(k->dry_run_value, k->current))
+		if (k->dry_run_value && k->current && !streq(k->dry_run_value, k->current)) {
 			log_change(LOG_NOTICE, k, why, k->dry_run_value, k->current,
 				   "dry run: would restore %s.", k->current);
+			emit_dry_run(ks, k, "restore", k->dry_run_value, k->current, why);
+		}
 		free(k->dry_run_value);
 		k->dry_run_value = NULL;
 		return 0;
@@ -499,11 +533,14 @@ int knobs_recover(Knobs *ks)
 				   "now %s, not the %s smmud wrote: someone changed it since; "
 				   "leaving it (original was %s).",
 				   k->current, e->written, e->original);
+			emit(ks, k, "recover-skip", e->written, k->current,
+			     "changed since the run that wrote it; left alone");
 			continue;
 		}
 		if (ks->dry_run) {
 			log_change(LOG_NOTICE, k, "recover", k->current, e->original,
 				   "dry run: would restore %s.", e->original);
+			emit_dry_run(ks, k, "restore", k->current, e->original, "recover");
 			continue;
 		}
 		/* Adopt the hold, then end it the normal way. */

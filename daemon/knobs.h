@@ -46,6 +46,18 @@ typedef struct Knob {
 	char *owner_reason;   /* why it left us */
 } Knob;
 
+/*
+ * Called for every change of a knob's value or ownership, after it took
+ * effect (or, in a dry run, instead of it): kind is "write", "restore"
+ * (the original back), "release" (someone else changed it: theirs now),
+ * "drift" (someone else changed it: ExternalChange=reassert writes ours
+ * again) or "recover-skip"; before and after are the values (NULL: none);
+ * detail says why (the decision, "stop", "recover", "dry run: ...").
+ * The manager streams these (smmuctl monitor); knobs.c knows no more.
+ */
+typedef void (*KnobsEventHook)(const Knob *k, const char *kind, const char *before,
+			       const char *after, const char *detail, void *userdata);
+
 typedef struct Knobs {
 	char *root;
 	char *runtime_dir;
@@ -55,6 +67,8 @@ typedef struct Knobs {
 	State *state;         /* what the state file says */
 	Knob **knobs;
 	size_t n_knobs;
+	KnobsEventHook event_hook;
+	void *event_hook_userdata;
 } Knobs;
 
 int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **ret);
@@ -63,6 +77,8 @@ static inline void knobs_freep(Knobs **ks)
 {
 	knobs_free(*ks);
 }
+
+void knobs_set_event_hook(Knobs *ks, KnobsEventHook hook, void *userdata);
 
 /* The knob (created on first use: no I/O). */
 Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr);

@@ -218,6 +218,40 @@ static void schedule_drift_check(Manager *m)
 	(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_ON);
 }
 
+/* ---- events ------------------------------------------------------------ */
+
+static void emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
+		       const char *before, const char *after, const char *detail)
+{
+	ManagerEvent e = {
+		.realtime_usec = now_usec(CLOCK_REALTIME),
+		.kind = kind,
+		.smmu = smmu,
+		.knob = knob,
+		.before = before,
+		.after = after,
+		.detail = detail,
+	};
+
+	if (m->event_hook)
+		m->event_hook(m, &e, m->event_hook_userdata);
+}
+
+/* knobs.c's changes, passed on with the knob's SMMU and name. */
+static void on_knob_event(const Knob *k, const char *kind, const char *before, const char *after,
+			  const char *detail, void *userdata)
+{
+	emit_event(userdata, kind, k->smmu, knob_attr_to_string(k->attr), before, after, detail);
+}
+
+static const char *profile_text(const KnobProfile *p, char *buf, size_t size)
+{
+	if (!p)
+		return NULL;
+	snprintf(buf, size, "threshold=%s teardown_mode=%s", p->threshold, p->teardown_mode);
+	return buf;
+}
+
 /* Brings the SMMU's knobs to what the decision wants (force: even if unchanged). */
 static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
 {
@@ -309,6 +343,9 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 		log_decision(m, ms, &d, flipped);
 	else if (!ms->decided)
 		log_debug("%s: %s", ms->name, d.why);
+	if (ms->decided && flipped)
+		emit_event(m, "storm", ms->name, NULL, ms->decision.storm ? "storm" : "baseline",
+			   d.storm ? "storm" : "baseline", d.why);
 	ms->decision = d;
 	ms->decided = true;
 	apply_decision(m, ms, force_apply);
@@ -906,6 +943,8 @@ int manager_reload(Manager *m, char ***ret_errors)
 			log_error("%s", errors[i]);
 		log_error_errno(r, "Configuration not reloaded (%m): the running one (%s) stays.",
 				m->config->digest);
+		emit_event(m, "reload", NULL, NULL, m->config->digest, m->config->digest,
+			   errors && errors[0] ? errors[0] : "rejected: the running configuration stays");
 		free(m->status);
 		m->status = NULL;
 		manager_update_status(m);
@@ -928,6 +967,8 @@ int manager_reload(Manager *m, char ***ret_errors)
 		bind_smmu(m, m->smmus[i]);
 	log_info("Configuration reloaded: %zu file(s), digest %s.", strv_length(m->config->files),
 		 m->config->digest);
+	emit_event(m, "reload", NULL, NULL, old->digest, m->config->digest,
+		   streq(old->digest, m->config->digest) ? "reloaded, unchanged" : "reloaded");
 	config_free(old);
 	if (m->exitwatch && exit_sources(m->config) != m->exit_sources) {
 		r = start_exitwatch(m);
@@ -967,9 +1008,21 @@ int manager_set_override(Manager *m, const char *name, PolicyOverride o, const K
 	}
 	for (size_t i = 0; i < m->n_smmus; i++)
 		if (!only || m->smmus[i] == only) {
-			policy_set_override(&m->smmus[i]->policy, o, pin);
+			PolicySmmu *p = &m->smmus[i]->policy;
+			char before[2 * KNOB_VALUE_MAX + 64], after[2 * KNOB_VALUE_MAX + 64];
+			PolicyOverride was = p->override;
+			KnobProfile was_pin = p->pinned;
+
+			policy_set_override(p, o, pin);
 			log_notice("%s: override %s by the operator.", m->smmus[i]->name,
 				   policy_override_to_string(o));
+			emit_event(m, "override", m->smmus[i]->name, NULL,
+				   was == OVERRIDE_PIN ? profile_text(&was_pin, before, sizeof(before))
+						       : policy_override_to_string(was),
+				   o == OVERRIDE_PIN ? profile_text(pin, after, sizeof(after))
+						     : policy_override_to_string(o),
+				   o == OVERRIDE_PIN ? "pinned by the operator"
+						     : "set by the operator");
 		}
 	decide_all(m, false);
 	return 0;
@@ -995,8 +1048,16 @@ int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr)
 	k->original = NULL;
 	ms->applied[attr][0] = 0;
 	log_notice("%s/%s: managed by smmud again.", name, knob_attr_to_string(attr));
+	emit_event(m, "reclaim", name, knob_attr_to_string(attr), "operator", "smmud",
+		   "given back to smmud by the operator");
 	decide_all(m, false);
 	return 0;
+}
+
+void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata)
+{
+	m->event_hook = hook;
+	m->event_hook_userdata = userdata;
 }
 
 void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata)
@@ -1034,6 +1095,7 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	r = knobs_new(m->root, m->runtime_dir, m->dry_run, &m->knobs);
 	if (r < 0)
 		return r;
+	knobs_set_event_hook(m->knobs, on_knob_event, m);
 
 	if (o->use_bus) {
 		r = sd_bus_open_system(&m->bus);

@@ -60,6 +60,26 @@ typedef struct TrackedVm {
 typedef void (*ManagerDecisionHook)(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
 				    void *userdata);
 
+/*
+ * One thing smmud did or saw, streamed as it happens (the Event signal,
+ * smmuctl monitor): kind is what (knobs.c's "write", "restore",
+ * "release", "drift", "recover-skip"; the manager's "override",
+ * "reclaim", "reload", "storm"), smmu and knob what it concerns (NULL:
+ * none, e.g. a reload), before and after the values or states, detail
+ * why.  Strings may hold any bytes: the receiver makes them safe.
+ */
+typedef struct ManagerEvent {
+	uint64_t realtime_usec;
+	const char *kind;
+	const char *smmu;
+	const char *knob;
+	const char *before;
+	const char *after;
+	const char *detail;
+} ManagerEvent;
+
+typedef void (*ManagerEventHook)(Manager *m, const ManagerEvent *e, void *userdata);
+
 typedef struct ManagerOptions {
 	const char *root;              /* "/" in production */
 	const char *runtime_dir;       /* /run/smmud */
@@ -108,6 +128,8 @@ struct Manager {
 
 	ManagerDecisionHook decision_hook;
 	void *decision_hook_userdata;
+	ManagerEventHook event_hook;
+	void *event_hook_userdata;
 
 	struct Bus *control;           /* bus.c: org.smmud1.Manager, private socket + bus */
 
@@ -145,3 +167,5 @@ size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned)
 /* The knob's value without "keep": what the baseline means for it now. */
 const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr);
 void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
+/* Every event (knob writes and restores included) goes to hook. */
+void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata);

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* smmuctl monitor: smmud's Decision signals, one line (or JSON object) each. */
+/*
+ * smmuctl monitor: smmud's Decision signals (storm flips) and Event signals
+ * (every knob write, restore, release, override, reload, storm), one line
+ * (or JSON object) each.
+ */
 #include <inttypes.h>
 #include <signal.h>
 #include <time.h>
@@ -14,6 +18,57 @@ static volatile sig_atomic_t stop;
 static void on_signal(int sig)
 {
 	stop = 1;
+}
+
+/* "2026-11-25 08:54:20.123" */
+static void format_time(uint64_t when, char *buf, size_t size)
+{
+	time_t sec = (time_t)(when / USEC_PER_SEC);
+	struct tm tm;
+	char ts[32];
+
+	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", localtime_r(&sec, &tm));
+	snprintf(buf, size, "%s.%03u", ts, (unsigned)(when % USEC_PER_SEC / 1000));
+}
+
+static int on_event(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	const char *kind, *smmu, *knob, *before, *after, *detail;
+	uint64_t when;
+	int r;
+
+	r = sd_bus_message_read(m, "tssssss", &when, &kind, &smmu, &knob, &before, &after,
+				&detail);
+	if (r < 0) {
+		log_warning_errno(r, "Ignoring a malformed Event signal: %m");
+		return 0;
+	}
+	if (arg.json) {
+		JsonWriter w;
+
+		json_init(&w, stdout, false);
+		json_object_begin(&w);
+		json_kv_string(&w, "type", "event");
+		json_kv_u64(&w, "realtime_usec", when);
+		json_kv_string(&w, "kind", kind);
+		json_kv_string(&w, "smmu", smmu);
+		json_kv_string(&w, "knob", knob);
+		json_kv_string(&w, "before", before);
+		json_kv_string(&w, "after", after);
+		json_kv_string(&w, "detail", detail);
+		json_object_end(&w);
+		(void)json_finish(&w);
+	} else {
+		char ts[64];
+
+		format_time(when, ts, sizeof(ts));
+		/* "... write smmu3.0x.../inv_threshold: auto -> 16 (exit-limit)" */
+		printf("%s %s %s%s%s%s%s -> %s (%s)\n", ts, kind, *smmu ? smmu : "",
+		       *smmu && *knob ? "/" : "", knob, *smmu || *knob ? ": " : "",
+		       *before ? before : "-", *after ? after : "-", detail);
+	}
+	fflush(stdout);
+	return 0;
 }
 
 static int on_decision(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -33,6 +88,7 @@ static int on_decision(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 		json_init(&w, stdout, false);
 		json_object_begin(&w);
+		json_kv_string(&w, "type", "decision");
 		json_kv_u64(&w, "realtime_usec", when);
 		json_kv_string(&w, "smmu", smmu);
 		json_kv_bool(&w, "storm", storm);
@@ -43,14 +99,11 @@ static int on_decision(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		json_object_end(&w);
 		(void)json_finish(&w);
 	} else {
-		time_t sec = (time_t)(when / USEC_PER_SEC);
-		struct tm tm;
-		char ts[32];
+		char ts[64];
 
-		strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", localtime_r(&sec, &tm));
-		printf("%s.%03u %s %s (%s): %s [threshold=%s teardown_mode=%s]\n", ts,
-		       (unsigned)(when % USEC_PER_SEC / 1000), smmu, storm ? "STORM" : "baseline",
-		       reason, why, threshold, mode);
+		format_time(when, ts, sizeof(ts));
+		printf("%s %s %s (%s): %s [threshold=%s teardown_mode=%s]\n", ts, smmu,
+		       storm ? "STORM" : "baseline", reason, why, threshold, mode);
 	}
 	fflush(stdout);
 	return 0;
@@ -69,6 +122,12 @@ int verb_monitor(int argc, char **argv)
 				"org.smmud1.Manager", "Decision", on_decision, NULL);
 	if (r < 0) {
 		log_error_errno(r, "Failed to subscribe to smmud's decisions: %m");
+		return CTL_EXIT_FAILED;
+	}
+	r = sd_bus_match_signal(bus, NULL, arg.system_bus ? "org.smmud1" : NULL, "/org/smmud1",
+				"org.smmud1.Manager", "Event", on_event, NULL);
+	if (r < 0) {
+		log_error_errno(r, "Failed to subscribe to smmud's events: %m");
 		return CTL_EXIT_FAILED;
 	}
 	/* A read, so the reader check applies: fail now, not by silence. */

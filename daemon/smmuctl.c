@@ -38,7 +38,7 @@ static const Verb verbs[] = {
 	{ "reload", 0, 0, verb_reload, "", "Reload the configuration, atomically" },
 	{ "check-config", 0, 1, verb_check_config, "[FILE]", "Validate a configuration without a daemon" },
 	{ "risk", 0, 0, verb_risk, "", "Estimate each SMMU's cost of a mass VM teardown" },
-	{ "monitor", 0, 0, verb_monitor, "", "Print smmud's decisions as they happen" },
+	{ "monitor", 0, 0, verb_monitor, "", "Print smmud's decisions and knob changes as they happen" },
 };
 
 static void help(void)
