@@ -586,17 +586,73 @@ size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned)
 	return n;
 }
 
+/* ---- counted exits ------------------------------------------------------ */
+
+/* Bounds the list if no scan and no proc connector prunes it for long. */
+#define COUNTED_MAX 4096
+
+static bool exit_counted(Manager *m, pid_t pid, uint64_t starttime)
+{
+	for (size_t i = 0; i < m->n_counted; i++)
+		if (m->counted[i].pid == pid && m->counted[i].starttime == starttime)
+			return true;
+	return false;
+}
+
+static void counted_remove(Manager *m, size_t i)
+{
+	memmove(m->counted + i, m->counted + i + 1, (m->n_counted - i - 1) * sizeof(CountedExit));
+	m->n_counted--;
+}
+
+/* pid is past exit_files() (or reaped): no scan can find its files again. */
+static void forget_counted(Manager *m, pid_t pid)
+{
+	for (size_t i = m->n_counted; i-- > 0;)
+		if (m->counted[i].pid == pid)
+			counted_remove(m, i);
+}
+
+static int remember_counted(Manager *m, const Vm *vm)
+{
+	CountedExit *n;
+
+	if (m->n_counted == COUNTED_MAX)
+		counted_remove(m, 0); /* the oldest */
+	n = realloc(m->counted, (m->n_counted + 1) * sizeof(CountedExit));
+	if (!n)
+		return -ENOMEM;
+	m->counted = n;
+	m->counted[m->n_counted++] = (CountedExit){ .pid = vm->pid, .starttime = vm->starttime };
+	return 0;
+}
+
 /*
  * A VM died: count it against every SMMU its groups sit behind (once per
  * SMMU), then decide for those SMMUs right away: this is the latency path.
+ *
+ * The one place that counts an exit, once per (pid, starttime), whichever
+ * of taskstats, the proc connector, the pidfd or a scan tells first.
+ * files_open: the process may still hold its VFIO files (taskstats comes
+ * before exit_files()), so a scan may find it again; remember it until
+ * then.  false if this exit was counted already.
  */
-static void vm_exited(Manager *m, const Vm *vm, const char *source, uint64_t when)
+static bool count_exit(Manager *m, const Vm *vm, const char *source, uint64_t when, bool files_open)
 {
 	uint64_t now = now_mono(m);
 	ManagedSmmu *hit[64];
 	size_t n_hit = 0;
 	char label[128], f_vm[160], f_smmu[192] = "SMMUD_SMMU=";
 	char bytes[FORMAT_BYTES_MAX];
+
+	if (exit_counted(m, vm->pid, vm->starttime)) {
+		log_debug("Exit of pid %d (%s) counted already.", (int)vm->pid, source);
+		if (!files_open)
+			forget_counted(m, vm->pid);
+		return false;
+	}
+	if (files_open && remember_counted(m, vm) < 0)
+		log_oom();
 
 	m->exits_total++;
 	for (size_t g = 0; g < vm->n_groups; g++) {
@@ -634,16 +690,18 @@ static void vm_exited(Manager *m, const Vm *vm, const char *source, uint64_t whe
 			  now - when);
 	schedule_deadline(m);
 	manager_update_status(m);
+	return true;
 }
 
-static void tracked_vm_exited(Manager *m, pid_t pid, const char *source, uint64_t when)
+static void tracked_vm_exited(Manager *m, pid_t pid, const char *source, uint64_t when,
+			      bool files_open)
 {
 	size_t index;
 	TrackedVm *t = find_vm(m, pid, &index);
 
 	if (!t)
 		return;
-	vm_exited(m, t->vm, source, when);
+	(void)count_exit(m, t->vm, source, when, files_open);
 	remove_vm(m, index);
 	manager_update_status(m);
 }
@@ -651,8 +709,12 @@ static void tracked_vm_exited(Manager *m, pid_t pid, const char *source, uint64_
 static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	TrackedVm *t = userdata;
+	Manager *m = t->manager;
+	pid_t pid = t->vm->pid;
 
-	tracked_vm_exited(t->manager, t->vm->pid, "pidfd", 0);
+	/* Readable once the whole thread group is dead: its files are closed. */
+	tracked_vm_exited(m, pid, "pidfd", 0, false);
+	forget_counted(m, pid);
 	return 0;
 }
 
@@ -672,8 +734,8 @@ static int track_vm(Manager *m, Vm *vm)
 	t->vm = vm;
 	t->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
 	if (t->pidfd < 0 && errno == ESRCH) {
-		/* It was a VM a moment ago: its death counts. */
-		vm_exited(m, vm, "gone at discovery", 0);
+		/* It was a VM a moment ago: its death counts (if not counted yet). */
+		(void)count_exit(m, vm, "gone at discovery", 0, false);
 		vm_free(vm);
 		return 0;
 	}
@@ -738,6 +800,19 @@ static int rescan_vms(Manager *m)
 	if (r < 0)
 		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
 
+	/*
+	 * Counted exits no scan finds any more are past exit_files(): none
+	 * ever will again (a reused pid has another starttime).
+	 */
+	for (size_t i = m->n_counted; i-- > 0;) {
+		bool present = false;
+
+		for (size_t j = 0; j < n_found && !present; j++)
+			present = found[j]->pid == m->counted[i].pid &&
+				  found[j]->starttime == m->counted[i].starttime;
+		if (!present)
+			counted_remove(m, i);
+	}
 	/* Known VMs no longer found: alive (pidfd quiet) but without VFIO now. */
 	for (size_t i = m->n_vms; i-- > 0;) {
 		const Vm *old = m->vms[i]->vm;
@@ -749,7 +824,7 @@ static int rescan_vms(Manager *m)
 		if (present)
 			continue;
 		if (process_exiting(m->root, old->pid) > 0) {
-			tracked_vm_exited(m, old->pid, "rescan", 0);
+			tracked_vm_exited(m, old->pid, "rescan", 0, false);
 			continue;
 		}
 		log_info("pid %d no longer holds VFIO or iommufd files.", (int)old->pid);
@@ -758,6 +833,9 @@ static int rescan_vms(Manager *m)
 	for (size_t j = 0; j < n_found; j++) {
 		TrackedVm *t = find_vm(m, found[j]->pid, NULL);
 
+		/* Dying, its exit counted, its files not closed yet: not a VM any more. */
+		if (exit_counted(m, found[j]->pid, found[j]->starttime))
+			continue;
 		if (t && t->vm->starttime == found[j]->starttime) {
 			/* Pinned memory and groups change while a VM runs. */
 			vm_free(t->vm);
@@ -766,7 +844,7 @@ static int rescan_vms(Manager *m)
 		}
 		if (t) {
 			/* The pid was reused: the old VM's exit went unseen. */
-			tracked_vm_exited(m, found[j]->pid, "pid reused", 0);
+			tracked_vm_exited(m, found[j]->pid, "pid reused", 0, false);
 		}
 		r = track_vm(m, TAKE_PTR(found[j]));
 		if (r < 0)
@@ -784,17 +862,19 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 	Manager *m = userdata;
 	_cleanup_(vm_freep) Vm *vm = NULL;
 
-	if (find_vm(m, tgid, NULL)) {
-		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec);
-		return;
-	}
+	/* Taskstats comes before exit_files(), the proc connector after it. */
+	bool files_open = src == EXIT_SOURCE_TASKSTATS;
+
+	if (find_vm(m, tgid, NULL))
+		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec, files_open);
 	/*
 	 * Unknown: a VM started since the last scan?  Taskstats reports before
 	 * the dying process closes its files, so its fds still tell.
 	 */
-	if (src != EXIT_SOURCE_TASKSTATS || vm_scan_pid(m->root, tgid, &vm) < 0)
-		return;
-	vm_exited(m, vm, exit_source_to_string(src), when_usec);
+	else if (files_open && vm_scan_pid(m->root, tgid, &vm) >= 0)
+		(void)count_exit(m, vm, exit_source_to_string(src), when_usec, true);
+	if (!files_open)
+		forget_counted(m, tgid);
 }
 
 static void on_exit_lost(ExitSource src, void *userdata)
@@ -1316,6 +1396,7 @@ Manager *manager_free(Manager *m)
 	for (size_t i = 0; i < m->n_vms; i++)
 		tracked_vm_free(m->vms[i]);
 	free(m->vms);
+	free(m->counted);
 	for (size_t i = 0; i < m->n_smmus; i++)
 		managed_smmu_free(m->smmus[i]);
 	free(m->smmus);

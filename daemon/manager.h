@@ -49,6 +49,12 @@ typedef struct ManagedSmmu {
 	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
 } ManagedSmmu;
 
+/* A VM whose exit was counted while a scan may still find it holding its files. */
+typedef struct CountedExit {
+	pid_t pid;
+	uint64_t starttime;
+} CountedExit;
+
 typedef struct TrackedVm {
 	Manager *manager;
 	Vm *vm;
@@ -109,6 +115,14 @@ struct Manager {
 	size_t n_vms;
 	uint64_t exits_total;          /* VM exits counted */
 	uint64_t exits_unattributed;   /* VMs whose groups sit behind no known SMMU */
+	/*
+	 * Exits counted of processes that were still in do_exit() before
+	 * exit_files(): a scan still sees their VFIO files then, and must not
+	 * take them for a VM again.  Forgotten once the process is past that
+	 * (its proc connector event, its pidfd, a scan that no longer finds it).
+	 */
+	CountedExit *counted;
+	size_t n_counted;
 
 	bool shutdown_announced;
 	char *shutdown_why;
