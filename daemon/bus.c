@@ -125,11 +125,10 @@ static ManagedSmmu *find_smmu(Bus *b, const char *name, sd_bus_error *error)
 	return ms;
 }
 
+/* What the policy wants, not the last value written: a failed write shows as current != desired. */
 static const char *decided_value(const ManagedSmmu *ms, KnobAttr a)
 {
-	if (ms->applied[a][0])
-		return ms->applied[a];
-	return "keep";
+	return manager_desired_value(ms, a);
 }
 
 /* ---- properties ------------------------------------------------------- */

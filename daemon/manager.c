@@ -116,7 +116,7 @@ static void manager_write_metrics(Manager *m)
 			s[i].knobs[s[i].n_knobs++] = (MetricsKnob){
 				.name = knob_attr_to_string(a),
 				.current = k->current,
-				.desired = ms->applied[a][0] ? ms->applied[a] : "keep",
+				.desired = manager_desired_value(ms, a),
 				.baseline = manager_baseline_value(ms, a),
 				.storm = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
 							     : ms->settings->storm.teardown_mode,
@@ -188,6 +188,14 @@ static void manager_update_status(Manager *m)
 }
 
 /* ---- knobs ------------------------------------------------------------- */
+
+const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr)
+{
+	if (!ms->decided || !ms->decision.values)
+		return "keep";
+	return attr == KNOB_THRESHOLD ? ms->decision.values->threshold
+				      : ms->decision.values->teardown_mode;
+}
 
 const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr)
 {

@@ -178,6 +178,12 @@ int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
 ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
 /* VMs behind the SMMU and their pinned memory. */
 size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
+/*
+ * What the policy's last decision wants the knob to hold ("keep": its
+ * original; also before any decision), whether or not a write got it there
+ * (the knob's current value tells that).
+ */
+const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr);
 /* The knob's value without "keep": what the baseline means for it now. */
 const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr);
 void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
