@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <grp.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 
 #include <systemd/sd-daemon.h>
@@ -14,6 +15,12 @@
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
+/*
+ * A VMM opens its groups, devices and iommufd within a few milliseconds:
+ * one scan for them all, soon enough to find a VM that lives a second.
+ * IN_OPEN comes before the kernel installs the fd: the delay covers that.
+ */
+#define OPEN_DEFER_USEC (50 * USEC_PER_MSEC)
 
 static const char *const smmu_mode_table[_SMMU_MODE_MAX] = {
 	[SMMU_MODE_MANAGED] = "managed",
@@ -798,12 +805,16 @@ static int process_exiting(const char *root, pid_t pid)
 	return (flags & 0x4 /* PF_EXITING */) || p[2] == 'Z' || p[2] == 'X';
 }
 
+static void vfio_watch_update(Manager *m);
+
 static int rescan_vms(Manager *m)
 {
 	Vm **found = NULL;
 	size_t n_found = 0;
 	int r;
 
+	/* Before the scan: a VM opening its files meanwhile is seen next time. */
+	vfio_watch_update(m);
 	r = vm_scan_all(m->root, &found, &n_found);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
@@ -893,9 +904,29 @@ static void on_exit_lost(ExitSource src, void *userdata)
 	(void)rescan_vms(m);
 }
 
+/* At when at the latest: a pending rescan due later is brought forward, never put off. */
+static void schedule_rescan_at(Manager *m, bool topology, bool vms, uint64_t when)
+{
+	uint64_t pending;
+
+	m->rescan_topology_pending |= topology;
+	m->rescan_vms_pending |= vms;
+	if (sd_event_source_get_enabled(m->rescan_defer, NULL) > 0 &&
+	    sd_event_source_get_time(m->rescan_defer, &pending) >= 0 && pending <= when)
+		return;
+	(void)sd_event_source_set_time(m->rescan_defer, when);
+	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_ONESHOT);
+}
+
+static void schedule_rescan(Manager *m, bool topology, bool vms, uint64_t delay)
+{
+	schedule_rescan_at(m, topology, vms, now_mono(m) + delay);
+}
+
 static int on_rescan_defer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
+	uint64_t start = now_mono(m);
 
 	if (m->rescan_topology_pending) {
 		m->rescan_topology_pending = false;
@@ -906,23 +937,94 @@ static int on_rescan_defer(sd_event_source *s, uint64_t usec, void *userdata)
 		m->rescan_vms_pending = false;
 		(void)rescan_vms(m);
 	}
+	/*
+	 * An open seen less than OPEN_DEFER_USEC before this scan (coalesced
+	 * into it) may not have had its fd installed yet: one more scan then.
+	 * Opens all the time still scan at most once per OPEN_DEFER_USEC.
+	 */
+	if (m->open_scan_due > start)
+		schedule_rescan_at(m, false, true, m->open_scan_due);
 	return 0;
 }
 
-static void schedule_rescan(Manager *m, bool topology, bool vms)
+/* ---- VFIO opens -------------------------------------------------------- */
+
+static const char *const vfio_watch_path[_VFIO_WATCH_MAX] = {
+	[VFIO_WATCH_GROUPS] = "dev/vfio",
+	[VFIO_WATCH_DEVICES] = "dev/vfio/devices",
+	[VFIO_WATCH_IOMMUFD] = "dev/iommu",
+};
+
+static int on_vfio_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
 {
-	m->rescan_topology_pending |= topology;
-	m->rescan_vms_pending |= vms;
-	if (sd_event_source_get_enabled(m->rescan_defer, NULL) > 0)
-		return;
-	(void)sd_event_source_set_time(m->rescan_defer, now_mono(m) + RESCAN_DEFER_USEC);
-	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_ONESHOT);
+	Manager *m = userdata;
+
+	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
+		/* The node went (vfio unloaded): watched again when a scan finds it back. */
+		for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++)
+			if (m->vfio_watch[w] == s) {
+				log_debug("%s is gone: no longer watched.", vfio_watch_path[w]);
+				m->vfio_watch[w] = sd_event_source_disable_unref(s);
+			}
+		return 0;
+	}
+	if (ev->mask & IN_CREATE)
+		/* /dev/vfio/devices, when the first cdev appears. */
+		vfio_watch_update(m);
+	/* A directory listed is no VM; an overflow may hide one. */
+	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW)) {
+		/* Each open gets a scan at least OPEN_DEFER_USEC after it. */
+		uint64_t due = now_mono(m) + OPEN_DEFER_USEC;
+
+		if (due > m->open_scan_due)
+			m->open_scan_due = due;
+		schedule_rescan(m, false, true, OPEN_DEFER_USEC);
+	}
+	return 0;
+}
+
+/*
+ * Watches what is there of /dev/vfio, /dev/vfio/devices and /dev/iommu
+ * for opens: a VM started after the last scan is found while it runs, not
+ * at its exit (when its files may be closed already).  Nothing opens them
+ * on an idle host: no wake-up.  Missing ones are tried again at each scan.
+ */
+static void vfio_watch_update(Manager *m)
+{
+	static const uint32_t masks[_VFIO_WATCH_MAX] = {
+		[VFIO_WATCH_GROUPS] = IN_OPEN | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
+		[VFIO_WATCH_DEVICES] = IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
+		[VFIO_WATCH_IOMMUFD] = IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF,
+	};
+
+	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++) {
+		_cleanup_free_ char *path = NULL;
+		int r;
+
+		if (m->vfio_watch[w])
+			continue;
+		path = root_path(m->root, vfio_watch_path[w]);
+		if (!path) {
+			log_oom();
+			return;
+		}
+		r = sd_event_add_inotify(m->event, &m->vfio_watch[w], path, masks[w],
+					 on_vfio_inotify, m);
+		if (r < 0) {
+			if (r != -ENOENT && r != -ENOTDIR)
+				log_warning_errno(r, "Cannot watch %s for VMs starting: %m", path);
+			continue;
+		}
+		/* Exit events and decisions go first. */
+		(void)sd_event_source_set_priority(m->vfio_watch[w], SD_EVENT_PRIORITY_IDLE);
+		log_debug("Watching %s for VMs starting.", path);
+	}
 }
 
 static void on_machines_changed(void *userdata)
 {
 	/* A new machine is most likely a new VM: find its VFIO files. */
-	schedule_rescan(userdata, false, true);
+	schedule_rescan(userdata, false, true, RESCAN_DEFER_USEC);
 }
 
 static void on_shutdown_announced(const char *why, void *userdata)
@@ -945,7 +1047,7 @@ static int on_uevent(sd_device_monitor *mon, sd_device *d, void *userdata)
 
 	(void)sd_device_get_subsystem(d, &subsystem);
 	/* vfio: a group node came or went, a VM may be starting; pci/iommu: topology. */
-	schedule_rescan(userdata, !streq_ptr(subsystem, "vfio"), true);
+	schedule_rescan(userdata, !streq_ptr(subsystem, "vfio"), true, RESCAN_DEFER_USEC);
 	return 0;
 }
 
@@ -1413,6 +1515,8 @@ Manager *manager_free(Manager *m)
 	machinewatch_free(m->machines);
 	shutdownwatch_free(m->shutdownwatch);
 	sd_device_monitor_unref(m->device_monitor);
+	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++)
+		sd_event_source_disable_unref(m->vfio_watch[w]);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->scan_timer);

@@ -55,6 +55,14 @@ typedef struct CountedExit {
 	uint64_t starttime;
 } CountedExit;
 
+/* What smmud watches for opens (inotify): a VMM opening one is a VM starting. */
+typedef enum VfioWatch {
+	VFIO_WATCH_GROUPS,      /* <root>/dev/vfio: group files (and the container) */
+	VFIO_WATCH_DEVICES,     /* <root>/dev/vfio/devices: VFIO device cdevs */
+	VFIO_WATCH_IOMMUFD,     /* <root>/dev/iommu */
+	_VFIO_WATCH_MAX,
+} VfioWatch;
+
 typedef struct TrackedVm {
 	Manager *manager;
 	Vm *vm;
@@ -132,11 +140,13 @@ struct Manager {
 	MachineWatch *machines;
 	ShutdownWatch *shutdownwatch;
 	sd_device_monitor *device_monitor;
+	sd_event_source *vfio_watch[_VFIO_WATCH_MAX]; /* NULL: not there (yet) */
+	uint64_t open_scan_due;        /* the latest open seen wants a scan starting by then */
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
 	sd_event_source *scan_timer;      /* ScanInterval=, 0: none */
-	sd_event_source *rescan_defer;    /* coalesces uevents and machine changes */
+	sd_event_source *rescan_defer;    /* coalesces uevents, VFIO opens, machine changes */
 	bool rescan_topology_pending;
 	bool rescan_vms_pending;
 

@@ -9,17 +9,14 @@
  *
  *   churn: started N exited N failed N
  *
- * With --notify PID each VM, once its group is open and its memory locked,
- * sends PID SIGUSR1 (smmud's rescan), as a VMM registering with machined
- * makes smmud look: smmud counts the exits of the VMs it knows.
+ * Nothing tells smmud of a VM: it must find each by the open of its group
+ * (as no machined, no rescan timer).
  *
- *   churn --seconds S --max-live N --min-ms A --max-ms B [--seed X]
- *         [--notify PID] GROUPFILE...
+ *   churn --seconds S --max-live N --min-ms A --max-ms B [--seed X] GROUPFILE...
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +42,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-static pid_t notify_pid;
-
 static void vm(const char *group, long life_ms)
 {
 	size_t len = 64 * 1024;
@@ -58,9 +53,6 @@ static void vm(const char *group, long life_ms)
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED || syscall(SYS_mlock, p, len) < 0)
 		_exit(3);
-	/* Like a VMM registering with machined: smmud learns of it now. */
-	if (notify_pid > 0 && kill(notify_pid, SIGUSR1) < 0)
-		_exit(4);
 	sleep_ms(life_ms);
 	_exit(0);
 }
@@ -73,7 +65,6 @@ int main(int argc, char **argv)
 		{ "min-ms", required_argument, NULL, 'a' },
 		{ "max-ms", required_argument, NULL, 'b' },
 		{ "seed", required_argument, NULL, 'r' },
-		{ "notify", required_argument, NULL, 'p' },
 		{}
 	};
 	double seconds = 10, end;
@@ -89,12 +80,11 @@ int main(int argc, char **argv)
 		case 'a': min_ms = atol(optarg); break;
 		case 'b': max_ms = atol(optarg); break;
 		case 'r': seed = (unsigned)atol(optarg); break;
-		case 'p': notify_pid = (pid_t)atol(optarg); break;
 		default: return 2;
 		}
 	if (optind >= argc || max_live < 1 || min_ms < 0 || max_ms < min_ms) {
 		fprintf(stderr, "usage: churn --seconds S --max-live N --min-ms A --max-ms B "
-				"[--seed X] [--notify PID] GROUPFILE...\n");
+				"[--seed X] GROUPFILE...\n");
 		return 2;
 	}
 	srand(seed);
