@@ -111,17 +111,25 @@ static long rule_for(const char *op, const char *subject)
 typedef int (*open_fn)(const char *, int, ...);
 typedef int (*openat_fn)(int, const char *, int, ...);
 
-static int after_open(const char *path, int fd)
+static int after_open(int fd, long write_errno)
 {
-	long e;
-
 	if (fd < 0 || fd >= MAX_FD)
 		return fd;
-	fd_fault[fd] = 0;
-	e = rule_for("write", path);
-	if (e > 0)
-		fd_fault[fd] = (int)e;
+	fd_fault[fd] = (int)write_errno;
 	return fd;
+}
+
+/*
+ * A write rule also drops O_TRUNC: like a sysfs attribute, a file whose
+ * write fails keeps its value (the tests' fake knobs are regular files).
+ */
+static long write_rule(const char *path, int *flags)
+{
+	long e = rule_for("write", path);
+
+	if (e > 0)
+		*flags &= ~O_TRUNC;
+	return e;
 }
 
 static int before_open(const char *path)
@@ -147,6 +155,7 @@ static mode_t mode_arg(int flags, va_list ap)
 		static open_fn real;                                                   \
 		va_list ap;                                                            \
 		mode_t mode;                                                           \
+		long e;                                                                \
 		va_start(ap, flags);                                                   \
 		mode = mode_arg(flags, ap);                                            \
 		va_end(ap);                                                            \
@@ -154,7 +163,8 @@ static mode_t mode_arg(int flags, va_list ap)
 			real = (open_fn)dlsym(RTLD_NEXT, #fn);                         \
 		if (before_open(path) < 0)                                             \
 			return -1;                                                     \
-		return after_open(path, real(path, flags, mode));                      \
+		e = write_rule(path, &flags);                                          \
+		return after_open(real(path, flags, mode), e);                         \
 	}
 OPEN_WRAPPER(open)
 OPEN_WRAPPER(open64)
@@ -165,6 +175,7 @@ OPEN_WRAPPER(open64)
 		static openat_fn real;                                                 \
 		va_list ap;                                                            \
 		mode_t mode;                                                           \
+		long e;                                                                \
 		va_start(ap, flags);                                                   \
 		mode = mode_arg(flags, ap);                                            \
 		va_end(ap);                                                            \
@@ -172,7 +183,8 @@ OPEN_WRAPPER(open64)
 			real = (openat_fn)dlsym(RTLD_NEXT, #fn);                       \
 		if (before_open(path) < 0)                                             \
 			return -1;                                                     \
-		return after_open(path, real(dirfd, path, flags, mode));               \
+		e = write_rule(path, &flags);                                          \
+		return after_open(real(dirfd, path, flags, mode), e);                  \
 	}
 OPENAT_WRAPPER(openat)
 OPENAT_WRAPPER(openat64)
