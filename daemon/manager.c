@@ -780,16 +780,18 @@ static int track_vm(Manager *m, Vm *vm)
 }
 
 /*
- * 1 if pid is gone or dying (PF_EXITING in the flags of /proc/PID/stat),
- * 0 if it lives on.  A VM whose VFIO files vanished between two scans
- * either dropped them or is in do_exit() past exit_files(): only the
- * latter is an exit, and its event may still be queued behind us.
+ * 1 if the process with pid and starttime is gone or dying (PF_EXITING in
+ * the flags of /proc/PID/stat), or the pid is another process's now; 0 if
+ * it lives on.  A VM whose VFIO files vanished either dropped them or is
+ * in do_exit() past exit_files(): the latter is an exit, whose event may
+ * still be queued behind us.
  */
-static int process_exiting(const char *root, pid_t pid)
+static int process_exiting(const char *root, pid_t pid, uint64_t starttime)
 {
 	_cleanup_free_ char *rel = NULL, *path = NULL, *stat = NULL;
 	const char *p;
 	unsigned long flags;
+	uint64_t st;
 
 	if (asprintf(&rel, "proc/%d/stat", (int)pid) < 0)
 		return -ENOMEM;
@@ -798,11 +800,72 @@ static int process_exiting(const char *root, pid_t pid)
 		return -ENOMEM;
 	if (read_one_line_file(path, &stat) < 0)
 		return 1;
+	if (vm_parse_stat(stat, NULL, &st) < 0)
+		return -EBADMSG;
+	if (st != starttime)
+		return 1;
 	p = strrchr(stat, ')');
 	/* state ppid pgrp session tty_nr tpgid flags */
 	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
 		return -EBADMSG;
 	return (flags & 0x4 /* PF_EXITING */) || p[2] == 'Z' || p[2] == 'X';
+}
+
+/*
+ * The tracked VM at index no longer holds a VFIO group, device or iommufd.
+ * Dying, it exited.  Alive, it closed them (a graceful VMM shutdown, the
+ * last device unplugged): VFIO tears its domains down in ->release, as at
+ * an exit, and before the exit that follows, so that counts now.  Once:
+ * it is no longer tracked, and to a later exit event a process without
+ * VFIO files is no VM.  A VMM opens before it maps, so a tracked one held
+ * its files: dropping them all is no setup step.  One that held no group
+ * (an iommufd alone, say a manager passing it on) had no domain to tear.
+ */
+static void tracked_vm_lost(Manager *m, size_t index, const char *source)
+{
+	const Vm *vm = m->vms[index]->vm;
+	int r = process_exiting(m->root, vm->pid, vm->starttime);
+
+	if (r < 0)
+		log_debug_errno(r, "Cannot tell whether pid %d is exiting, taking it as alive: %m",
+				(int)vm->pid);
+	if (r > 0)
+		tracked_vm_exited(m, vm->pid, source, 0, false);
+	else if (vm->n_groups > 0)
+		tracked_vm_exited(m, vm->pid, "closed its VFIO files", 0, false);
+	else {
+		log_info("pid %d no longer holds VFIO or iommufd files.", (int)vm->pid);
+		remove_vm(m, index);
+		manager_update_status(m);
+	}
+}
+
+/*
+ * A VFIO file was closed: fsnotify reports it in __fput(), after close(2)
+ * took the fd out of the table and before ->release tears the domain
+ * down.  Only a tracked VM can stop being one, so look at those alone,
+ * and now: no delay, the teardown is under way.
+ */
+static void recheck_vms(Manager *m)
+{
+	for (size_t i = m->n_vms; i-- > 0;) {
+		TrackedVm *t = m->vms[i];
+		_cleanup_(vm_freep) Vm *vm = NULL;
+		int r = vm_scan_pid(m->root, t->vm->pid, &vm);
+
+		if (r >= 0 && vm->starttime == t->vm->starttime) {
+			/* Closed some of them: its groups may have changed. */
+			vm_free(t->vm);
+			t->vm = TAKE_PTR(vm);
+			continue;
+		}
+		if (r >= 0 || r == -ESRCH || r == -ENOENT)
+			/* Backwards: the VM moved into index i was looked at already. */
+			tracked_vm_lost(m, i, "VFIO close");
+		else
+			log_debug_errno(r, "Cannot look at the files of pid %d: %m", (int)t->vm->pid);
+	}
+	manager_update_status(m);
 }
 
 static void vfio_watch_update(Manager *m);
@@ -832,7 +895,7 @@ static int rescan_vms(Manager *m)
 		if (!present)
 			counted_remove(m, i);
 	}
-	/* Known VMs no longer found: alive (pidfd quiet) but without VFIO now. */
+	/* Known VMs no longer found: dying, or alive (pidfd quiet) without VFIO now. */
 	for (size_t i = m->n_vms; i-- > 0;) {
 		const Vm *old = m->vms[i]->vm;
 		bool present = false;
@@ -840,14 +903,8 @@ static int rescan_vms(Manager *m)
 		for (size_t j = 0; j < n_found && !present; j++)
 			present = found[j] && found[j]->pid == old->pid &&
 				  found[j]->starttime == old->starttime;
-		if (present)
-			continue;
-		if (process_exiting(m->root, old->pid) > 0) {
-			tracked_vm_exited(m, old->pid, "rescan", 0, false);
-			continue;
-		}
-		log_info("pid %d no longer holds VFIO or iommufd files.", (int)old->pid);
-		remove_vm(m, i);
+		if (!present)
+			tracked_vm_lost(m, i, "rescan");
 	}
 	for (size_t j = 0; j < n_found; j++) {
 		TrackedVm *t = find_vm(m, found[j]->pid, NULL);
@@ -971,6 +1028,13 @@ static int on_vfio_inotify(sd_event_source *s, const struct inotify_event *ev, v
 	if (ev->mask & IN_CREATE)
 		/* /dev/vfio/devices, when the first cdev appears. */
 		vfio_watch_update(m);
+	/*
+	 * A close may be a VM's last VFIO file going: no debounce, the
+	 * kernel's teardown follows it.  Each close looks at the tracked VMs
+	 * only (a close starts no VM): far cheaper than an open's full scan.
+	 */
+	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR) && m->n_vms > 0)
+		recheck_vms(m);
 	/* A directory listed is no VM; an overflow may hide one. */
 	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW)) {
 		/* Each open gets a scan at least OPEN_DEFER_USEC after it. */
@@ -986,15 +1050,18 @@ static int on_vfio_inotify(sd_event_source *s, const struct inotify_event *ev, v
 /*
  * Watches what is there of /dev/vfio, /dev/vfio/devices and /dev/iommu
  * for opens: a VM started after the last scan is found while it runs, not
- * at its exit (when its files may be closed already).  Nothing opens them
- * on an idle host: no wake-up.  Missing ones are tried again at each scan.
+ * at its exit (when its files may be closed already).  And for closes: a
+ * VMM shutting down gracefully tears its domains down by closing them,
+ * before it exits.  Nothing opens them on an idle host: no wake-up.
+ * Missing ones are tried again at each scan.
  */
 static void vfio_watch_update(Manager *m)
 {
 	static const uint32_t masks[_VFIO_WATCH_MAX] = {
-		[VFIO_WATCH_GROUPS] = IN_OPEN | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
-		[VFIO_WATCH_DEVICES] = IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
-		[VFIO_WATCH_IOMMUFD] = IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF,
+		[VFIO_WATCH_GROUPS] = IN_OPEN | IN_CLOSE | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF |
+				      IN_ONLYDIR,
+		[VFIO_WATCH_DEVICES] = IN_OPEN | IN_CLOSE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
+		[VFIO_WATCH_IOMMUFD] = IN_OPEN | IN_CLOSE | IN_DELETE_SELF | IN_MOVE_SELF,
 	};
 
 	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++) {

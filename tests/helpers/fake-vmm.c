@@ -8,18 +8,24 @@
  *
  *   fake-vmm [--open PATH]... [--mlock BYTES] [--threads N]
  *            [--duration SECONDS] [--ready-fd FD] [--exit-code N]
+ *            [--close-on-usr2]
  *
  * Ready: one line "ready <pid>\n" on stdout (or on --ready-fd), written
  * after every file is open and the memory locked, so a test waits on a
  * pipe, never on a sleep.  SIGTERM, SIGINT or SIGUSR1 end it: exit() from
  * the main thread, so a multi-threaded fake dies as a whole thread group
  * (what taskstats reports as AGGR_TGID).
+ *
+ * --close-on-usr2: SIGUSR2 closes every --open file and it runs on (a
+ * VMM's graceful shutdown: its VFIO files go before the process), and
+ * says "closed <pid>\n" where it said ready.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#define MAX_OPEN 64
 
 static void *thread_main(void *arg)
 {
@@ -48,7 +56,7 @@ static int parse_ulong(const char *s, unsigned long *ret)
 static void usage(void)
 {
 	fprintf(stderr, "usage: fake-vmm [--open PATH]... [--mlock BYTES] [--threads N] "
-			"[--duration SECONDS] [--ready-fd FD] [--exit-code N]\n");
+			"[--duration SECONDS] [--ready-fd FD] [--exit-code N] [--close-on-usr2]\n");
 }
 
 int main(int argc, char **argv)
@@ -60,10 +68,13 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "exit-code", required_argument, NULL, 'e' },
+		{ "close-on-usr2", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	unsigned long lock_bytes = 0, threads = 0, duration = 0, ready_fd = 1, exit_code = 0;
+	int open_fds[MAX_OPEN], n_open = 0;
+	bool close_on_usr2 = false;
 	struct timespec timeout;
 	sigset_t mask;
 	int c, sig;
@@ -75,17 +86,29 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	while ((c = getopt_long(argc, argv, "o:m:t:d:r:e:h", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "o:m:t:d:r:e:ch", opts, NULL)) >= 0) {
 		unsigned long v;
 
 		switch (c) {
-		case 'o':
-			/* Kept open until exit: that is what makes us a "VM". */
-			if (open(optarg, O_RDWR | O_CLOEXEC) < 0 &&
-			    open(optarg, O_RDONLY | O_CLOEXEC) < 0) {
+		case 'o': {
+			/* Kept open until exit (or SIGUSR2): that is what makes us a "VM". */
+			int fd = open(optarg, O_RDWR | O_CLOEXEC);
+
+			if (fd < 0)
+				fd = open(optarg, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
 				fprintf(stderr, "fake-vmm: cannot open %s: %m\n", optarg);
 				return 2;
 			}
+			if (n_open == MAX_OPEN) {
+				fprintf(stderr, "fake-vmm: more than %d files\n", MAX_OPEN);
+				return 2;
+			}
+			open_fds[n_open++] = fd;
+			break;
+		}
+		case 'c':
+			close_on_usr2 = true;
 			break;
 		case 'm':
 		case 't':
@@ -140,14 +163,43 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Without the option SIGUSR2 kills, as before. */
+	if (close_on_usr2) {
+		sigaddset(&mask, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &mask, NULL);
+	}
+
 	dprintf((int)ready_fd, "ready %d\n", (int)getpid());
-	if (ready_fd != 1)
+	/* Kept for "closed": a reader waiting for EOF wants the option off. */
+	if (ready_fd != 1 && !close_on_usr2)
 		close((int)ready_fd);
 
-	timeout = (struct timespec){ .tv_sec = (time_t)duration };
-	do
-		sig = sigtimedwait(&mask, NULL, duration ? &timeout : NULL);
-	while (sig < 0 && errno == EINTR);
+	/* The duration counts from ready, whatever SIGUSR2 does meanwhile. */
+	clock_gettime(CLOCK_MONOTONIC, &timeout);
+	timeout.tv_sec += (time_t)duration;
+	for (;;) {
+		struct timespec now, left = {};
 
+		if (duration) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left.tv_sec = timeout.tv_sec - now.tv_sec;
+			left.tv_nsec = timeout.tv_nsec - now.tv_nsec;
+			if (left.tv_nsec < 0) {
+				left.tv_sec--;
+				left.tv_nsec += 1000000000L;
+			}
+			if (left.tv_sec < 0)
+				break;
+		}
+		sig = sigtimedwait(&mask, NULL, duration ? &left : NULL);
+		if (sig < 0 && errno == EINTR)
+			continue;
+		if (sig != SIGUSR2)
+			break;
+		for (int i = 0; i < n_open; i++)
+			close(open_fds[i]);
+		n_open = 0;
+		dprintf((int)ready_fd, "closed %d\n", (int)getpid());
+	}
 	exit((int)exit_code);
 }

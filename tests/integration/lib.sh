@@ -148,11 +148,12 @@ EOF
 
 # ---- processes ---------------------------------------------------------
 
-# start_vmm NAME GROUP: a fake VMM holding /dev/vfio/GROUP, 1 MiB locked.
+# start_vmm NAME GROUP [fake-vmm options]: a fake VMM holding
+# /dev/vfio/GROUP, 1 MiB locked.
 declare -A vmm
 start_vmm() {
 	local out=$T/vmm-$1.out
-	"$VMM" --open "$R/dev/vfio/$2" --mlock 1048576 >"$out" 2>&1 &
+	"$VMM" --open "$R/dev/vfio/$2" --mlock 1048576 "${@:3}" >"$out" 2>&1 &
 	vmm[$1]=$!
 	children+=($!)
 	wait_for 10 grep -q '^ready' "$out" || echo "# fake-vmm $1 did not get ready"
