@@ -71,10 +71,12 @@ SMMUCTL_SRCS := $(sort $(wildcard daemon/smmuctl*.c))
 CORE_SRCS := $(filter-out $(SMMUD_MAIN) $(SMMUCTL_SRCS),$(sort $(wildcard daemon/*.c)))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
+HELPER_LIB_SRCS := $(sort $(wildcard tests/helpers/lib/*.c))
 GUEST_SRCS := $(sort $(wildcard tests/guest/*.c))
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 CORE_LIB := $(O)/libsmmud-core.a
+HELPER_LIB := $(O)/libsmmud-helpers.a
 SMMUD_BIN := $(O)/smmud
 SMMUCTL_BIN := $(O)/smmuctl
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
@@ -124,7 +126,14 @@ $(SMMUCTL_BIN): $(call obj,$(SMMUCTL_SRCS)) $(CORE_LIB)
 $(O)/tests/unit/%: $(O)/tests/unit/%.o $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka) -lm
 
-$(O)/tests/helpers/%: $(O)/tests/helpers/%.o $(CORE_LIB)
+# Code several helpers share is in tests/helpers/lib/: an archive, so each
+# helper links only the objects it uses.
+$(HELPER_LIB): $(call obj,$(HELPER_LIB_SRCS))
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/tests/helpers/%: $(O)/tests/helpers/%.o $(HELPER_LIB) $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # Guest programs are static: the initramfs then needs no libc for them.

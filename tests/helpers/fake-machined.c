@@ -23,14 +23,11 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
+#include "lib/fake-bus.h"
 
 #define NAME "org.freedesktop.machine1"
 #define PATH "/org/freedesktop/machine1"
@@ -228,28 +225,6 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-static int connect_bus(const char *address, sd_bus **ret)
-{
-	sd_bus *bus = NULL;
-	int r;
-
-	if (!address)
-		return sd_bus_open_system(ret);
-	r = sd_bus_new(&bus);
-	if (r >= 0)
-		r = sd_bus_set_address(bus, address);
-	if (r >= 0)
-		r = sd_bus_set_bus_client(bus, 1);
-	if (r >= 0)
-		r = sd_bus_start(bus);
-	if (r < 0) {
-		sd_bus_unref(bus);
-		return r;
-	}
-	*ret = bus;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -264,7 +239,6 @@ int main(int argc, char **argv)
 	int ready_fd = 1, c, r;
 	sd_event *event = NULL;
 	sd_bus *bus = NULL;
-	sigset_t mask;
 
 	while ((c = getopt_long(argc, argv, "a:m:r:", opts, NULL)) >= 0) {
 		switch (c) {
@@ -284,18 +258,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-
-	r = sd_event_default(&event);
-	if (r >= 0)
-		r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
-	if (r >= 0)
-		r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
-	if (r >= 0)
-		r = connect_bus(address, &bus);
+	r = fake_bus_open(address, &event, &bus);
 	if (r < 0) {
 		fprintf(stderr, "fake-machined: cannot connect: %s\n", strerror(-r));
 		return 1;
@@ -329,11 +292,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	dprintf(ready_fd, "ready\n");
-	if (ready_fd != 1)
-		close(ready_fd);
-
-	r = sd_event_loop(event);
+	r = fake_bus_serve(event, ready_fd);
 	while (n_machines > 0)
 		remove_machine(bus, machines[0]->name, false);
 	sd_bus_flush_close_unref(bus);
