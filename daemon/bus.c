@@ -298,40 +298,53 @@ static int append_smmu(Manager *m, sd_bus_message *reply, ManagedSmmu *ms)
 	return r;
 }
 
-static int method_get_smmus(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+/* ---- reading methods -------------------------------------------------- */
+
+/* Appends a reading method's whole answer to its reply. */
+typedef int (*ReplyBuilder)(Manager *m, sd_bus_message *reply);
+
+/*
+ * What every reading method does around its answer: the reader check
+ * first, so a caller without the right learns nothing, then the reply
+ * BUILD fills, sent only if all of it could be built.
+ */
+static int reply_read(Bus *b, sd_bus_message *msg, sd_bus_error *error, ReplyBuilder build)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	Bus *b = userdata;
-	Manager *m = b->manager;
 	int r = check(b, BUS_RIGHT_READ, msg, error);
 
 	if (r < 0)
 		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
-		r = append_smmu(m, reply, m->smmus[i]);
-	if (r >= 0)
-		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	r = build(b->manager, reply);
 	if (r < 0)
 		return r;
 	return sd_bus_send(NULL, reply, NULL);
 }
 
-static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+static int build_smmus(Manager *m, sd_bus_message *reply)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(bus_text_done) BusText t = {};
-	Bus *b = userdata;
-	Manager *m = b->manager;
-	int r = check(b, BUS_RIGHT_READ, msg, error);
+	int r = sd_bus_message_open_container(reply, 'a', "a{sv}");
 
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(msg, &reply);
+	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
+		r = append_smmu(m, reply, m->smmus[i]);
 	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'a', "(ussstas)");
+		r = sd_bus_message_close_container(reply);
+	return r;
+}
+
+static int method_get_smmus(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_read(userdata, msg, error, build_smmus);
+}
+
+static int build_vms(Manager *m, sd_bus_message *reply)
+{
+	_cleanup_(bus_text_done) BusText t = {};
+	int r = sd_bus_message_open_container(reply, 'a', "(ussstas)");
+
 	for (size_t i = 0; r >= 0 && i < m->n_vms; i++) {
 		const Vm *vm = m->vms[i]->vm;
 
@@ -360,10 +373,12 @@ static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
-	r = bus_text_result(&t, r);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	return bus_text_result(&t, r);
+}
+
+static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_read(userdata, msg, error, build_vms);
 }
 
 /*
@@ -404,18 +419,10 @@ static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
 	return sd_bus_message_close_container(reply);
 }
 
-static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+static int build_counters(Manager *m, sd_bus_message *reply)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	Bus *b = userdata;
-	Manager *m = b->manager;
-	int r = check(b, BUS_RIGHT_READ, msg, error);
+	int r = sd_bus_message_append(reply, "t", now_usec(CLOCK_MONOTONIC));
 
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "t", now_usec(CLOCK_MONOTONIC));
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(sa(st))");
 	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++) {
@@ -433,32 +440,31 @@ static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	return r;
+}
+
+static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_read(userdata, msg, error, build_counters);
+}
+
+static int build_config(Manager *m, sd_bus_message *reply)
+{
+	_cleanup_(bus_text_done) BusText t = {};
+	const Config *c = m->config;
+	int r = sd_bus_message_append(reply, "ss",
+				      bus_text_flags(&t, c ? c->dump : NULL, ESCAPE_KEEP_NEWLINE),
+				      c ? c->digest : "");
+
+	r = bus_text_result(&t, r);
+	if (r >= 0)
+		r = append_strv_text(reply, c ? c->files : NULL);
+	return r;
 }
 
 static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(bus_text_done) BusText t = {};
-	Bus *b = userdata;
-	const Config *c = b->manager->config;
-	int r = check(b, BUS_RIGHT_READ, msg, error);
-
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "ss",
-					  bus_text_flags(&t, c ? c->dump : NULL, ESCAPE_KEEP_NEWLINE),
-					  c ? c->digest : "");
-	r = bus_text_result(&t, r);
-	if (r >= 0)
-		r = append_strv_text(reply, c ? c->files : NULL);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	return reply_read(userdata, msg, error, build_config);
 }
 
 /* ---- changing methods -------------------------------------------------- */
