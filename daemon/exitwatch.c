@@ -245,6 +245,28 @@ static int source_attach(ExitWatch *w, NlSource *s, nl_recvmsg_msg_cb_t handler)
 	return 0;
 }
 
+/*
+ * The acknowledgement wait of both sources: the kernel answers their
+ * requests inside our sendmsg(), so an empty queue (the socket is
+ * nonblocking) means no answer is coming (-ENOMSG).  CB's callbacks set
+ * *DONE once they see it.  An overrun (NLE_NOMEM, the kernel's ENOBUFS)
+ * only dropped exit events nobody listens to yet: keep reading.
+ */
+static int recv_until_ack(NlSource *s, struct nl_cb *cb, const bool *done)
+{
+	while (!*done) {
+		int r = nl_recvmsgs_report(s->sk, cb);
+
+		if (*done)
+			break;
+		if (r == 0 || r == -NLE_AGAIN)
+			return -ENOMSG;
+		if (r < 0 && r != -NLE_NOMEM)
+			return nlerr_to_errno(r);
+	}
+	return 0;
+}
+
 /* ---- taskstats -------------------------------------------------------------- */
 
 typedef struct AckWait {
@@ -297,6 +319,7 @@ static int taskstats_wait_ack(NlSource *s, uint32_t seq)
 {
 	_cleanup_(nl_cb_putp) struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
 	AckWait a = { .source = s, .seq = seq };
+	int r;
 
 	if (!cb)
 		return -ENOMEM;
@@ -305,16 +328,9 @@ static int taskstats_wait_ack(NlSource *s, uint32_t seq)
 	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, ack_ok, &a);
 	nl_cb_err(cb, NL_CB_CUSTOM, ack_err, &a);
 
-	while (!a.done) {
-		int r = nl_recvmsgs_report(s->sk, cb);
-
-		if (a.done)
-			break;
-		if (r == 0 || r == -NLE_AGAIN)
-			return -ENOMSG;
-		if (r < 0 && r != -NLE_NOMEM)
-			return nlerr_to_errno(r);
-	}
+	r = recv_until_ack(s, cb, &a.done);
+	if (r < 0)
+		return r;
 	return a.error;
 }
 
@@ -525,20 +541,15 @@ static int proc_wait_ack(NlSource *s, uint32_t ack)
 {
 	_cleanup_(nl_cb_putp) struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
 	ProcAckWait a = { .source = s, .ack = ack };
+	int r;
 
 	if (!cb)
 		return -ENOMEM;
 	nl_cb_set(cb, NL_CB_MSG_IN, NL_CB_CUSTOM, proc_ack_msg, &a);
-	while (!a.done) {
-		int r = nl_recvmsgs_report(s->sk, cb);
 
-		if (a.done)
-			break;
-		if (r == 0 || r == -NLE_AGAIN)
-			return -ENOMSG;
-		if (r < 0 && r != -NLE_NOMEM)
-			return nlerr_to_errno(r);
-	}
+	r = recv_until_ack(s, cb, &a.done);
+	if (r < 0)
+		return r;
 	return a.err ? -(int)a.err : 0;
 }
 
