@@ -160,19 +160,15 @@ static int parse_external_change(const char *value, void *field, const char **re
 	return 0;
 }
 
-/* A group name (resolved when used, so a file can be checked on any host); empty: none. */
-static int parse_group(const char *value, void *field, const char **reason)
+/*
+ * Stores a copy of VALUE (NULL: none) in the string field P.  On ENOMEM the
+ * field keeps its old value: a failed parse leaves a setting as it was.
+ */
+static int replace_string(char **p, const char *value)
 {
-	char **p = field;
-	size_t n = strlen(value);
 	char *s = NULL;
 
-	if (n > 0) {
-		if (n > 32 || strchr("-0123456789", value[0]) ||
-		    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != n) {
-			*reason = "not a valid group name";
-			return -EINVAL;
-		}
+	if (value) {
 		s = strdup(value);
 		if (!s)
 			return -ENOMEM;
@@ -180,44 +176,43 @@ static int parse_group(const char *value, void *field, const char **reason)
 	free(*p);
 	*p = s;
 	return 0;
+}
+
+/* A group name (resolved when used, so a file can be checked on any host); empty: none. */
+static int parse_group(const char *value, void *field, const char **reason)
+{
+	size_t n = strlen(value);
+
+	if (n == 0)
+		return replace_string(field, NULL);
+	if (n > 32 || strchr("-0123456789", value[0]) ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != n) {
+		*reason = "not a valid group name";
+		return -EINVAL;
+	}
+	return replace_string(field, value);
 }
 
 /* An absolute file path of printable UTF-8; empty: none. */
 static int parse_path(const char *value, void *field, const char **reason)
 {
-	char **p = field;
-	char *s = NULL;
-
-	if (*value) {
-		if (value[0] != '/' || strlen(value) > PATH_MAX || !text_is_safe(value, 0) ||
-		    value[strlen(value) - 1] == '/') {
-			*reason = "not an absolute file path";
-			return -EINVAL;
-		}
-		s = strdup(value);
-		if (!s)
-			return -ENOMEM;
+	if (!*value)
+		return replace_string(field, NULL);
+	if (value[0] != '/' || strlen(value) > PATH_MAX || !text_is_safe(value, 0) ||
+	    value[strlen(value) - 1] == '/') {
+		*reason = "not an absolute file path";
+		return -EINVAL;
 	}
-	free(*p);
-	*p = s;
-	return 0;
+	return replace_string(field, value);
 }
 
 static int parse_glob(const char *value, void *field, const char **reason)
 {
-	char **p = field;
-	char *s;
-
 	if (strlen(value) > 255) {
 		*reason = "pattern longer than 255 characters";
 		return -EINVAL;
 	}
-	s = strdup(value);
-	if (!s)
-		return -ENOMEM;
-	free(*p);
-	*p = s;
-	return 0;
+	return replace_string(field, value);
 }
 
 static int parse_tristate(const char *value, void *field, const char **reason)
