@@ -269,12 +269,30 @@ static int multiply(uint64_t v, uint64_t factor, uint64_t *ret)
 	return 0;
 }
 
+typedef struct UnitSuffix {
+	const char *suffix;
+	uint64_t factor;
+} UnitSuffix;
+
+/* A whole number followed by one of the N_UNITS suffixes in UNITS, times that suffix's factor. */
+static int parse_with_units(const char *s, const UnitSuffix *units, size_t n_units, uint64_t *ret)
+{
+	const char *suffix;
+	uint64_t v;
+	int r;
+
+	r = split_number(s, &v, &suffix);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_units; i++)
+		if (streq(suffix, units[i].suffix))
+			return multiply(v, units[i].factor, ret);
+	return -EINVAL;
+}
+
 int parse_size(const char *s, uint64_t *ret)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t factor;
-	} table[] = {
+	static const UnitSuffix table[] = {
 		{ "", 1 },
 		{ "K", 1ULL << 10 },
 		{ "M", 1ULL << 20 },
@@ -282,40 +300,19 @@ int parse_size(const char *s, uint64_t *ret)
 		{ "T", 1ULL << 40 },
 		{ "P", 1ULL << 50 },
 	};
-	const char *suffix;
-	uint64_t v;
-	int r;
 
-	r = split_number(s, &v, &suffix);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < ELEMENTSOF(table); i++)
-		if (streq(suffix, table[i].suffix))
-			return multiply(v, table[i].factor, ret);
-	return -EINVAL;
+	return parse_with_units(s, table, ELEMENTSOF(table), ret);
 }
 
 int parse_timespan(const char *s, uint64_t *ret_usec)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t factor;
-	} table[] = {
+	static const UnitSuffix table[] = {
 		{ "", USEC_PER_SEC },	    { "us", 1 },
 		{ "ms", USEC_PER_MSEC },    { "s", USEC_PER_SEC },
 		{ "min", USEC_PER_MINUTE }, { "h", USEC_PER_HOUR },
 	};
-	const char *suffix;
-	uint64_t v;
-	int r;
 
-	r = split_number(s, &v, &suffix);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < ELEMENTSOF(table); i++)
-		if (streq(suffix, table[i].suffix))
-			return multiply(v, table[i].factor, ret_usec);
-	return -EINVAL;
+	return parse_with_units(s, table, ELEMENTSOF(table), ret_usec);
 }
 
 const char *format_bytes(char *buf, size_t size, uint64_t bytes)
