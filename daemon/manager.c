@@ -347,23 +347,31 @@ static void log_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision
 static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
 {
 	PolicyDecision d;
-	bool flipped, reason_changed;
+	bool flipped, reason_changed, was_decided, was_storm;
 
 	policy_decide(&ms->policy, ms->settings, m->shutdown_announced, now, &d);
 	flipped = !ms->decided || d.storm != ms->decision.storm;
 	reason_changed = ms->decided && d.reason != ms->decision.reason;
-	if (ms->decided && flipped)
+	was_decided = ms->decided;
+	was_storm = ms->decision.storm;
+	if (was_decided && flipped)
 		ms->storm_changed_usec = now;
-	if ((ms->decided && flipped) || (reason_changed && (d.reason >= POLICY_SHUTDOWN)))
-		log_decision(m, ms, &d, flipped);
-	else if (!ms->decided)
-		log_debug("%s: %s", ms->name, d.why);
-	if (ms->decided && flipped)
-		emit_event(m, "storm", ms->name, NULL, ms->decision.storm ? "storm" : "baseline",
-			   d.storm ? "storm" : "baseline", d.why);
 	ms->decision = d;
 	ms->decided = true;
+	/*
+	 * The knobs first, the telling after: the exit that crossed the limit
+	 * was heard before the dying VMM releases its files, and every log
+	 * line or signal sent first wakes a reader that can take the CPU
+	 * before the write lands.
+	 */
 	apply_decision(m, ms, force_apply);
+	if ((was_decided && flipped) || (reason_changed && (d.reason >= POLICY_SHUTDOWN)))
+		log_decision(m, ms, &d, flipped);
+	else if (!was_decided)
+		log_debug("%s: %s", ms->name, d.why);
+	if (was_decided && flipped)
+		emit_event(m, "storm", ms->name, NULL, was_storm ? "storm" : "baseline",
+			   d.storm ? "storm" : "baseline", d.why);
 	if (flipped && m->decision_hook)
 		m->decision_hook(m, ms, &ms->decision, m->decision_hook_userdata);
 }
@@ -689,6 +697,9 @@ static bool count_exit(Manager *m, const Vm *vm, const char *source, uint64_t wh
 	if (n_hit == 0)
 		m->exits_unattributed++;
 
+	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
+	for (size_t i = 0; i < n_hit; i++)
+		decide_one(m, hit[i], now, false);
 	vm_label(m, vm, label, sizeof(label));
 	snprintf(f_vm, sizeof(f_vm), "SMMUD_VM=%s", label);
 	{
@@ -698,8 +709,6 @@ static bool count_exit(Manager *m, const Vm *vm, const char *source, uint64_t wh
 			   format_bytes(bytes, sizeof(bytes), vm->pinned_bytes),
 			   n_hit ? f_smmu + strlen("SMMUD_SMMU=") : "no known SMMU");
 	}
-	for (size_t i = 0; i < n_hit; i++)
-		decide_one(m, hit[i], now, false);
 	if (when && when <= now)
 		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)vm->pid,
 			  now - when);
@@ -840,18 +849,33 @@ static void tracked_vm_lost(Manager *m, size_t index, const char *source)
 	}
 }
 
+static bool vm_holds_group(const Vm *vm, uint32_t group)
+{
+	for (size_t g = 0; g < vm->n_groups; g++)
+		if (vm->groups[g] == group)
+			return true;
+	return false;
+}
+
 /*
  * A VFIO file was closed: fsnotify reports it in __fput(), after close(2)
  * took the fd out of the table and before ->release tears the domain
  * down.  Only a tracked VM can stop being one, so look at those alone,
- * and now: no delay, the teardown is under way.
+ * and now: no delay, the teardown is under way.  A group's close
+ * concerns only the VMs holding that group (group: UINT32_MAX for all):
+ * during a mass shutdown closes come by the dozen, and every VM looked
+ * at is a dozen system calls in which a queued exit waits.
  */
-static void recheck_vms(Manager *m)
+static void recheck_vms(Manager *m, uint32_t group)
 {
 	for (size_t i = m->n_vms; i-- > 0;) {
 		TrackedVm *t = m->vms[i];
 		_cleanup_(vm_freep) Vm *vm = NULL;
-		int r = vm_scan_pid(m->root, t->vm->pid, &vm);
+		int r;
+
+		if (group != UINT32_MAX && !vm_holds_group(t->vm, group))
+			continue;
+		r = vm_scan_pid(m->root, t->vm->pid, &vm);
 
 		if (r >= 0 && vm->starttime == t->vm->starttime) {
 			/* Closed some of them: its groups may have changed. */
@@ -870,6 +894,44 @@ static void recheck_vms(Manager *m)
 
 static void vfio_watch_update(Manager *m);
 
+/* How often a scan stops to hear exits: a dying VMM starts its teardown within milliseconds. */
+#define SCAN_DRAIN_USEC (1 * USEC_PER_MSEC)
+
+static void scan_between(void *userdata)
+{
+	Manager *m = userdata;
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+
+	if (now - m->scan_drained_usec < SCAN_DRAIN_USEC)
+		return;
+	m->scan_drained_usec = now;
+	exitwatch_drain(m->exitwatch);
+}
+
+static bool exited_in_scan(const Manager *m, pid_t pid)
+{
+	for (size_t i = 0; i < m->n_exited_in_scan; i++)
+		if (m->exited_in_scan[i] == pid)
+			return true;
+	return false;
+}
+
+static void note_exit_in_scan(Manager *m, pid_t pid)
+{
+	pid_t *n;
+
+	if (exited_in_scan(m, pid))
+		return;
+	n = realloc(m->exited_in_scan, (m->n_exited_in_scan + 1) * sizeof(pid_t));
+	if (!n) {
+		/* Then a dead one may be tracked again: its pidfd ends that. */
+		log_oom();
+		return;
+	}
+	m->exited_in_scan = n;
+	m->exited_in_scan[m->n_exited_in_scan++] = pid;
+}
+
 static int rescan_vms(Manager *m)
 {
 	Vm **found = NULL;
@@ -878,9 +940,14 @@ static int rescan_vms(Manager *m)
 
 	/* Before the scan: a VM opening its files meanwhile is seen next time. */
 	vfio_watch_update(m);
-	r = vm_scan_all(m->root, &found, &n_found);
-	if (r < 0)
+	m->scanning = true;
+	m->scan_drained_usec = now_usec(CLOCK_MONOTONIC);
+	r = vm_scan_all_between(m->root, scan_between, m, &found, &n_found);
+	m->scanning = false;
+	if (r < 0) {
+		m->n_exited_in_scan = 0;
 		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
+	}
 
 	/*
 	 * Counted exits no scan finds any more are past exit_files(): none
@@ -912,6 +979,9 @@ static int rescan_vms(Manager *m)
 		/* Dying, its exit counted, its files not closed yet: not a VM any more. */
 		if (exit_counted(m, found[j]->pid, found[j]->starttime))
 			continue;
+		/* Seen alive by the scan, dead before its end. */
+		if (exited_in_scan(m, found[j]->pid))
+			continue;
 		if (t && t->vm->starttime == found[j]->starttime) {
 			/* Pinned memory and groups change while a VM runs. */
 			vm_free(t->vm);
@@ -927,6 +997,7 @@ static int rescan_vms(Manager *m)
 			log_oom();
 	}
 	vm_array_free(found, n_found);
+	m->n_exited_in_scan = 0;
 	manager_update_status(m);
 	return 0;
 }
@@ -941,6 +1012,9 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 	/* Taskstats comes before exit_files(), the proc connector after it. */
 	bool files_open = src == EXIT_SOURCE_TASKSTATS;
 
+	if (m->scanning)
+		note_exit_in_scan(m, tgid);
+
 	if (find_vm(m, tgid, NULL))
 		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec, files_open);
 	/*
@@ -953,12 +1027,18 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 		forget_counted(m, tgid);
 }
 
+static void schedule_rescan(Manager *m, bool topology, bool vms, uint64_t delay);
+
 static void on_exit_lost(ExitSource src, void *userdata)
 {
 	Manager *m = userdata;
 
 	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
-	(void)rescan_vms(m);
+	if (m->scanning)
+		/* Heard between the processes of a scan: one more, after it. */
+		schedule_rescan(m, false, true, 0);
+	else
+		(void)rescan_vms(m);
 }
 
 /* At when at the latest: a pending rescan due later is brought forward, never put off. */
@@ -1033,8 +1113,19 @@ static int on_vfio_inotify(sd_event_source *s, const struct inotify_event *ev, v
 	 * kernel's teardown follows it.  Each close looks at the tracked VMs
 	 * only (a close starts no VM): far cheaper than an open's full scan.
 	 */
-	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR) && m->n_vms > 0)
-		recheck_vms(m);
+	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR) && m->n_vms > 0) {
+		uint32_t group = UINT32_MAX;
+		bool container = false;
+
+		if (s == m->vfio_watch[VFIO_WATCH_GROUPS] && ev->len > 0) {
+			/* /dev/vfio/vfio, the container, alone makes no VM: its close ends none. */
+			container = streq(ev->name, "vfio");
+			if (safe_atou32(ev->name, &group) < 0)
+				group = UINT32_MAX;
+		}
+		if (!container)
+			recheck_vms(m, group);
+	}
 	/* A directory listed is no VM; an overflow may hide one. */
 	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW)) {
 		/* Each open gets a scan at least OPEN_DEFER_USEC after it. */
@@ -1574,6 +1665,7 @@ Manager *manager_free(Manager *m)
 		tracked_vm_free(m->vms[i]);
 	free(m->vms);
 	free(m->counted);
+	free(m->exited_in_scan);
 	for (size_t i = 0; i < m->n_smmus; i++)
 		managed_smmu_free(m->smmus[i]);
 	free(m->smmus);

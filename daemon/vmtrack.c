@@ -685,6 +685,12 @@ static void vm_list_done(VmList *l)
 
 int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
 {
+	return vm_scan_all_between(root, NULL, NULL, ret, ret_n);
+}
+
+int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
+			Vm ***ret, size_t *ret_n)
+{
 	_cleanup_(vm_list_done) VmList l = {};
 	_cleanup_free_ char *croot = NULL;
 	_cleanup_closedir_ DIR *d = NULL;
@@ -722,6 +728,8 @@ int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
 			continue;
 
 		r = scan_pid_in(croot, dirfd(d), (pid_t)pid, &vm);
+		if (between)
+			between(userdata);
 		if (r == -ESRCH || r == -ENOENT)
 			continue;
 		if (r == -ENOMEM)

@@ -43,6 +43,14 @@ int vm_scan_pid(const char *root, pid_t pid, Vm **ret);
  */
 int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n);
 
+/*
+ * As vm_scan_all(), calling between(userdata) after each process: a scan
+ * of a busy host's /proc takes long, and the caller may have events that
+ * must not wait for its end.
+ */
+int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
+			Vm ***ret, size_t *ret_n);
+
 Vm *vm_free(Vm *vm);
 void vm_array_free(Vm **vms, size_t n);
 
