@@ -93,6 +93,7 @@ struct opts {
 	unsigned int iterations;
 	bool hold;
 	const char *ready_file;
+	const char *rounds_file;
 	double live_seconds;
 	bool live;
 	unsigned int dma_every;
@@ -149,6 +150,12 @@ static double ms_since(uint64_t t0)
 static void err(const char *what, int e)
 {
 	fprintf(stderr, "error=%s: %s\n", what, strerror(e < 0 ? -e : e));
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
 }
 
 /* ---- sysfs: BDF <-> IOMMU group ------------------------------------- */
@@ -1087,6 +1094,7 @@ static int run_live(const struct opts *o, uint64_t seed)
 {
 	struct vmm v __attribute__((cleanup(vmm_free)));
 	struct live l __attribute__((cleanup(live_free))) = { 0 };
+	int rounds_fd __attribute__((cleanup(close_fd))) = -1;
 	uint64_t deadline;
 	int ret;
 
@@ -1096,11 +1104,29 @@ static int run_live(const struct opts *o, uint64_t seed)
 		ret = ready_and_hold(o);
 	if (ret)
 		return ret;
+	if (o->rounds_file) {
+		rounds_fd = open(o->rounds_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (rounds_fd < 0) {
+			ret = -errno;
+			err(o->rounds_file, ret);
+			return ret;
+		}
+	}
 	deadline = o->live_seconds > 0 ? now_ns() + (uint64_t)(o->live_seconds * 1e9) : 0;
 	while (!stop_requested && (!deadline || now_ns() < deadline)) {
 		ret = live_round(o, &v, seed, &l);
 		if (ret)
 			return ret;
+		/* Rounds so far, for a reader that stops us to count per round. */
+		if (rounds_fd >= 0) {
+			char buf[16];
+			int n = snprintf(buf, sizeof(buf), "%10u\n", l.rounds);
+
+			if (pwrite(rounds_fd, buf, (size_t)n, 0) != n) {
+				err(o->rounds_file, EIO);
+				return -EIO;
+			}
+		}
 	}
 	printf("live_rounds=%u\nlive_dma_checks=%u\nlive_failures=%u\n", l.rounds, l.checks,
 	       l.failures);
@@ -1171,6 +1197,7 @@ static void usage(FILE *f)
 		"  --ready-file PATH   create PATH once mapped (and checked)\n"
 		"  --live SECONDS      live VM: map/DMA/unmap 64K..2M buffers (0: until SIGTERM)\n"
 		"  --dma-every N       live: DMA-check every Nth round (default 1)\n"
+		"  --rounds-file PATH  live: keep the number of rounds done in PATH\n"
 		"  --selftest          show the DMA-after-unmap check can fail\n"
 		"  --probe IOVA[,..]   read IOVAs from a fresh container; must fault\n"
 		"  --seed N            pattern seed (default: from pid and time)\n");
@@ -1202,6 +1229,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		{ "ready-file", required_argument, NULL, 'r' },
 		{ "live", required_argument, NULL, 'L' },
 		{ "dma-every", required_argument, NULL, 'e' },
+		{ "rounds-file", required_argument, NULL, 'R' },
 		{ "selftest", no_argument, NULL, 'S' },
 		{ "probe", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 'x' },
@@ -1224,6 +1252,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		case 'r': o->ready_file = optarg; break;
 		case 'L': o->live = true; o->live_seconds = atof(optarg); break;
 		case 'e': o->dma_every = (unsigned int)atoi(optarg); break;
+		case 'R': o->rounds_file = optarg; break;
 		case 'S': o->selftest = o->dma_check = true; break;
 		case 'P': o->probe = optarg; break;
 		case 'x': *seed = strtoull(optarg, NULL, 0); break;
