@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <fcntl.h>
 #include <stdarg.h>
+#include <unistd.h>
 
 #include "knobs.h"
 #include "log.h"
@@ -76,6 +78,8 @@ static Knob *knob_free(Knob *k)
 {
 	if (!k)
 		return NULL;
+	if (k->dir_fd >= 0)
+		close(k->dir_fd);
 	free(k->smmu);
 	free(k->path);
 	free(k->original);
@@ -148,6 +152,7 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 	if (!k)
 		return NULL;
 	k->attr = attr;
+	k->dir_fd = -1;
 	k->smmu = strdup(smmu);
 	k->path = root_path(ks->root, rel);
 	n = realloc(ks->knobs, (ks->n_knobs + 1) * sizeof(Knob *));
@@ -204,7 +209,18 @@ int knob_read(Knobs *ks, Knob *k)
 	_cleanup_free_ char *v = NULL;
 	int r;
 
-	r = read_one_line_file(k->path, &v);
+	/* Once a write checked and holds its directory, read what we write. */
+	r = -ENOENT;
+	if (k->dir_fd >= 0) {
+		r = read_one_line_fileat(k->dir_fd, knob_attr_to_string(k->attr), &v);
+		if (r == -ENOENT) {
+			/* The directory we held went: the next write checks anew. */
+			close(k->dir_fd);
+			k->dir_fd = -1;
+		}
+	}
+	if (r == -ENOENT)
+		r = read_one_line_file(k->path, &v);
 	if (r < 0)
 		return r;
 	/* What we would write back must be a clean token. */
@@ -300,26 +316,41 @@ int knobs_check_drift_all(Knobs *ks)
 }
 
 /*
- * The attribute, resolved, must be a file of an arm-smmu-v3 directory
- * under <root>/sys: a symlink (the SMMU's class entry, its attribute
- * group) that leads elsewhere is refused, so no path smmud builds writes
- * outside the SMMU attributes.  (The last component is opened O_NOFOLLOW.)
+ * The attribute's directory, opened and then checked where it really is:
+ * an arm-smmu-v3 directory under <root>/sys.  A symlink (the SMMU's class
+ * entry, its attribute group) that leads elsewhere is refused, so no path
+ * smmud builds writes outside the SMMU attributes.  Kept open once
+ * checked: no later rename or symlink can redirect a write, and a storm's
+ * first write, racing a dying VMM's teardown, resolves no path.  (The
+ * attribute itself is opened O_NOFOLLOW.)
  */
-static int knob_path_check(const Knobs *ks, const Knob *k)
+static int knob_dir(const Knobs *ks, Knob *k)
 {
 	_cleanup_free_ char *sys = root_path(ks->root, "sys");
 	_cleanup_free_ char *rsys = NULL, *rdir = NULL, *dir = NULL;
+	_cleanup_close_ int fd = -1;
+	char self[64];
 	const char *rest, *slash = strrchr(k->path, '/');
+	int r;
 
+	if (k->dir_fd >= 0)
+		return k->dir_fd;
 	if (!sys || !slash)
 		return -ENOMEM;
 	dir = strndup(k->path, (size_t)(slash - k->path));
 	if (!dir)
 		return -ENOMEM;
-	rsys = realpath(sys, NULL);
-	rdir = realpath(dir, NULL);
-	if (!rsys || !rdir)
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return negative_errno();
+	rsys = realpath(sys, NULL);
+	if (!rsys)
+		return negative_errno();
+	/* Where the directory we hold is, not where the path leads now. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	r = readlink_malloc(self, &rdir);
+	if (r < 0)
+		return r;
 	rest = startswith(rdir, rsys);
 	slash = strrchr(rdir, '/');
 	if (!rest || rest[0] != '/' || !streq(slash, "/arm-smmu-v3")) {
@@ -328,19 +359,33 @@ static int knob_path_check(const Knobs *ks, const Knob *k)
 			  k->smmu, knob_attr_to_string(k->attr), dir, rdir, rsys);
 		return -EPERM;
 	}
-	return 0;
+	k->dir_fd = TAKE_FD(fd);
+	return k->dir_fd;
 }
 
 static int write_value(const Knobs *ks, Knob *k, const char *value)
 {
 	_cleanup_free_ char *line = NULL;
-	int r = knob_path_check(ks, k);
+	int r = -ENOENT;
 
-	if (r < 0)
-		return r;
 	if (asprintf(&line, "%s\n", value) < 0)
 		return -ENOMEM;
-	return write_string_file(k->path, line);
+	for (int attempt = 0; attempt < 2 && r == -ENOENT; attempt++) {
+		bool cached = k->dir_fd >= 0;
+		int dir_fd = knob_dir(ks, k);
+
+		if (dir_fd < 0)
+			return dir_fd;
+		r = write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
+		if (r != -ENOENT && r != -ENODEV && r != -ENXIO)
+			break;
+		/* The directory we held went (the SMMU unbound and back?): look again. */
+		close(k->dir_fd);
+		k->dir_fd = -1;
+		if (!cached)
+			break;
+	}
+	return r;
 }
 
 int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)

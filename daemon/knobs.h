@@ -38,6 +38,7 @@ typedef struct Knob {
 	char *smmu;
 	KnobAttr attr;
 	char *path;
+	int dir_fd;           /* its arm-smmu-v3 directory, checked (O_PATH); -1: not yet */
 	char *original;       /* the value before our hold (or last seen while idle) */
 	char *written;        /* our value, in place now; NULL: not held */
 	char *current;        /* as last read */

@@ -61,13 +61,26 @@ int safe_atoi(const char *s, int *ret)
 
 int read_one_line_file(const char *path, char **ret)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	return read_one_line_fileat(AT_FDCWD, path, ret);
+}
+
+int read_one_line_fileat(int dir_fd, const char *path, char **ret)
+{
+	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
+	int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (!f)
+	if (fd < 0)
 		return negative_errno();
+	f = fdopen(fd, "re");
+	if (!f) {
+		int r = negative_errno();
+
+		close(fd);
+		return r;
+	}
 	errno = 0;
 	n = getline(&line, &cap, f);
 	if (n < 0) {
@@ -88,11 +101,17 @@ int read_one_line_file(const char *path, char **ret)
 
 int write_string_file(const char *path, const char *s)
 {
+	return write_string_fileat(AT_FDCWD, path, s);
+}
+
+int write_string_fileat(int dir_fd, const char *path, const char *s)
+{
 	/*
 	 * O_TRUNC: sysfs ignores it, but a regular file (the test tree, a
 	 * state file) must not keep the tail of a longer old value.
 	 */
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	_cleanup_close_ int fd = openat(dir_fd, path,
+					O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	size_t len = strlen(s);
 	ssize_t n;
 

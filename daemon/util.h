@@ -107,7 +107,10 @@ int safe_atoi(const char *s, int *ret);
 int read_one_line_file(const char *path, char **ret);
 
 /* Writes s to an existing file in one write(2) (as sysfs wants). */
+int read_one_line_fileat(int dir_fd, const char *path, char **ret);
 int write_string_file(const char *path, const char *s);
+/* The same, path relative to dir_fd (or AT_FDCWD). */
+int write_string_fileat(int dir_fd, const char *path, const char *s);
 
 /*
  * Writes data to path atomically: a temporary file in the same directory,

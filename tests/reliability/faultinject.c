@@ -6,7 +6,9 @@
  * test changes the faults of a running process by replacing that file
  * (atomically: write another, rename it over).  One rule a line:
  *
- *   open ERRNO SUBSTRING    open() of a path containing SUBSTRING fails
+ *   open ERRNO SUBSTRING    open() for writing of a path containing SUBSTRING
+ *                           fails (reads are left alone: an attribute one may
+ *                           not write still reads)
  *   write ERRNO SUBSTRING   open() succeeds, every write() to that fd fails
  *   rcvbuf BYTES -          setsockopt(SO_RCVBUF[FORCE]) asks for BYTES instead
  *
@@ -125,16 +127,20 @@ static int after_open(int fd, long write_errno)
  */
 static long write_rule(const char *path, int *flags)
 {
-	long e = rule_for("write", path);
+	/*
+	 * A read-only fd is never written: its number, closed and reused by
+	 * an open we do not see (mkostemp's), must not inherit the fault.
+	 */
+	long e = (*flags & O_ACCMODE) == O_RDONLY ? 0 : rule_for("write", path);
 
 	if (e > 0)
 		*flags &= ~O_TRUNC;
 	return e;
 }
 
-static int before_open(const char *path)
+static int before_open(const char *path, int flags)
 {
-	long e = rule_for("open", path);
+	long e = (flags & O_ACCMODE) == O_RDONLY ? 0 : rule_for("open", path);
 
 	if (e > 0) {
 		note("open", path, e);
@@ -142,6 +148,23 @@ static int before_open(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+/* What a rule matches for openat(): a relative path joined to its directory's own. */
+static const char *subject_of(int dirfd, const char *path, char *buf, size_t size)
+{
+	char link[64];
+	long n;
+
+	if (dirfd == AT_FDCWD || !path || path[0] == '/')
+		return path;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	n = syscall(SYS_readlinkat, AT_FDCWD, link, buf, size - 1);
+	if (n <= 0 || (size_t)n + 1 + strlen(path) >= size)
+		return path;
+	buf[n] = '/';
+	strcpy(buf + n + 1, path);
+	return buf;
 }
 
 static mode_t mode_arg(int flags, va_list ap)
@@ -161,7 +184,7 @@ static mode_t mode_arg(int flags, va_list ap)
 		va_end(ap);                                                            \
 		if (!real)                                                             \
 			real = (open_fn)dlsym(RTLD_NEXT, #fn);                         \
-		if (before_open(path) < 0)                                             \
+		if (before_open(path, flags) < 0)                                      \
 			return -1;                                                     \
 		e = write_rule(path, &flags);                                          \
 		return after_open(real(path, flags, mode), e);                         \
@@ -173,6 +196,8 @@ OPEN_WRAPPER(open64)
 	int fn(int dirfd, const char *path, int flags, ...)                            \
 	{                                                                              \
 		static openat_fn real;                                                 \
+		char full[4096];                                                       \
+		const char *subject = subject_of(dirfd, path, full, sizeof(full));     \
 		va_list ap;                                                            \
 		mode_t mode;                                                           \
 		long e;                                                                \
@@ -181,9 +206,9 @@ OPEN_WRAPPER(open64)
 		va_end(ap);                                                            \
 		if (!real)                                                             \
 			real = (openat_fn)dlsym(RTLD_NEXT, #fn);                       \
-		if (before_open(path) < 0)                                             \
+		if (before_open(subject, flags) < 0)                                   \
 			return -1;                                                     \
-		e = write_rule(path, &flags);                                          \
+		e = write_rule(subject, &flags);                                       \
 		return after_open(real(dirfd, path, flags, mode), e);                  \
 	}
 OPENAT_WRAPPER(openat)
