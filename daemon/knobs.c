@@ -204,6 +204,14 @@ int knobs_forget_smmu(Knobs *ks, const char *smmu)
 	return save_state(ks);
 }
 
+/* The directory we held went (the SMMU unbound): the next write checks anew. */
+static void knob_forget_dir(Knob *k)
+{
+	if (k->dir_fd >= 0)
+		close(k->dir_fd);
+	k->dir_fd = -1;
+}
+
 int knob_read(Knobs *ks, Knob *k)
 {
 	_cleanup_free_ char *v = NULL;
@@ -213,11 +221,8 @@ int knob_read(Knobs *ks, Knob *k)
 	r = -ENOENT;
 	if (k->dir_fd >= 0) {
 		r = read_one_line_fileat(k->dir_fd, knob_attr_to_string(k->attr), &v);
-		if (r == -ENOENT) {
-			/* The directory we held went: the next write checks anew. */
-			close(k->dir_fd);
-			k->dir_fd = -1;
-		}
+		if (r == -ENOENT)
+			knob_forget_dir(k);
 	}
 	if (r == -ENOENT)
 		r = read_one_line_file(k->path, &v);
@@ -366,26 +371,25 @@ static int knob_dir(const Knobs *ks, Knob *k)
 static int write_value(const Knobs *ks, Knob *k, const char *value)
 {
 	_cleanup_free_ char *line = NULL;
-	int r = -ENOENT;
+	bool held = k->dir_fd >= 0;
+	int dir_fd, r;
 
 	if (asprintf(&line, "%s\n", value) < 0)
 		return -ENOMEM;
-	for (int attempt = 0; attempt < 2 && r == -ENOENT; attempt++) {
-		bool cached = k->dir_fd >= 0;
-		int dir_fd = knob_dir(ks, k);
-
-		if (dir_fd < 0)
-			return dir_fd;
-		r = write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
-		if (r != -ENOENT && r != -ENODEV && r != -ENXIO)
-			break;
-		/* The directory we held went (the SMMU unbound and back?): look again. */
-		close(k->dir_fd);
-		k->dir_fd = -1;
-		if (!cached)
-			break;
-	}
-	return r;
+	dir_fd = knob_dir(ks, k);
+	if (dir_fd < 0)
+		return dir_fd;
+	r = write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
+	if (r != -ENOENT)
+		return r;
+	knob_forget_dir(k);
+	if (!held)
+		return r;
+	/* A directory held from before may have been replaced (unbound, bound again). */
+	dir_fd = knob_dir(ks, k);
+	if (dir_fd < 0)
+		return dir_fd;
+	return write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
 }
 
 int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)

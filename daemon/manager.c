@@ -651,6 +651,35 @@ static int remember_counted(Manager *m, const Vm *vm)
 }
 
 /*
+ * Exits counted while a /proc scan runs (it hears them between its
+ * processes): the scan may have seen the VM alive, and its end must not
+ * track it again.
+ */
+static bool counted_in_scan(const Manager *m, pid_t pid)
+{
+	for (size_t i = 0; i < m->n_counted_in_scan; i++)
+		if (m->counted_in_scan[i] == pid)
+			return true;
+	return false;
+}
+
+static void note_counted_in_scan(Manager *m, pid_t pid)
+{
+	pid_t *n;
+
+	if (counted_in_scan(m, pid))
+		return;
+	n = realloc(m->counted_in_scan, (m->n_counted_in_scan + 1) * sizeof(pid_t));
+	if (!n) {
+		/* Then the scan's end may track it again, and its pidfd count it twice. */
+		log_oom();
+		return;
+	}
+	m->counted_in_scan = n;
+	m->counted_in_scan[m->n_counted_in_scan++] = pid;
+}
+
+/*
  * A VM died: count it against every SMMU its groups sit behind (once per
  * SMMU), then decide for those SMMUs right away: this is the latency path.
  *
@@ -676,6 +705,8 @@ static bool count_exit(Manager *m, const Vm *vm, const char *source, uint64_t wh
 	}
 	if (files_open && remember_counted(m, vm) < 0)
 		log_oom();
+	if (m->scanning)
+		note_counted_in_scan(m, vm->pid);
 
 	m->exits_total++;
 	for (size_t g = 0; g < vm->n_groups; g++) {
@@ -908,30 +939,6 @@ static void scan_between(void *userdata)
 	exitwatch_drain(m->exitwatch);
 }
 
-static bool exited_in_scan(const Manager *m, pid_t pid)
-{
-	for (size_t i = 0; i < m->n_exited_in_scan; i++)
-		if (m->exited_in_scan[i] == pid)
-			return true;
-	return false;
-}
-
-static void note_exit_in_scan(Manager *m, pid_t pid)
-{
-	pid_t *n;
-
-	if (exited_in_scan(m, pid))
-		return;
-	n = realloc(m->exited_in_scan, (m->n_exited_in_scan + 1) * sizeof(pid_t));
-	if (!n) {
-		/* Then a dead one may be tracked again: its pidfd ends that. */
-		log_oom();
-		return;
-	}
-	m->exited_in_scan = n;
-	m->exited_in_scan[m->n_exited_in_scan++] = pid;
-}
-
 static int rescan_vms(Manager *m)
 {
 	Vm **found = NULL;
@@ -945,7 +952,7 @@ static int rescan_vms(Manager *m)
 	r = vm_scan_all_between(m->root, scan_between, m, &found, &n_found);
 	m->scanning = false;
 	if (r < 0) {
-		m->n_exited_in_scan = 0;
+		m->n_counted_in_scan = 0;
 		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
 	}
 
@@ -979,8 +986,8 @@ static int rescan_vms(Manager *m)
 		/* Dying, its exit counted, its files not closed yet: not a VM any more. */
 		if (exit_counted(m, found[j]->pid, found[j]->starttime))
 			continue;
-		/* Seen alive by the scan, dead before its end. */
-		if (exited_in_scan(m, found[j]->pid))
+		/* Seen alive by the scan, counted dead before its end. */
+		if (counted_in_scan(m, found[j]->pid))
 			continue;
 		if (t && t->vm->starttime == found[j]->starttime) {
 			/* Pinned memory and groups change while a VM runs. */
@@ -997,7 +1004,7 @@ static int rescan_vms(Manager *m)
 			log_oom();
 	}
 	vm_array_free(found, n_found);
-	m->n_exited_in_scan = 0;
+	m->n_counted_in_scan = 0;
 	manager_update_status(m);
 	return 0;
 }
@@ -1012,8 +1019,6 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 	/* Taskstats comes before exit_files(), the proc connector after it. */
 	bool files_open = src == EXIT_SOURCE_TASKSTATS;
 
-	if (m->scanning)
-		note_exit_in_scan(m, tgid);
 
 	if (find_vm(m, tgid, NULL))
 		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec, files_open);
@@ -1665,7 +1670,7 @@ Manager *manager_free(Manager *m)
 		tracked_vm_free(m->vms[i]);
 	free(m->vms);
 	free(m->counted);
-	free(m->exited_in_scan);
+	free(m->counted_in_scan);
 	for (size_t i = 0; i < m->n_smmus; i++)
 		managed_smmu_free(m->smmus[i]);
 	free(m->smmus);

@@ -134,12 +134,12 @@ struct Manager {
 	/*
 	 * While a /proc scan runs, exits are handled between its processes
 	 * (it may take longer than a dying VMM takes to reach its teardown);
-	 * their pids, so the scan's end takes none of them for a live VM.
+	 * the pids counted meanwhile, which its end must not track again.
 	 */
 	bool scanning;
 	uint64_t scan_drained_usec;
-	pid_t *exited_in_scan;
-	size_t n_exited_in_scan;
+	pid_t *counted_in_scan;
+	size_t n_counted_in_scan;
 
 	bool shutdown_announced;
 	char *shutdown_why;
