@@ -182,11 +182,19 @@ static void decide_automatic(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
 		    format_bytes(c, sizeof(c), s->pinned_limit));
 	} else {
 		d->reason = p->n_exits > 0 ? POLICY_BELOW_LIMIT : POLICY_IDLE;
-		/* Nothing changes when exits leave the window: no timer needed. */
-		if (p->n_exits > 0)
+		if (p->n_exits > 0) {
+			const PolicyExit *newest = ring_at(p, p->n_exits - 1);
+
+			/*
+			 * The values stay, but below-limit ends when the newest
+			 * exit leaves the window (the daemon disarms then).
+			 */
+			d->next_deadline = newest->when + s->window_usec < newest->when
+						   ? UINT64_MAX
+						   : newest->when + s->window_usec;
 			why(d, "%zu exits within %s, below the limits", p->n_exits,
 			    format_timespan(a, sizeof(a), s->window_usec));
-		else
+		} else
 			why(d, "no exits");
 		return;
 	}

@@ -72,7 +72,8 @@ typedef struct PolicyDecision {
 	const KnobProfile *values; /* what the knobs should hold; "keep" = the original */
 	PolicyReason reason;
 	bool changed;            /* storm flipped in this call */
-	uint64_t next_deadline;  /* evaluate again then, without new exits; UINT64_MAX: never */
+	uint64_t next_deadline;  /* evaluate again then, without new exits (the end of a
+				  * storm, or of below-limit); UINT64_MAX: never */
 	char why[192];           /* for logs and status */
 } PolicyDecision;
 

@@ -55,6 +55,28 @@ static void test_idle_is_baseline_without_deadline(void **state)
 	policy_smmu_done(&p);
 }
 
+static void test_below_limit_ends_when_the_window_empties(void **state)
+{
+	SmmuSettings s = settings();
+	PolicySmmu p;
+	PolicyDecision d;
+
+	policy_smmu_init(&p);
+	exit_and_decide(&p, &s, T0, 0, &d);
+	exit_and_decide(&p, &s, T0 + 500 * MS, 0, &d);
+	assert_int_equal(d.reason, POLICY_BELOW_LIMIT);
+	/* The newest exit leaves the window then (the daemon's arming ends). */
+	assert_int_equal(d.next_deadline, T0 + 500 * MS + 2 * S);
+	policy_decide(&p, &s, false, T0 + 500 * MS + 2 * S - 1, &d);
+	assert_int_equal(d.reason, POLICY_BELOW_LIMIT);
+	policy_decide(&p, &s, false, T0 + 500 * MS + 2 * S, &d);
+	assert_int_equal(d.reason, POLICY_IDLE);
+	assert_false(d.storm);
+	assert_false(d.changed);
+	assert_int_equal(d.next_deadline, UINT64_MAX);
+	policy_smmu_done(&p);
+}
+
 static void test_enters_exactly_at_exit_limit(void **state)
 {
 	SmmuSettings s = settings();
@@ -290,6 +312,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_idle_is_baseline_without_deadline),
+		cmocka_unit_test(test_below_limit_ends_when_the_window_empties),
 		cmocka_unit_test(test_enters_exactly_at_exit_limit),
 		cmocka_unit_test(test_exits_outside_window_do_not_add_up),
 		cmocka_unit_test(test_pinned_limit),
