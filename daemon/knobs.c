@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "knobs.h"
@@ -80,6 +81,8 @@ static Knob *knob_free(Knob *k)
 		return NULL;
 	if (k->dir_fd >= 0)
 		close(k->dir_fd);
+	if (k->armed_fd >= 0)
+		close(k->armed_fd);
 	free(k->smmu);
 	free(k->path);
 	free(k->original);
@@ -153,6 +156,7 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 		return NULL;
 	k->attr = attr;
 	k->dir_fd = -1;
+	k->armed_fd = -1;
 	k->smmu = strdup(smmu);
 	k->path = root_path(ks->root, rel);
 	n = realloc(ks->knobs, (ks->n_knobs + 1) * sizeof(Knob *));
@@ -177,10 +181,20 @@ static int save_state(Knobs *ks)
 	if (r < 0)
 		return log_error_errno(r, "Runtime directory %s unusable: %m", ks->runtime_dir);
 	r = state_save(ks->runtime_dir, ks->state);
+	ks->state_saved = r >= 0;
 	if (r < 0)
 		return log_error_errno(r, "Failed to write %s/" STATE_FILE_NAME ": %m",
 				       ks->runtime_dir);
 	return 0;
+}
+
+/* The state file has an entry that lets value be written over the original. */
+static bool state_has_hold(const Knobs *ks, const Knob *k, const char *value)
+{
+	const StateEntry *e = state_get(ks->state, k->smmu, knob_attr_to_string(k->attr));
+
+	return ks->state_saved && e && k->original && streq(e->original, k->original) &&
+	       streq(e->written, value);
 }
 
 int knobs_forget_smmu(Knobs *ks, const char *smmu)
@@ -204,12 +218,20 @@ int knobs_forget_smmu(Knobs *ks, const char *smmu)
 	return save_state(ks);
 }
 
+static void knob_close_armed(Knob *k)
+{
+	if (k->armed_fd >= 0)
+		close(k->armed_fd);
+	k->armed_fd = -1;
+}
+
 /* The directory we held went (the SMMU unbound): the next write checks anew. */
 static void knob_forget_dir(Knob *k)
 {
 	if (k->dir_fd >= 0)
 		close(k->dir_fd);
 	k->dir_fd = -1;
+	knob_close_armed(k);
 }
 
 int knob_read(Knobs *ks, Knob *k)
@@ -219,7 +241,15 @@ int knob_read(Knobs *ks, Knob *k)
 
 	/* Once a write checked and holds its directory, read what we write. */
 	r = -ENOENT;
-	if (k->dir_fd >= 0) {
+	if (k->armed_fd >= 0) {
+		r = read_one_line_fd(k->armed_fd, &v);
+		if (r < 0) {
+			/* Gone with its device (ENODEV): the directory is looked up again. */
+			knob_forget_dir(k);
+			r = -ENOENT;
+		}
+	}
+	if (r == -ENOENT && k->dir_fd >= 0) {
 		r = read_one_line_fileat(k->dir_fd, knob_attr_to_string(k->attr), &v);
 		if (r == -ENOENT)
 			knob_forget_dir(k);
@@ -376,6 +406,20 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 
 	if (asprintf(&line, "%s\n", value) < 0)
 		return -ENOMEM;
+	if (k->armed_fd >= 0) {
+		/* Armed: one write() on the attribute opened then. */
+		ssize_t n = write(k->armed_fd, line, strlen(line));
+
+		r = n < 0 ? negative_errno() : (size_t)n != strlen(line) ? -EIO : 0;
+		if (r >= 0 && k->armed_regular && ftruncate(k->armed_fd, n) < 0)
+			r = negative_errno();
+		knob_close_armed(k);
+		if (r != -ENODEV && r != -ENOENT)
+			return r;
+		/* Its device went since: look the directory up again, as below. */
+		knob_forget_dir(k);
+		held = false;
+	}
 	dir_fd = knob_dir(ks, k);
 	if (dir_fd < 0)
 		return dir_fd;
@@ -392,9 +436,21 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 	return write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
 }
 
+static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why);
+
 int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 {
+	int r = knob_set(ks, k, value, why);
+
+	/* An armed attribute serves one write: later ones open it as usual. */
+	knob_close_armed(k);
+	return r;
+}
+
+static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
+{
 	_cleanup_free_ char *previous = NULL;
+	bool armed;
 	int r;
 
 	if (k->owner != KNOB_OWNER_SMMUD)
@@ -438,6 +494,7 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 		return 0;
 
 	/* The original goes to disk before the kernel sees our value. */
+	armed = !k->written && state_has_hold(ks, k, value);
 	previous = k->written ? strdup(k->written) : NULL;
 	if (k->written && !previous)
 		return -ENOMEM;
@@ -448,7 +505,8 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 		if (r < 0)
 			return r;
 	}
-	r = save_state(ks);
+	/* Armed for this very write: the entry is on disk already. */
+	r = armed ? 0 : save_state(ks);
 	if (r < 0 && previous && streq(value, k->original)) {
 		/*
 		 * Putting the original back needs no record: the file's entry
@@ -503,6 +561,84 @@ int knobs_restore(Knobs *ks, Knob *k, const char *why)
 	return knobs_set(ks, k, k->original, why);
 }
 
+/*
+ * The attribute opened now (through the checked directory, O_NOFOLLOW like
+ * every write), so that the write that starts the storm is one syscall.
+ * Without it the write still works, the usual way.
+ */
+static int knob_open_armed(const Knobs *ks, Knob *k)
+{
+	struct stat st;
+	int dir_fd, fd;
+
+	dir_fd = knob_dir(ks, k);
+	if (dir_fd < 0)
+		return dir_fd;
+	fd = openat(dir_fd, knob_attr_to_string(k->attr),
+		    O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return log_debug_errno(negative_errno(), "%s/%s: cannot open it armed: %m", k->smmu,
+				       knob_attr_to_string(k->attr));
+	if (fstat(fd, &st) < 0) {
+		int r = negative_errno();
+
+		close(fd);
+		return r;
+	}
+	knob_close_armed(k);
+	k->armed_fd = fd;
+	k->armed_regular = S_ISREG(st.st_mode);
+	return 0;
+}
+
+int knobs_arm(Knobs *ks, Knob *k, const char *value)
+{
+	const char *attr = knob_attr_to_string(k->attr);
+	const StateEntry *e;
+	int r;
+
+	if (ks->dry_run || k->owner != KNOB_OWNER_SMMUD || k->written)
+		return 0;
+	if (!state_token_valid(value) || strlen(value) >= KNOB_VALUE_MAX)
+		return -EINVAL;
+	e = state_get(ks->state, k->smmu, attr);
+	if (e && ks->state_saved && streq(e->written, value))
+		return k->armed_fd >= 0 ? 0 : knob_open_armed(ks, k);
+
+	r = knob_read(ks, k);
+	if (r < 0)
+		return log_warning_errno(r, "%s/%s: cannot read %s to arm it: %m", k->smmu, attr,
+					 k->path);
+	if (streq(k->current, value))
+		/* Nothing would be written: nothing to record. */
+		return knobs_disarm(ks, k);
+	r = set_string(&k->original, k->current);
+	if (r < 0)
+		return r;
+	r = state_set(ks->state, k->smmu, attr, k->original, value);
+	if (r < 0)
+		return r;
+	r = save_state(ks);
+	if (r < 0) {
+		/* Not on disk: the write, if it comes, saves the entry first itself. */
+		state_unset(ks->state, k->smmu, attr);
+		return r;
+	}
+	log_debug("%s/%s: armed for %s (original %s on disk).", k->smmu, attr, value, k->original);
+	return knob_open_armed(ks, k);
+}
+
+int knobs_disarm(Knobs *ks, Knob *k)
+{
+	const char *attr = knob_attr_to_string(k->attr);
+
+	knob_close_armed(k);
+	if (ks->dry_run || k->written || !state_get(ks->state, k->smmu, attr))
+		return 0;
+	state_unset(ks->state, k->smmu, attr);
+	return save_state(ks);
+}
+
 int knobs_restore_all(Knobs *ks, const char *why)
 {
 	int ret = 0;
@@ -510,6 +646,8 @@ int knobs_restore_all(Knobs *ks, const char *why)
 	for (size_t i = 0; i < ks->n_knobs; i++) {
 		int r = knobs_restore(ks, ks->knobs[i], why);
 
+		if (r >= 0)
+			r = knobs_disarm(ks, ks->knobs[i]);
 		if (r < 0 && r != -EBUSY && ret == 0)
 			ret = r;
 	}
@@ -579,8 +717,8 @@ int knobs_recover(Knobs *ks)
 		}
 		if (!streq(k->current, e->written)) {
 			log_change(LOG_WARNING, k, "recover-skip", e->written, k->current,
-				   "now %s, not the %s smmud wrote: someone changed it since; "
-				   "leaving it (original was %s).",
+				   "now %s, not the %s smmud wrote (or armed): someone changed it "
+				   "since; leaving it (original was %s).",
 				   k->current, e->written, e->original);
 			emit(ks, k, "recover-skip", e->written, k->current,
 			     "changed since the run that wrote it; left alone");

@@ -13,6 +13,10 @@
  * while anything is held, the current value is compared with ours: if
  * someone else changed it, that is logged and (ExternalChange=release)
  * the knob is theirs from then on.
+ *
+ * A knob is "armed" while its state file entry is written ahead of the
+ * hold (knobs_arm): the write that starts it then needs no file write, and
+ * goes through the attribute opened at arming time.
  */
 
 #include "config.h"
@@ -39,6 +43,8 @@ typedef struct Knob {
 	KnobAttr attr;
 	char *path;
 	int dir_fd;           /* its arm-smmu-v3 directory, checked (O_PATH); -1: not yet */
+	int armed_fd;         /* armed: the attribute open read-write, for a one-syscall write */
+	bool armed_regular;   /* ... and it is a regular file (a test tree): truncate after */
 	char *original;       /* the value before our hold (or last seen while idle) */
 	char *written;        /* our value, in place now; NULL: not held */
 	char *current;        /* as last read */
@@ -66,6 +72,7 @@ typedef struct Knobs {
 	ExternalChange on_external_change;
 	char *boot_id;
 	State *state;         /* what the state file says */
+	bool state_saved;     /* ... and it is on disk: the last save succeeded */
 	Knob **knobs;
 	size_t n_knobs;
 	KnobsEventHook event_hook;
@@ -96,9 +103,20 @@ int knob_read(Knobs *ks, Knob *k);
  * file failed, and nothing changed.
  */
 int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why);
+/*
+ * The write of value may be near (exits below the storm limit): puts the
+ * original and value in the state file now, so that knobs_set(value) then
+ * needs no file write before the kernel sees it.  Recovery after a crash
+ * restores only a knob that has the value an entry names, so an entry for
+ * a write that never came restores nothing.  No-op while the knob is held,
+ * or is the operator's.
+ */
+int knobs_arm(Knobs *ks, Knob *k, const char *value);
+/* Takes an armed entry out of the state file (no-op while held). */
+int knobs_disarm(Knobs *ks, Knob *k);
 /* Ends a hold: the original back (if still ours).  0 if nothing held. */
 int knobs_restore(Knobs *ks, Knob *k, const char *why);
-/* Every hold.  Returns the first error, after trying all. */
+/* Every hold, and every armed entry.  Returns the first error, after trying all. */
 int knobs_restore_all(Knobs *ks, const char *why);
 /* True if any knob is held (the drift check runs only then). */
 bool knobs_holding(const Knobs *ks);

@@ -300,6 +300,30 @@ static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
 	schedule_drift_check(m);
 }
 
+/*
+ * Exits below the limit: the storm may be one exit away, and the exit that
+ * crosses it is heard milliseconds before the dying VMM's teardown.  The
+ * storm values go in the state file now, so that their write needs no file
+ * write before it; without exits in the window they come out again.
+ */
+static void arm_storm_values(Manager *m, ManagedSmmu *ms, const PolicyDecision *d)
+{
+	bool arm = ms->mode == SMMU_MODE_MANAGED && d->reason == POLICY_BELOW_LIMIT;
+
+	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
+		const char *want = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
+						       : ms->settings->storm.teardown_mode;
+		Knob *k = ms->knobs[a];
+
+		if (!k)
+			continue;
+		if (arm && !streq(want, "keep"))
+			(void)knobs_arm(m->knobs, k, want);
+		else
+			(void)knobs_disarm(m->knobs, k);
+	}
+}
+
 /* ---- decisions --------------------------------------------------------- */
 
 static void schedule_deadline(Manager *m)
@@ -374,6 +398,7 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 			   d.storm ? "storm" : "baseline", d.why);
 	if (flipped && m->decision_hook)
 		m->decision_hook(m, ms, &ms->decision, m->decision_hook_userdata);
+	arm_storm_values(m, ms, &d);
 }
 
 static void decide_all(Manager *m, bool force_apply)

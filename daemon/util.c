@@ -64,6 +64,37 @@ int read_one_line_file(const char *path, char **ret)
 	return read_one_line_fileat(AT_FDCWD, path, ret);
 }
 
+int read_one_line_fd(int fd, char **ret)
+{
+	char buf[4096], *nl, *line;
+	size_t size = 0;
+
+	/* From offset 0 each time: a sysfs attribute shows its value anew. */
+	while (size < sizeof(buf) - 1) {
+		ssize_t n = pread(fd, buf + size, sizeof(buf) - 1 - size, (off_t)size);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		size += (size_t)n;
+	}
+	buf[size] = 0;
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = 0;
+	else if (size == sizeof(buf) - 1)
+		return -EFBIG;
+	line = strdup(buf);
+	if (!line)
+		return -ENOMEM;
+	*ret = line;
+	return 0;
+}
+
 int read_one_line_fileat(int dir_fd, const char *path, char **ret)
 {
 	_cleanup_fclose_ FILE *f = NULL;

@@ -108,6 +108,8 @@ int read_one_line_file(const char *path, char **ret);
 
 /* Writes s to an existing file in one write(2) (as sysfs wants). */
 int read_one_line_fileat(int dir_fd, const char *path, char **ret);
+/* The first line of an open file, read with pread() from offset 0 (the fd's offset is left alone). */
+int read_one_line_fd(int fd, char **ret);
 int write_string_file(const char *path, const char *s);
 /* The same, path relative to dir_fd (or AT_FDCWD). */
 int write_string_fileat(int dir_fd, const char *path, const char *s);
