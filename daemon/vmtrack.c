@@ -200,6 +200,41 @@ int vm_parse_status_pinned(const char *text, uint64_t *ret_bytes)
 	return 0;
 }
 
+int vm_parse_stat_flags(const char *text, unsigned long *ret_flags)
+{
+	const char *close = text ? strrchr(text, ')') : NULL;
+	const char *p;
+	char num[24];
+	uint64_t flags;
+	size_t n;
+
+	if (!close || !ret_flags)
+		return -EBADMSG;
+	/* After ") " come field 3 (state) ... field 9 (flags). */
+	p = close + 1;
+	for (int field = 3; field < 9; field++) {
+		if (*p != ' ')
+			return -EBADMSG;
+		p++;
+		n = strcspn(p, " \n");
+		if (n == 0)
+			return -EBADMSG;
+		p += n;
+	}
+	if (*p != ' ')
+		return -EBADMSG;
+	p++;
+	n = strcspn(p, " \n");
+	if (n == 0 || n >= sizeof(num))
+		return -EBADMSG;
+	memcpy(num, p, n);
+	num[n] = 0;
+	if (safe_atou64(num, &flags) < 0 || flags > ULONG_MAX)
+		return -EBADMSG;
+	*ret_flags = (unsigned long)flags;
+	return 0;
+}
+
 int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime)
 {
 	const char *open, *close, *p;
@@ -426,7 +461,8 @@ static int readlinkat_malloc(int dfd, const char *name, char **ret)
 	}
 }
 
-static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_state)
+static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_state,
+		   unsigned long *ret_flags)
 {
 	_cleanup_free_ char *text = NULL;
 	const char *close;
@@ -438,6 +474,11 @@ static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_
 	r = vm_parse_stat(text, ret_comm, ret_starttime);
 	if (r < 0)
 		return r;
+	if (ret_flags) {
+		r = vm_parse_stat_flags(text, ret_flags);
+		if (r < 0)
+			return r;
+	}
 	close = strrchr(text, ')');
 	*ret_state = close[1] == ' ' ? close[2] : 0;
 	return 0;
@@ -578,6 +619,7 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 	_cleanup_free_ char *status = NULL, *cgroup = NULL;
 	_cleanup_close_ int dfd = -1;
 	char name[16], state = 0;
+	unsigned long flags;
 	uint64_t again;
 	int r;
 
@@ -593,12 +635,18 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 		return -ENOMEM;
 	vm->pid = pid;
 
-	r = stat_of(dfd, &vm->comm, &vm->starttime, &state);
+	r = stat_of(dfd, &vm->comm, &vm->starttime, &state, &flags);
 	if (r < 0)
 		return r;
 	/* A zombie has released its files already: its teardown is done. */
 	if (state == 'Z' || state == 'X')
 		return -ESRCH;
+	/*
+	 * A kernel thread opens no VFIO file.  Most of /proc on a big host,
+	 * and each costs a dozen syscalls to look through: skipped.
+	 */
+	if (flags & VM_PF_KTHREAD)
+		return -ENOENT;
 
 	r = scan_fds(croot, dfd, pid, vm);
 	if (r < 0)
@@ -628,7 +676,7 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 	 * opened, but make sure it did not die meanwhile (its fds would then
 	 * be half gone): a second look at stat must still succeed.
 	 */
-	r = stat_of(dfd, NULL, &again, &state);
+	r = stat_of(dfd, NULL, &again, &state, NULL);
 	if (r < 0)
 		return r;
 	if (again != vm->starttime || state == 'Z' || state == 'X')

@@ -103,6 +103,12 @@ int vm_parse_status_pinned(const char *text, uint64_t *ret_bytes);
  */
 int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime);
 
+/* PF_KTHREAD of include/linux/sched.h, in the flags field of /proc/PID/stat. */
+#define VM_PF_KTHREAD 0x00200000UL
+
+/* The flags (field 9) from /proc/PID/stat text.  -EBADMSG if malformed. */
+int vm_parse_stat_flags(const char *text, unsigned long *ret_flags);
+
 /*
  * The unit of a process from /proc/PID/cgroup text: the last path
  * component ending in ".scope" or ".service" of the unified ("0::") line,

@@ -234,6 +234,31 @@ static void test_stat_bad(void **state)
 	assert_int_equal(st, 5);
 }
 
+static void test_stat_flags(void **state)
+{
+	unsigned long flags = 0;
+
+	/* kthreadd as the kernel writes it: PF_KTHREAD set. */
+	assert_int_equal(vm_parse_stat_flags("2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 "
+					     "20 0 1 0 26 0 0",
+					     &flags),
+			 0);
+	assert_true(flags & VM_PF_KTHREAD);
+	/* A user process, and a comm that looks like more fields. */
+	assert_int_equal(vm_parse_stat_flags("7 (a) 1 2 3 4 5 6 7) S 1 100 100 0 -1 4194560 500", &flags),
+			 0);
+	assert_int_equal(flags, 4194560);
+	assert_false(flags & VM_PF_KTHREAD);
+
+	flags = 5;
+	assert_int_equal(vm_parse_stat_flags("7 (a) S 1 100 100 0 -1", &flags), -EBADMSG);
+	assert_int_equal(vm_parse_stat_flags("7 (a) S 1 100 100 0 -1 x1 500", &flags), -EBADMSG);
+	assert_int_equal(vm_parse_stat_flags("7 (a) S 1 100 100 0 -1 -4 500", &flags), -EBADMSG);
+	assert_int_equal(vm_parse_stat_flags("7 (a) S 1 100  100 0 -1 4 500", &flags), -EBADMSG);
+	assert_int_equal(vm_parse_stat_flags("no parenthesis", &flags), -EBADMSG);
+	assert_int_equal(flags, 5);
+}
+
 /* ---- vm_parse_cgroup_unit ---------------------------------------------------- */
 
 static void test_cgroup(void **state)
@@ -454,12 +479,35 @@ static void test_scan_pid(void **state)
 	assert_int_equal(vm_scan_pid(f->root, pid, &via_link), -ESRCH);
 }
 
+/* A kernel thread of this machine, if this pid namespace shows one. */
+static pid_t some_kernel_thread(void)
+{
+	for (pid_t pid = 2; pid < 64; pid++) {
+		_cleanup_free_ char *path = NULL, *line = NULL;
+		unsigned long flags;
+
+		assert_true(asprintf(&path, "/proc/%d/stat", (int)pid) > 0);
+		if (read_one_line_file(path, &line) < 0)
+			continue;
+		if (vm_parse_stat_flags(line, &flags) == 0 && (flags & VM_PF_KTHREAD))
+			return pid;
+	}
+	return 0;
+}
+
 static void test_scan_pid_not_vm(void **state)
 {
 	Fixture *f = *state;
 	static const char *const container_only[] = { "dev/vfio/vfio" };
 	pid_t pid = spawn_holder(f->root, NULL, 0, 0);
+	pid_t kthread = some_kernel_thread();
 	Vm *vm = NULL;
+
+	/* Kernel threads are not looked through: no VM. */
+	if (kthread > 0)
+		assert_int_equal(vm_scan_pid(f->root, kthread, &vm), -ENOENT);
+	else
+		print_message("(no kernel thread visible here: that case not run)\n");
 
 	assert_int_equal(vm_scan_pid(f->root, pid, &vm), -ENOENT);
 	kill_and_reap(pid);
@@ -571,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_status_bad),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_stat_bad),
+		cmocka_unit_test(test_stat_flags),
 		cmocka_unit_test(test_cgroup),
 		cmocka_unit_test(test_cgroup_bad),
 		cmocka_unit_test_setup_teardown(test_scan_pid, setup_root, teardown_root),
