@@ -653,9 +653,16 @@ static void counted_remove(Manager *m, size_t i)
 	m->n_counted--;
 }
 
-/* pid is past exit_files() (or reaped): no scan can find its files again. */
+/*
+ * pid is past exit_files() (or reaped): no scan started from now on can
+ * find its files again.  One in progress may have read them before: then
+ * its end prunes the entry, if it did not find it, or keeps it, so that
+ * the dead VM is not tracked and counted a second time.
+ */
 static void forget_counted(Manager *m, pid_t pid)
 {
+	if (m->scanning)
+		return;
 	for (size_t i = m->n_counted; i-- > 0;)
 		if (m->counted[i].pid == pid)
 			counted_remove(m, i);
