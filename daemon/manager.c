@@ -876,11 +876,10 @@ static int process_exiting(const char *root, pid_t pid, uint64_t starttime)
 		return -EBADMSG;
 	if (st != starttime)
 		return 1;
-	p = strrchr(stat, ')');
-	/* state ppid pgrp session tty_nr tpgid flags */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+	if (vm_parse_stat_flags(stat, &flags) < 0)
 		return -EBADMSG;
-	return (flags & 0x4 /* PF_EXITING */) || p[2] == 'Z' || p[2] == 'X';
+	p = strrchr(stat, ')');
+	return (flags & VM_PF_EXITING) || p[2] == 'Z' || p[2] == 'X';
 }
 
 /*

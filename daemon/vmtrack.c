@@ -200,19 +200,18 @@ int vm_parse_status_pinned(const char *text, uint64_t *ret_bytes)
 	return 0;
 }
 
-int vm_parse_stat_flags(const char *text, unsigned long *ret_flags)
+/*
+ * Field number field (>= 3, counted as in proc(5)) of /proc/PID/stat, a
+ * decimal u64.  close is the last ')' of the text, where comm ends: the
+ * fields after it are single spaces apart and never hold one.
+ */
+static int stat_field_u64(const char *close, int field, uint64_t *ret)
 {
-	const char *close = text ? strrchr(text, ')') : NULL;
-	const char *p;
+	const char *p = close + 1;
 	char num[24];
-	uint64_t flags;
 	size_t n;
 
-	if (!close || !ret_flags)
-		return -EBADMSG;
-	/* After ") " come field 3 (state) ... field 9 (flags). */
-	p = close + 1;
-	for (int field = 3; field < 9; field++) {
+	for (int f = 3; f < field; f++) {
 		if (*p != ' ')
 			return -EBADMSG;
 		p++;
@@ -229,7 +228,15 @@ int vm_parse_stat_flags(const char *text, unsigned long *ret_flags)
 		return -EBADMSG;
 	memcpy(num, p, n);
 	num[n] = 0;
-	if (safe_atou64(num, &flags) < 0 || flags > ULONG_MAX)
+	return safe_atou64(num, ret) < 0 ? -EBADMSG : 0;
+}
+
+int vm_parse_stat_flags(const char *text, unsigned long *ret_flags)
+{
+	const char *close = text ? strrchr(text, ')') : NULL;
+	uint64_t flags;
+
+	if (!close || !ret_flags || stat_field_u64(close, 9, &flags) < 0 || flags > ULONG_MAX)
 		return -EBADMSG;
 	*ret_flags = (unsigned long)flags;
 	return 0;
@@ -239,8 +246,6 @@ int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime)
 {
 	const char *open, *close, *p;
 	uint64_t starttime;
-	char num[24];
-	size_t n;
 	int r;
 
 	if (!text || !ret_starttime)
@@ -261,28 +266,9 @@ int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime)
 	if (p == text)
 		return -EBADMSG;
 
-	/* After ") " come field 3 (state) ... field 22 (starttime). */
-	p = close + 1;
-	for (int field = 3; field < 22; field++) {
-		if (*p != ' ')
-			return -EBADMSG;
-		p++;
-		n = strcspn(p, " \n");
-		if (n == 0)
-			return -EBADMSG;
-		p += n;
-	}
-	if (*p != ' ')
-		return -EBADMSG;
-	p++;
-	n = strcspn(p, " \n");
-	if (n == 0 || n >= sizeof(num))
-		return -EBADMSG;
-	memcpy(num, p, n);
-	num[n] = 0;
-	r = safe_atou64(num, &starttime);
+	r = stat_field_u64(close, 22, &starttime);
 	if (r < 0)
-		return -EBADMSG;
+		return r;
 
 	if (ret_comm) {
 		char *comm = strndup(open + 1, (size_t)(close - open - 1));

@@ -103,7 +103,8 @@ int vm_parse_status_pinned(const char *text, uint64_t *ret_bytes);
  */
 int vm_parse_stat(const char *text, char **ret_comm, uint64_t *ret_starttime);
 
-/* PF_KTHREAD of include/linux/sched.h, in the flags field of /proc/PID/stat. */
+/* PF_* of include/linux/sched.h, in the flags field of /proc/PID/stat. */
+#define VM_PF_EXITING 0x00000004UL
 #define VM_PF_KTHREAD 0x00200000UL
 
 /* The flags (field 9) from /proc/PID/stat text.  -EBADMSG if malformed. */
