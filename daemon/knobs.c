@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,8 @@ static Knob *knob_free(Knob *k)
 		close(k->dir_fd);
 	if (k->armed_fd >= 0)
 		close(k->armed_fd);
+	if (k->armed_watch_fd >= 0)
+		close(k->armed_watch_fd);
 	free(k->smmu);
 	free(k->path);
 	free(k->original);
@@ -157,6 +160,7 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 	k->attr = attr;
 	k->dir_fd = -1;
 	k->armed_fd = -1;
+	k->armed_watch_fd = -1;
 	k->smmu = strdup(smmu);
 	k->path = root_path(ks->root, rel);
 	n = realloc(ks->knobs, (ks->n_knobs + 1) * sizeof(Knob *));
@@ -223,6 +227,28 @@ static void knob_close_armed(Knob *k)
 	if (k->armed_fd >= 0)
 		close(k->armed_fd);
 	k->armed_fd = -1;
+	if (k->armed_watch_fd >= 0)
+		close(k->armed_watch_fd);
+	k->armed_watch_fd = -1;
+	k->armed_known = false;
+}
+
+/*
+ * Armed, read since, and nobody wrote to it meanwhile: current is what the
+ * kernel has, without reading the attribute again.  Every write(2), the
+ * operator's included, queues an IN_MODIFY on the watch (vfs_write() tells
+ * fsnotify of any file, sysfs attributes too); an empty queue is one
+ * cheap read, where the attribute's own read is several locks and an
+ * allocation in the kernel, on the path that races the dying VMM.
+ */
+static bool knob_armed_unchanged(const Knob *k)
+{
+	char buf[sizeof(struct inotify_event) + NAME_MAX + 1];
+
+	if (k->armed_fd < 0 || k->armed_watch_fd < 0 || !k->armed_known || !k->current)
+		return false;
+	/* Events, an overflow or an error: read the attribute. */
+	return read(k->armed_watch_fd, buf, sizeof(buf)) < 0 && errno == EAGAIN;
 }
 
 /* The directory we held went (the SMMU unbound): the next write checks anew. */
@@ -243,6 +269,9 @@ int knob_read(Knobs *ks, Knob *k)
 	r = -ENOENT;
 	if (k->armed_fd >= 0) {
 		r = read_one_line_fd(k->armed_fd, &v);
+		/* Writes before this read may still be queued: a later look reads again. */
+		if (r >= 0)
+			k->armed_known = k->armed_watch_fd >= 0;
 		if (r < 0) {
 			/* Gone with its device (ENODEV): the directory is looked up again. */
 			knob_forget_dir(k);
@@ -458,7 +487,7 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	if (!state_token_valid(value) || strlen(value) >= KNOB_VALUE_MAX)
 		return -EINVAL;
 
-	r = knob_read(ks, k);
+	r = knob_armed_unchanged(k) ? 0 : knob_read(ks, k);
 	if (r < 0)
 		return log_error_errno(r, "%s/%s: cannot read %s: %m", k->smmu,
 				       knob_attr_to_string(k->attr), k->path);
@@ -561,6 +590,27 @@ int knobs_restore(Knobs *ks, Knob *k, const char *why)
 	return knobs_set(ks, k, k->original, why);
 }
 
+/* Watches the armed attribute itself, by its open fd: no path to swap. */
+static void knob_watch_armed(Knob *k)
+{
+	char proc_path[64];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0) {
+		log_debug_errno(negative_errno(), "%s/%s: no watch, it is read before its write: %m",
+				k->smmu, knob_attr_to_string(k->attr));
+		return;
+	}
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", k->armed_fd);
+	if (inotify_add_watch(fd, proc_path, IN_MODIFY) < 0) {
+		log_debug_errno(negative_errno(), "%s/%s: no watch, it is read before its write: %m",
+				k->smmu, knob_attr_to_string(k->attr));
+		close(fd);
+		return;
+	}
+	k->armed_watch_fd = fd;
+}
+
 /*
  * The attribute opened now (through the checked directory, O_NOFOLLOW like
  * every write), so that the write that starts the storm is one syscall.
@@ -588,6 +638,7 @@ static int knob_open_armed(const Knobs *ks, Knob *k)
 	knob_close_armed(k);
 	k->armed_fd = fd;
 	k->armed_regular = S_ISREG(st.st_mode);
+	knob_watch_armed(k);
 	return 0;
 }
 
@@ -605,27 +656,37 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 	if (e && ks->state_saved && streq(e->written, value))
 		return k->armed_fd >= 0 ? 0 : knob_open_armed(ks, k);
 
+	/*
+	 * Opened (and watched) before it is read: a write after the watch
+	 * began is one the storm's write will not miss.  Unopened, the read
+	 * and the write go the usual way.
+	 */
+	if (k->armed_fd < 0)
+		(void)knob_open_armed(ks, k);
 	r = knob_read(ks, k);
-	if (r < 0)
+	if (r < 0) {
+		knob_close_armed(k);
 		return log_warning_errno(r, "%s/%s: cannot read %s to arm it: %m", k->smmu, attr,
 					 k->path);
+	}
 	if (streq(k->current, value))
 		/* Nothing would be written: nothing to record. */
 		return knobs_disarm(ks, k);
 	r = set_string(&k->original, k->current);
-	if (r < 0)
-		return r;
-	r = state_set(ks->state, k->smmu, attr, k->original, value);
-	if (r < 0)
-		return r;
-	r = save_state(ks);
+	if (r >= 0)
+		r = state_set(ks->state, k->smmu, attr, k->original, value);
+	if (r >= 0) {
+		r = save_state(ks);
+		if (r < 0)
+			/* Not on disk: the write, if it comes, saves the entry first itself. */
+			state_unset(ks->state, k->smmu, attr);
+	}
 	if (r < 0) {
-		/* Not on disk: the write, if it comes, saves the entry first itself. */
-		state_unset(ks->state, k->smmu, attr);
+		knob_close_armed(k);
 		return r;
 	}
 	log_debug("%s/%s: armed for %s (original %s on disk).", k->smmu, attr, value, k->original);
-	return knob_open_armed(ks, k);
+	return k->armed_fd >= 0 ? 0 : knob_open_armed(ks, k);
 }
 
 int knobs_disarm(Knobs *ks, Knob *k)

@@ -45,6 +45,8 @@ typedef struct Knob {
 	int dir_fd;           /* its arm-smmu-v3 directory, checked (O_PATH); -1: not yet */
 	int armed_fd;         /* armed: the attribute open read-write, for a one-syscall write */
 	bool armed_regular;   /* ... and it is a regular file (a test tree): truncate after */
+	int armed_watch_fd;   /* ... an inotify instance told of every write(2) to it */
+	bool armed_known;     /* ... and current was read through it since the watch began */
 	char *original;       /* the value before our hold (or last seen while idle) */
 	char *written;        /* our value, in place now; NULL: not held */
 	char *current;        /* as last read */

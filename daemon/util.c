@@ -69,8 +69,13 @@ int read_one_line_fd(int fd, char **ret)
 	char buf[4096], *nl, *line;
 	size_t size = 0;
 
-	/* From offset 0 each time: a sysfs attribute shows its value anew. */
-	while (size < sizeof(buf) - 1) {
+	/*
+	 * From offset 0 each time: a sysfs attribute shows its value anew.
+	 * It comes whole in the first read; stopping at its newline spares
+	 * the read that would only find the end.
+	 */
+	nl = NULL;
+	while (!nl && size < sizeof(buf) - 1) {
 		ssize_t n = pread(fd, buf + size, sizeof(buf) - 1 - size, (off_t)size);
 
 		if (n < 0) {
@@ -80,10 +85,10 @@ int read_one_line_fd(int fd, char **ret)
 		}
 		if (n == 0)
 			break;
+		nl = memchr(buf + size, '\n', (size_t)n);
 		size += (size_t)n;
 	}
 	buf[size] = 0;
-	nl = strchr(buf, '\n');
 	if (nl)
 		*nl = 0;
 	else if (size == sizeof(buf) - 1)

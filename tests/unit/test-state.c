@@ -9,11 +9,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "knobs.h"
 #include "log.h"
+#include "util.h"
 
 #define SMMU "smmu3.0x0000000009050000"
 
@@ -422,10 +424,85 @@ static void test_refuses_bad_values(void **state)
 	knobs_free(ks);
 }
 
+/* An armed knob is read through its open fd: the first line, from offset 0. */
+static void test_read_one_line_fd(void **state)
+{
+	Tree *t = *state;
+	char *v = NULL;
+	int fd;
+
+	put(t->thr, "16\nnot this\n");
+	fd = open(t->thr, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 7, SEEK_SET), 7);
+	assert_int_equal(read_one_line_fd(fd, &v), 0);
+	assert_string_equal(v, "16");
+	free(v);
+
+	/* No newline: all of it. */
+	put(t->thr, "auto");
+	assert_int_equal(read_one_line_fd(fd, &v), 0);
+	assert_string_equal(v, "auto");
+	free(v);
+
+	put(t->thr, "");
+	assert_int_equal(read_one_line_fd(fd, &v), 0);
+	assert_string_equal(v, "");
+	free(v);
+	close(fd);
+}
+
+/* Armed, untouched: the storm's write records and restores the original. */
+static void test_armed_write(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	_cleanup_free_ char *armed = NULL, *held = NULL;
+
+	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
+	armed = state_text(t);
+	assert_non_null(strstr(armed, "knob " SMMU " inv_threshold auto 16"));
+	assert_file(t->thr, "auto");
+	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
+	assert_file(t->thr, "16");
+	held = state_text(t);
+	assert_non_null(strstr(held, "knob " SMMU " inv_threshold auto 16"));
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "auto");
+	knobs_free(ks);
+}
+
+/*
+ * The operator writes an armed knob before the storm: that value is the
+ * original the storm's write records, and the one put back after it.
+ */
+static void test_armed_write_after_operator_change(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	_cleanup_free_ char *held = NULL;
+
+	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
+	put(t->thr, "8\n");
+	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
+	assert_file(t->thr, "16");
+	held = state_text(t);
+	assert_non_null(strstr(held, "knob " SMMU " inv_threshold 8 16"));
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "8");
+	knobs_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_format_roundtrip),
+		cmocka_unit_test_setup_teardown(test_read_one_line_fd, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_armed_write, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_armed_write_after_operator_change, tree_setup,
+						tree_teardown),
 		cmocka_unit_test(test_parse_refuses_bad_files),
 		cmocka_unit_test_setup_teardown(test_original_saved_before_write_and_restored,
 						tree_setup, tree_teardown),
