@@ -42,11 +42,19 @@ void knobs_set_event_hook(Knobs *ks, KnobsEventHook hook, void *userdata)
 	ks->event_hook_userdata = userdata;
 }
 
+/* when: CLOCK_REALTIME of the change, 0: now. */
+static void emit_at(const Knobs *ks, const Knob *k, uint64_t when, const char *kind,
+		    const char *before, const char *after, const char *detail)
+{
+	if (ks->event_hook)
+		ks->event_hook(k, when ?: now_usec(CLOCK_REALTIME), kind, before, after, detail,
+			       ks->event_hook_userdata);
+}
+
 static void emit(const Knobs *ks, const Knob *k, const char *kind, const char *before,
 		 const char *after, const char *detail)
 {
-	if (ks->event_hook)
-		ks->event_hook(k, kind, before, after, detail, ks->event_hook_userdata);
+	emit_at(ks, k, 0, kind, before, after, detail);
 }
 
 /* "dry run: WHY", for the event of a write a dry run only logs. */
@@ -479,6 +487,7 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 {
 	_cleanup_free_ char *previous = NULL;
+	uint64_t written_usec = 0;
 	bool armed;
 	int r;
 
@@ -550,6 +559,7 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	}
 	if (r >= 0) {
 		r = write_value(ks, k, value);
+		written_usec = now_usec(CLOCK_REALTIME);
 		if (r < 0)
 			log_error_errno(r, "%s/%s: failed to write %s to %s: %m", k->smmu,
 					knob_attr_to_string(k->attr), value, k->path);
@@ -566,7 +576,8 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	}
 
 	log_change(LOG_NOTICE, k, why, k->current, value, "%s -> %s (%s).", k->current, value, why);
-	emit(ks, k, streq(value, k->original) ? "restore" : "write", k->current, value, why);
+	emit_at(ks, k, written_usec, streq(value, k->original) ? "restore" : "write", k->current,
+		value, why);
 	r = set_string(&k->current, value);
 	if (r >= 0)
 		r = set_string(&k->written, streq(value, k->original) ? NULL : value);

@@ -61,11 +61,14 @@ typedef struct Knob {
  * (the original back), "release" (someone else changed it: theirs now),
  * "drift" (someone else changed it: ExternalChange=reassert writes ours
  * again) or "recover-skip"; before and after are the values (NULL: none);
- * detail says why (the decision, "stop", "recover", "dry run: ...").
+ * detail says why (the decision, "stop", "recover", "dry run: ...");
+ * realtime_usec is when it took effect (CLOCK_REALTIME): a write's is the
+ * moment write(2) returned, not the later one of its log line.
  * The manager streams these (smmuctl monitor); knobs.c knows no more.
  */
-typedef void (*KnobsEventHook)(const Knob *k, const char *kind, const char *before,
-			       const char *after, const char *detail, void *userdata);
+typedef void (*KnobsEventHook)(const Knob *k, uint64_t realtime_usec, const char *kind,
+			       const char *before, const char *after, const char *detail,
+			       void *userdata);
 
 typedef struct Knobs {
 	char *root;

@@ -235,11 +235,12 @@ static void schedule_drift_check(Manager *m)
 
 /* ---- events ------------------------------------------------------------ */
 
-static void emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
-		       const char *before, const char *after, const char *detail)
+static void emit_event_at(Manager *m, uint64_t when, const char *kind, const char *smmu,
+			  const char *knob, const char *before, const char *after,
+			  const char *detail)
 {
 	ManagerEvent e = {
-		.realtime_usec = now_usec(CLOCK_REALTIME),
+		.realtime_usec = when,
 		.kind = kind,
 		.smmu = smmu,
 		.knob = knob,
@@ -252,11 +253,18 @@ static void emit_event(Manager *m, const char *kind, const char *smmu, const cha
 		m->event_hook(m, &e, m->event_hook_userdata);
 }
 
-/* knobs.c's changes, passed on with the knob's SMMU and name. */
-static void on_knob_event(const Knob *k, const char *kind, const char *before, const char *after,
-			  const char *detail, void *userdata)
+static void emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
+		       const char *before, const char *after, const char *detail)
 {
-	emit_event(userdata, kind, k->smmu, knob_attr_to_string(k->attr), before, after, detail);
+	emit_event_at(m, now_usec(CLOCK_REALTIME), kind, smmu, knob, before, after, detail);
+}
+
+/* knobs.c's changes, passed on with the knob's SMMU and name, at their time. */
+static void on_knob_event(const Knob *k, uint64_t realtime_usec, const char *kind,
+			  const char *before, const char *after, const char *detail, void *userdata)
+{
+	emit_event_at(userdata, realtime_usec, kind, k->smmu, knob_attr_to_string(k->attr), before,
+		      after, detail);
 }
 
 static const char *profile_text(const KnobProfile *p, char *buf, size_t size)
