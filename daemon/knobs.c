@@ -92,8 +92,8 @@ static Knob *knob_free(Knob *k)
 		close(k->dir_fd);
 	if (k->armed_fd >= 0)
 		close(k->armed_fd);
-	if (k->armed_watch_fd >= 0)
-		close(k->armed_watch_fd);
+	if (k->armed_wd >= 0)
+		(void)inotify_rm_watch(k->watch_fd, k->armed_wd);
 	free(k->smmu);
 	free(k->path);
 	free(k->original);
@@ -112,6 +112,7 @@ int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **r
 
 	if (!ks)
 		return -ENOMEM;
+	ks->watch_fd = -1;
 	ks->root = strdup(root);
 	ks->runtime_dir = strdup(runtime_dir);
 	ks->state = state_new();
@@ -130,6 +131,10 @@ int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **r
 	}
 	if (ks->boot_id)
 		ks->state->boot_id = strdup(ks->boot_id);
+	/* Without it, an armed knob is read before its write, as any other. */
+	ks->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ks->watch_fd < 0)
+		log_debug_errno(negative_errno(), "No inotify instance for armed knobs: %m");
 	*ret = ks;
 	return 0;
 }
@@ -141,6 +146,8 @@ Knobs *knobs_free(Knobs *ks)
 	for (size_t i = 0; i < ks->n_knobs; i++)
 		knob_free(ks->knobs[i]);
 	free(ks->knobs);
+	if (ks->watch_fd >= 0)
+		close(ks->watch_fd);
 	state_free(ks->state);
 	free(ks->root);
 	free(ks->runtime_dir);
@@ -168,7 +175,8 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 	k->attr = attr;
 	k->dir_fd = -1;
 	k->armed_fd = -1;
-	k->armed_watch_fd = -1;
+	k->armed_wd = -1;
+	k->watch_fd = ks->watch_fd;
 	k->smmu = strdup(smmu);
 	k->path = root_path(ks->root, rel);
 	n = realloc(ks->knobs, (ks->n_knobs + 1) * sizeof(Knob *));
@@ -235,10 +243,39 @@ static void knob_close_armed(Knob *k)
 	if (k->armed_fd >= 0)
 		close(k->armed_fd);
 	k->armed_fd = -1;
-	if (k->armed_watch_fd >= 0)
-		close(k->armed_watch_fd);
-	k->armed_watch_fd = -1;
+	/*
+	 * Removing a watch is cheap (its mark is freed later, by a worker);
+	 * closing an inotify instance waits for an SRCU grace period, which
+	 * is why there is one instance for all knobs.
+	 */
+	if (k->armed_wd >= 0)
+		(void)inotify_rm_watch(k->watch_fd, k->armed_wd);
+	k->armed_wd = -1;
 	k->armed_known = false;
+}
+
+/* Takes the queued events: a knob written to since its read is not known any more. */
+static void knobs_drain_watch(Knobs *ks)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	if (ks->watch_fd < 0)
+		return;
+	for (;;) {
+		ssize_t n = read(ks->watch_fd, buf, sizeof(buf));
+
+		if (n <= 0)
+			return; /* EAGAIN: empty */
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			for (size_t i = 0; i < ks->n_knobs; i++)
+				if ((ev->mask & IN_Q_OVERFLOW) ||
+				    (ev->wd >= 0 && ev->wd == ks->knobs[i]->armed_wd))
+					ks->knobs[i]->armed_known = false;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
 }
 
 /*
@@ -249,14 +286,12 @@ static void knob_close_armed(Knob *k)
  * cheap read, where the attribute's own read is several locks and an
  * allocation in the kernel, on the path that races the dying VMM.
  */
-static bool knob_armed_unchanged(const Knob *k)
+static bool knob_armed_unchanged(Knobs *ks, const Knob *k)
 {
-	char buf[sizeof(struct inotify_event) + NAME_MAX + 1];
-
-	if (k->armed_fd < 0 || k->armed_watch_fd < 0 || !k->armed_known || !k->current)
+	if (k->armed_fd < 0 || k->armed_wd < 0 || !k->armed_known || !k->current)
 		return false;
-	/* Events, an overflow or an error: read the attribute. */
-	return read(k->armed_watch_fd, buf, sizeof(buf)) < 0 && errno == EAGAIN;
+	knobs_drain_watch(ks);
+	return k->armed_known;
 }
 
 /* The directory we held went (the SMMU unbound): the next write checks anew. */
@@ -279,7 +314,7 @@ int knob_read(Knobs *ks, Knob *k)
 		r = read_one_line_fd(k->armed_fd, &v);
 		/* Writes before this read may still be queued: a later look reads again. */
 		if (r >= 0)
-			k->armed_known = k->armed_watch_fd >= 0;
+			k->armed_known = k->armed_wd >= 0;
 		if (r < 0) {
 			/* Gone with its device (ENODEV): the directory is looked up again. */
 			knob_forget_dir(k);
@@ -450,7 +485,7 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 		r = n < 0 ? negative_errno() : (size_t)n != strlen(line) ? -EIO : 0;
 		if (r >= 0 && k->armed_regular && ftruncate(k->armed_fd, n) < 0)
 			r = negative_errno();
-		knob_close_armed(k);
+		/* (knobs_set() closes it, once the write is told.) */
 		if (r != -ENODEV && r != -ENOENT)
 			return r;
 		/* Its device went since: look the directory up again, as below. */
@@ -496,7 +531,7 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	if (!state_token_valid(value) || strlen(value) >= KNOB_VALUE_MAX)
 		return -EINVAL;
 
-	r = knob_armed_unchanged(k) ? 0 : knob_read(ks, k);
+	r = knob_armed_unchanged(ks, k) ? 0 : knob_read(ks, k);
 	if (r < 0)
 		return log_error_errno(r, "%s/%s: cannot read %s: %m", k->smmu,
 				       knob_attr_to_string(k->attr), k->path);
@@ -605,21 +640,18 @@ int knobs_restore(Knobs *ks, Knob *k, const char *why)
 static void knob_watch_armed(Knob *k)
 {
 	char proc_path[64];
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	int wd;
 
-	if (fd < 0) {
-		log_debug_errno(negative_errno(), "%s/%s: no watch, it is read before its write: %m",
-				k->smmu, knob_attr_to_string(k->attr));
+	if (k->watch_fd < 0)
 		return;
-	}
 	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", k->armed_fd);
-	if (inotify_add_watch(fd, proc_path, IN_MODIFY) < 0) {
+	wd = inotify_add_watch(k->watch_fd, proc_path, IN_MODIFY);
+	if (wd < 0) {
 		log_debug_errno(negative_errno(), "%s/%s: no watch, it is read before its write: %m",
 				k->smmu, knob_attr_to_string(k->attr));
-		close(fd);
 		return;
 	}
-	k->armed_watch_fd = fd;
+	k->armed_wd = wd;
 }
 
 /*
@@ -672,6 +704,7 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 	 * began is one the storm's write will not miss.  Unopened, the read
 	 * and the write go the usual way.
 	 */
+	knobs_drain_watch(ks);
 	if (k->armed_fd < 0)
 		(void)knob_open_armed(ks, k);
 	r = knob_read(ks, k);
@@ -705,6 +738,7 @@ int knobs_disarm(Knobs *ks, Knob *k)
 	const char *attr = knob_attr_to_string(k->attr);
 
 	knob_close_armed(k);
+	knobs_drain_watch(ks);
 	if (ks->dry_run || k->written || !state_get(ks->state, k->smmu, attr))
 		return 0;
 	state_unset(ks->state, k->smmu, attr);

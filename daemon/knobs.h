@@ -45,8 +45,9 @@ typedef struct Knob {
 	int dir_fd;           /* its arm-smmu-v3 directory, checked (O_PATH); -1: not yet */
 	int armed_fd;         /* armed: the attribute open read-write, for a one-syscall write */
 	bool armed_regular;   /* ... and it is a regular file (a test tree): truncate after */
-	int armed_watch_fd;   /* ... an inotify instance told of every write(2) to it */
+	int armed_wd;         /* ... its watch for write(2)s on Knobs.watch_fd, -1: none */
 	bool armed_known;     /* ... and current was read through it since the watch began */
+	int watch_fd;         /* Knobs.watch_fd (not ours to close) */
 	char *original;       /* the value before our hold (or last seen while idle) */
 	char *written;        /* our value, in place now; NULL: not held */
 	char *current;        /* as last read */
@@ -80,6 +81,7 @@ typedef struct Knobs {
 	bool state_saved;     /* ... and it is on disk: the last save succeeded */
 	Knob **knobs;
 	size_t n_knobs;
+	int watch_fd;         /* inotify: IN_MODIFY of armed attributes, -1: none */
 	KnobsEventHook event_hook;
 	void *event_hook_userdata;
 } Knobs;
