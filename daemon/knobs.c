@@ -84,7 +84,7 @@ static int set_string(char **p, const char *s)
 	return 0;
 }
 
-static Knob *knob_free(Knob *k)
+static Knob *knob_free(const Knobs *ks, Knob *k)
 {
 	if (!k)
 		return NULL;
@@ -93,7 +93,7 @@ static Knob *knob_free(Knob *k)
 	if (k->armed_fd >= 0)
 		close(k->armed_fd);
 	if (k->armed_wd >= 0)
-		(void)inotify_rm_watch(k->watch_fd, k->armed_wd);
+		(void)inotify_rm_watch(ks->watch_fd, k->armed_wd);
 	free(k->smmu);
 	free(k->path);
 	free(k->original);
@@ -144,7 +144,7 @@ Knobs *knobs_free(Knobs *ks)
 	if (!ks)
 		return NULL;
 	for (size_t i = 0; i < ks->n_knobs; i++)
-		knob_free(ks->knobs[i]);
+		knob_free(ks, ks->knobs[i]);
 	free(ks->knobs);
 	if (ks->watch_fd >= 0)
 		close(ks->watch_fd);
@@ -176,14 +176,13 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 	k->dir_fd = -1;
 	k->armed_fd = -1;
 	k->armed_wd = -1;
-	k->watch_fd = ks->watch_fd;
 	k->smmu = strdup(smmu);
 	k->path = root_path(ks->root, rel);
 	n = realloc(ks->knobs, (ks->n_knobs + 1) * sizeof(Knob *));
 	if (!k->smmu || !k->path || !n) {
 		if (n)
 			ks->knobs = n;
-		knob_free(k);
+		knob_free(ks, k);
 		return NULL;
 	}
 	ks->knobs = n;
@@ -232,13 +231,13 @@ int knobs_forget_smmu(Knobs *ks, const char *smmu)
 			log_warning("%s/%s: SMMU is gone while smmud held it at %s (original %s).",
 				    smmu, knob_attr_to_string(k->attr), k->written, k->original);
 		state_unset(ks->state, smmu, knob_attr_to_string(k->attr));
-		knob_free(k);
+		knob_free(ks, k);
 	}
 	ks->n_knobs = j;
 	return save_state(ks);
 }
 
-static void knob_close_armed(Knob *k)
+static void knob_close_armed(const Knobs *ks, Knob *k)
 {
 	if (k->armed_fd >= 0)
 		close(k->armed_fd);
@@ -249,7 +248,7 @@ static void knob_close_armed(Knob *k)
 	 * is why there is one instance for all knobs.
 	 */
 	if (k->armed_wd >= 0)
-		(void)inotify_rm_watch(k->watch_fd, k->armed_wd);
+		(void)inotify_rm_watch(ks->watch_fd, k->armed_wd);
 	k->armed_wd = -1;
 	k->armed_known = false;
 }
@@ -295,12 +294,12 @@ static bool knob_armed_unchanged(Knobs *ks, const Knob *k)
 }
 
 /* The directory we held went (the SMMU unbound): the next write checks anew. */
-static void knob_forget_dir(Knob *k)
+static void knob_forget_dir(const Knobs *ks, Knob *k)
 {
 	if (k->dir_fd >= 0)
 		close(k->dir_fd);
 	k->dir_fd = -1;
-	knob_close_armed(k);
+	knob_close_armed(ks, k);
 }
 
 int knob_read(Knobs *ks, Knob *k)
@@ -317,14 +316,14 @@ int knob_read(Knobs *ks, Knob *k)
 			k->armed_known = k->armed_wd >= 0;
 		if (r < 0) {
 			/* Gone with its device (ENODEV): the directory is looked up again. */
-			knob_forget_dir(k);
+			knob_forget_dir(ks, k);
 			r = -ENOENT;
 		}
 	}
 	if (r == -ENOENT && k->dir_fd >= 0) {
 		r = read_one_line_fileat(k->dir_fd, knob_attr_to_string(k->attr), &v);
 		if (r == -ENOENT)
-			knob_forget_dir(k);
+			knob_forget_dir(ks, k);
 	}
 	if (r == -ENOENT)
 		r = read_one_line_file(k->path, &v);
@@ -489,7 +488,7 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 		if (r != -ENODEV && r != -ENOENT)
 			return r;
 		/* Its device went since: look the directory up again, as below. */
-		knob_forget_dir(k);
+		knob_forget_dir(ks, k);
 		held = false;
 	}
 	dir_fd = knob_dir(ks, k);
@@ -498,7 +497,7 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 	r = write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
 	if (r != -ENOENT)
 		return r;
-	knob_forget_dir(k);
+	knob_forget_dir(ks, k);
 	if (!held)
 		return r;
 	/* A directory held from before may have been replaced (unbound, bound again). */
@@ -515,7 +514,7 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	int r = knob_set(ks, k, value, why);
 
 	/* An armed attribute serves one write: later ones open it as usual. */
-	knob_close_armed(k);
+	knob_close_armed(ks, k);
 	return r;
 }
 
@@ -637,15 +636,15 @@ int knobs_restore(Knobs *ks, Knob *k, const char *why)
 }
 
 /* Watches the armed attribute itself, by its open fd: no path to swap. */
-static void knob_watch_armed(Knob *k)
+static void knob_watch_armed(const Knobs *ks, Knob *k)
 {
 	char proc_path[64];
 	int wd;
 
-	if (k->watch_fd < 0)
+	if (ks->watch_fd < 0)
 		return;
 	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", k->armed_fd);
-	wd = inotify_add_watch(k->watch_fd, proc_path, IN_MODIFY);
+	wd = inotify_add_watch(ks->watch_fd, proc_path, IN_MODIFY);
 	if (wd < 0) {
 		log_debug_errno(negative_errno(), "%s/%s: no watch, it is read before its write: %m",
 				k->smmu, knob_attr_to_string(k->attr));
@@ -678,10 +677,10 @@ static int knob_open_armed(const Knobs *ks, Knob *k)
 		close(fd);
 		return r;
 	}
-	knob_close_armed(k);
+	knob_close_armed(ks, k);
 	k->armed_fd = fd;
 	k->armed_regular = S_ISREG(st.st_mode);
-	knob_watch_armed(k);
+	knob_watch_armed(ks, k);
 	return 0;
 }
 
@@ -709,7 +708,7 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 		(void)knob_open_armed(ks, k);
 	r = knob_read(ks, k);
 	if (r < 0) {
-		knob_close_armed(k);
+		knob_close_armed(ks, k);
 		return log_warning_errno(r, "%s/%s: cannot read %s to arm it: %m", k->smmu, attr,
 					 k->path);
 	}
@@ -726,7 +725,7 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 			state_unset(ks->state, k->smmu, attr);
 	}
 	if (r < 0) {
-		knob_close_armed(k);
+		knob_close_armed(ks, k);
 		return r;
 	}
 	log_debug("%s/%s: armed for %s (original %s on disk).", k->smmu, attr, value, k->original);
@@ -736,9 +735,12 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 int knobs_disarm(Knobs *ks, Knob *k)
 {
 	const char *attr = knob_attr_to_string(k->attr);
+	bool watched = k->armed_wd >= 0;
 
-	knob_close_armed(k);
-	knobs_drain_watch(ks);
+	knob_close_armed(ks, k);
+	/* Its watch's last events (and IN_IGNORED) out of the queue. */
+	if (watched)
+		knobs_drain_watch(ks);
 	if (ks->dry_run || k->written || !state_get(ks->state, k->smmu, attr))
 		return 0;
 	state_unset(ks->state, k->smmu, attr);

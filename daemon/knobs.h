@@ -47,7 +47,6 @@ typedef struct Knob {
 	bool armed_regular;   /* ... and it is a regular file (a test tree): truncate after */
 	int armed_wd;         /* ... its watch for write(2)s on Knobs.watch_fd, -1: none */
 	bool armed_known;     /* ... and current was read through it since the watch began */
-	int watch_fd;         /* Knobs.watch_fd (not ours to close) */
 	char *original;       /* the value before our hold (or last seen while idle) */
 	char *written;        /* our value, in place now; NULL: not held */
 	char *current;        /* as last read */
