@@ -74,9 +74,13 @@ marker() {
 	say "marker name=$1 n=$mark_n iova=$(printf 0x%x "$iova")"
 	mark_n=$((mark_n + 1))
 }
-# snap NAME: the global counters, the live VM's domain and inv_max_ns.
+# snap NAME: the global counters, the live VM's domain and inv_max_ns;
+# the CPU time smmud has used and the vCPUs' idle time (clock ticks of
+# USER_HZ), to tell what smmud's own work costs the VMMs tearing down.
 snap() {
 	line="snap name=$1 inv_max_ns=$(cat "$invmax") live_rounds=$(tr -d ' ' </tmp/live.rounds 2>/dev/null || echo 0)"
+	line="$line uptime_ms=$(awk '{ printf "%d", $1 * 1000 }' /proc/uptime) idle_ticks=$(awk '$1 == "cpu" { print $5 + $6 }' /proc/stat)"
+	[ -n "${smmud_pid:-}" ] && line="$line smmud_cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$smmud_pid/stat" 2>/dev/null)"
 	if [ -n "$dbg" ]; then
 		line="$line $(tr ' ' '=' <"$dbg/counters" | tr '\n' ' ')"
 		[ -n "${live_asid:-}" ] && line="$line live_$(grep " asid=$live_asid " "$dbg/domains" |
