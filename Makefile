@@ -6,6 +6,7 @@
 #   make bench       every scenario configuration, with figures
 #   make kernel      the patched arm64 test kernel (cached outside the tree)
 #   make guest-test  boot the test kernel under QEMU and run the guest suite
+#   make host-test   boot the deployed host image (systemd, smmud's .deb) and test it there
 #   make install / uninstall (PREFIX, DESTDIR), make clean
 #
 # Objects go to $(BUILD)/<variant>/: host (the installed build), san
@@ -87,8 +88,8 @@ MAN_SRCS := $(sort $(wildcard man/*.scd))
 MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRCS))
 
 .PHONY: all variant-all binaries existing-binaries unit-bins helper-bins guest-bins man \
-	deps san arm64 check demo bench kernel kernel-base guest-test \
-	install uninstall deb clean
+	deps san arm64 check demo bench kernel kernel-base guest-test host-image host-test \
+	install uninstall deb deb-arm64 clean
 
 ifeq ($(VARIANT),host)
 all: deps
@@ -180,6 +181,14 @@ kernel-base: deps
 
 guest-test: deps arm64
 	tests/guest/run-guest-tests patched
+
+# The deployed host image (Debian 12 arm64, systemd as PID 1) and its suite:
+# smmud installed from its .deb, started by systemd.
+host-image: deps
+	scripts/build-host-image
+
+host-test: deps
+	tests/host/run-host-tests
 
 check: deps
 	@$(MAKE) --no-print-directory san
@@ -288,6 +297,11 @@ uninstall:
 # dpkg-buildpackage writes nothing outside build/): $(BUILD)/deb/*.deb.
 deb:
 	@scripts/build-deb $(BUILD)/deb
+
+# The same package cross-built for arm64 hosts (what the deployed host
+# image installs): $(BUILD)/deb-arm64/*.deb.
+deb-arm64: deps
+	@scripts/build-deb $(BUILD)/deb-arm64 -aarm64
 
 clean:
 	rm -rf $(BUILD)
