@@ -3,7 +3,7 @@
 
 /*
  * The daemon: one sd-event loop that wires the observers (topology,
- * vmtrack, exitwatch, machines, shutdownwatch) to the pure policy and the
+ * vmscan, exitwatch, machines, shutdownwatch) to the pure policy and the
  * knobs.  Everything a control API needs to show or change is reachable
  * from here (bus.c reads these structures on the loop's thread and calls
  * the manager_* functions below; it never touches a knob itself).
@@ -20,7 +20,7 @@
 #include "policy.h"
 #include "shutdownwatch.h"
 #include "topology.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 typedef enum SmmuMode {
 	SMMU_MODE_MANAGED,    /* tunables present, Manage=yes: smmud writes them */

@@ -2,7 +2,7 @@
 /*
  * smmuctl risk: what a simultaneous teardown of every running VM would
  * cost each SMMU, now and with smmud's storm settings.  Scans sysfs and
- * /proc itself (topology.c, vmtrack.c), so it needs no daemon and works on
+ * /proc itself (topology.c, vmscan.c), so it needs no daemon and works on
  * any kernel; the model is risk.c's.
  */
 #include <inttypes.h>
@@ -15,7 +15,7 @@
 #include "smmuctl-table.h"
 #include "smmuctl.h"
 #include "topology.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 typedef struct SmmuRisk {
 	const Smmu *smmu;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * vmtrack: the pure parsers with good and bad input, then the scanner on
+ * vmscan: the pure parsers with good and bad input, then the scanner on
  * a fake root whose proc is the real /proc and whose VFIO files are plain
  * files held open by real child processes.
  */
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "util.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 /* ---- vm_parse_fd_target ------------------------------------------------- */
 
@@ -339,7 +339,7 @@ static int setup_root(void **state)
 	_cleanup_free_ char *proc = NULL, *grp = NULL;
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/smmud-test-vmtrack-XXXXXX");
+	strcpy(f->dir, "/tmp/smmud-test-vmscan-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	f->root = path_join(f->dir, "root");
 	f->link = path_join(f->dir, "link");
@@ -464,7 +464,7 @@ static void test_scan_pid(void **state)
 	assert_true(vm->pinned_bytes >= 256 * 1024);
 	assert_int_equal(vm->starttime, real_starttime(pid));
 	assert_non_null(vm->comm);
-	assert_string_equal(vm->comm, "test-vmtrack");
+	assert_string_equal(vm->comm, "test-vmscan");
 	assert_null(vm->name);
 
 	/* The same through a root that is a symlink. */
@@ -629,5 +629,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_all_between, setup_root, teardown_root),
 	};
 
-	return cmocka_run_group_tests_name("vmtrack", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("vmscan", tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 
 #include "log.h"
 #include "util.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 /* No /proc file we read comes close; a larger one is not what we expect. */
 #define PROC_FILE_MAX (1024 * 1024)
