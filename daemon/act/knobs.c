@@ -196,7 +196,7 @@ static int save_state(Knobs *ks)
 
 	if (ks->dry_run)
 		return 0;
-	r = state_prepare_dir(ks->runtime_dir);
+	r = runtime_dir_prepare(ks->runtime_dir);
 	if (r < 0)
 		return log_error_errno(r, "Runtime directory %s unusable: %m", ks->runtime_dir);
 	r = state_save(ks->runtime_dir, ks->state);

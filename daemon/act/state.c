@@ -195,26 +195,13 @@ int state_format(const State *s, char **ret)
 	return 0;
 }
 
-int state_prepare_dir(const char *dir)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return negative_errno();
-	if (lstat(dir, &st) < 0)
-		return negative_errno();
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	return 0;
-}
-
 int state_load(const char *dir, State **ret, char **ret_error)
 {
 	_cleanup_free_ char *path = path_join(dir, STATE_FILE_NAME);
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *text = NULL;
-	size_t size = 0, cap = 0;
 	struct stat st;
+	int r;
 
 	if (!path)
 		return -ENOMEM;
@@ -225,41 +212,12 @@ int state_load(const char *dir, State **ret, char **ret_error)
 		return negative_errno();
 	if (!S_ISREG(st.st_mode))
 		return -EBADMSG;
-	for (;;) {
-		ssize_t n;
-
-		if (cap - size < 4096) {
-			char *t;
-
-			/* A real state file is a few hundred bytes. */
-			if (cap >= 1 << 20)
-				return -EFBIG;
-			t = realloc(text, cap + 4096 + 1);
-			if (!t)
-				return -ENOMEM;
-			text = t;
-			cap += 4096;
-		}
-		n = read(fd, text + size, cap - size);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		size += (size_t)n;
-	}
-	if (!text)
-		text = calloc(1, 1);
-	if (!text)
-		return -ENOMEM;
-	text[size] = 0;
-	if (strlen(text) != size) {
-		if (ret_error)
-			*ret_error = strdup("NUL byte in file");
-		return -EBADMSG;
-	}
+	/* A real state file is a few hundred bytes. */
+	r = read_full_fd(fd, 1 << 20, &text, NULL);
+	if (r == -EBADMSG && ret_error)
+		*ret_error = strdup("NUL byte in file");
+	if (r < 0)
+		return r;
 	return state_parse(text, ret, ret_error);
 }
 

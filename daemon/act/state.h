@@ -59,12 +59,11 @@ int state_parse(const char *text, State **ret, char **ret_error);
 int state_format(const State *s, char **ret);
 
 /*
- * Runtime directory handling.  dir is created (0755) if missing and must be
- * a real directory (not a symlink).  state_load(): -ENOENT if no file;
- * the file is opened with O_NOFOLLOW.  state_save(): atomic replace, or
- * unlink when s holds no entry.
+ * The file in the runtime directory dir (runtime_dir_prepare() makes
+ * it).  state_load(): -ENOENT if no file; the file is opened with
+ * O_NOFOLLOW.  state_save(): atomic replace, or unlink when s holds no
+ * entry.
  */
-int state_prepare_dir(const char *dir);
 int state_load(const char *dir, State **ret, char **ret_error);
 int state_save(const char *dir, const State *s);
 /* Moves an unusable state file aside (state.bad) so it is kept for a human. */

@@ -387,64 +387,9 @@ void vm_array_free(Vm **vms, size_t n)
  */
 static int read_proc_file(int dfd, const char *name, char **ret)
 {
-	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
-	size_t size = 0, cap = 0;
+	int r = read_full_fileat(dfd, name, PROC_FILE_MAX, ret);
 
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : negative_errno();
-	for (;;) {
-		ssize_t n;
-
-		if (cap - size < 2) {
-			size_t ncap = cap ? cap * 2 : 4096;
-			char *nb;
-
-			if (ncap > PROC_FILE_MAX)
-				return -EFBIG;
-			nb = realloc(buf, ncap);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-			cap = ncap;
-		}
-		n = read(fd, buf + size, cap - size - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == ESRCH || errno == ENOENT ? -ESRCH : negative_errno();
-		}
-		if (n == 0)
-			break;
-		size += (size_t)n;
-	}
-	/* The text parsers stop at a NUL; the kernel writes none. */
-	if (memchr(buf, 0, size))
-		return -EBADMSG;
-	buf[size] = 0;
-	*ret = TAKE_PTR(buf);
-	return 0;
-}
-
-static int readlinkat_malloc(int dfd, const char *name, char **ret)
-{
-	for (size_t l = 256;; l *= 2) {
-		_cleanup_free_ char *buf = malloc(l);
-		ssize_t n;
-
-		if (!buf)
-			return -ENOMEM;
-		n = readlinkat(dfd, name, buf, l);
-		if (n < 0)
-			return negative_errno();
-		if ((size_t)n < l) {
-			buf[n] = 0;
-			*ret = TAKE_PTR(buf);
-			return 0;
-		}
-		if (l >= 64 * 1024)
-			return -ENAMETOOLONG;
-	}
+	return r == -ENOENT ? -ESRCH : r;
 }
 
 static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_state,

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "json.h"
+#include "util.h"
 
 void json_init(JsonWriter *w, FILE *f, bool pretty)
 {
@@ -108,34 +109,6 @@ void json_key(JsonWriter *w, const char *key)
 	w->after_key = true;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_sequence_length(const unsigned char *s)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2, cp = s[0] & 0x1F;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3, cp = s[0] & 0x0F;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return n;
-}
-
 void json_write_escaped(FILE *f, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -171,7 +144,7 @@ void json_write_escaped(FILE *f, const char *str)
 			s++;
 			continue;
 		}
-		n = utf8_sequence_length(s);
+		n = utf8_char_len((const char *)s, NULL);
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			s++;

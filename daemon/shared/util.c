@@ -135,6 +135,69 @@ int read_one_line_fileat(int dir_fd, const char *path, char **ret)
 	return 0;
 }
 
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0, cap = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (size == cap) {
+			/* Room for max + 1 bytes at most: reading that many proves the file too long. */
+			size_t ncap = cap ? cap * 2 : 4096;
+			char *nb;
+
+			if (ncap > max + 1)
+				ncap = max + 1;
+			if (ncap == cap)
+				return -EFBIG;
+			nb = realloc(buf, ncap + 1);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+			cap = ncap;
+		}
+		n = read(fd, buf + size, cap - size);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (n == 0)
+			break;
+		size += (size_t)n;
+	}
+	if (size > max)
+		return -EFBIG;
+	if (!buf) {
+		buf = malloc(1);
+		if (!buf)
+			return -ENOMEM;
+	}
+	if (memchr(buf, 0, size))
+		return -EBADMSG;
+	buf[size] = 0;
+	if (ret_size)
+		*ret_size = size;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int read_full_fileat(int dir_fd, const char *path, size_t max, char **ret)
+{
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return negative_errno();
+	return read_full_fd(fd, max, ret, NULL);
+}
+
+int read_full_file(const char *path, size_t max, char **ret)
+{
+	return read_full_fileat(AT_FDCWD, path, max, ret);
+}
+
 int write_string_file(const char *path, const char *s)
 {
 	return write_string_fileat(AT_FDCWD, path, s);
@@ -195,6 +258,19 @@ fail:
 	r = negative_errno();
 	unlink(tmp);
 	return r;
+}
+
+int runtime_dir_prepare(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	if (lstat(dir, &st) < 0)
+		return negative_errno();
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return 0;
 }
 
 char *path_join(const char *a, const char *b)
@@ -405,17 +481,15 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec)
 	return buf;
 }
 
-int readlink_malloc(const char *path, char **ret)
+int readlinkat_malloc(int dir_fd, const char *path, char **ret)
 {
-	size_t size = 256;
-
-	for (;;) {
+	for (size_t size = 256;; size *= 2) {
 		_cleanup_free_ char *buf = malloc(size);
 		ssize_t n;
 
 		if (!buf)
 			return -ENOMEM;
-		n = readlink(path, buf, size);
+		n = readlinkat(dir_fd, path, buf, size);
 		if (n < 0)
 			return negative_errno();
 		if ((size_t)n < size) {
@@ -423,8 +497,14 @@ int readlink_malloc(const char *path, char **ret)
 			*ret = TAKE_PTR(buf);
 			return 0;
 		}
-		size *= 2;
+		if (size >= 64 * 1024)
+			return -ENAMETOOLONG;
 	}
+}
+
+int readlink_malloc(const char *path, char **ret)
+{
+	return readlinkat_malloc(AT_FDCWD, path, ret);
 }
 
 const char *path_basename(const char *path)
@@ -476,14 +556,10 @@ bool glob_match(const char *pattern, const char *s)
 	return fnmatch(pattern, s, 0) == 0;
 }
 
-/*
- * Length of the valid UTF-8 character at s (1-4), or 0: a stray or
- * truncated sequence, an overlong form, a surrogate, a code point above
- * U+10FFFF or a noncharacter (what sd-bus refuses).  *ret_cp: the code point.
- */
-static size_t utf8_char_len(const unsigned char *s, uint32_t *ret_cp)
+size_t utf8_char_len(const char *str, uint32_t *ret_cp)
 {
 	static const uint32_t min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+	const unsigned char *s = (const unsigned char *)str;
 	size_t n;
 	uint32_t cp;
 
@@ -503,15 +579,23 @@ static size_t utf8_char_len(const unsigned char *s, uint32_t *ret_cp)
 			return 0;
 		cp = (cp << 6) | (s[i] & 0x3f);
 	}
-	if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
+	if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
-	*ret_cp = cp;
+	if (ret_cp)
+		*ret_cp = cp;
 	return n;
+}
+
+/* What sd-bus refuses in a string although it is valid UTF-8. */
+static bool cp_is_noncharacter(uint32_t cp)
+{
+	return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
 }
 
 static bool cp_needs_escape(uint32_t cp, EscapeFlags flags)
 {
+	if (cp_is_noncharacter(cp))
+		return true;
 	if (cp == '\n')
 		return !(flags & ESCAPE_KEEP_NEWLINE);
 	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == '\\';
@@ -523,7 +607,7 @@ bool text_is_safe(const char *s, EscapeFlags flags)
 
 	while (*p) {
 		uint32_t cp;
-		size_t n = utf8_char_len(p, &cp);
+		size_t n = utf8_char_len((const char *)p, &cp);
 
 		if (n == 0 || cp_needs_escape(cp, flags))
 			return false;
@@ -543,7 +627,7 @@ char *text_escape(const char *s, EscapeFlags flags)
 		return NULL;
 	while (*p) {
 		uint32_t cp;
-		size_t n = utf8_char_len(p, &cp);
+		size_t n = utf8_char_len((const char *)p, &cp);
 
 		if (n > 0 && !cp_needs_escape(cp, flags)) {
 			memcpy(o, p, n);

@@ -115,10 +115,28 @@ int write_string_file(const char *path, const char *s);
 int write_string_fileat(int dir_fd, const char *path, const char *s);
 
 /*
+ * Reads fd whole, from its current offset to the end: at most max bytes
+ * (-EFBIG for more), NUL-terminated in *ret (malloc'd), its length in
+ * *ret_size (may be NULL).  -EBADMSG if the data holds a NUL byte: every
+ * reader of these files handles text, which would end there.
+ */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
+/* The same for the file at path, relative to dir_fd (or AT_FDCWD), opened read-only. */
+int read_full_fileat(int dir_fd, const char *path, size_t max, char **ret);
+int read_full_file(const char *path, size_t max, char **ret);
+
+/*
  * Writes data to path atomically: a temporary file in the same directory,
  * fsync, rename.  Readers see the old or the new contents, never a mix.
  */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/*
+ * The runtime directory (/run/smmud): created 0755 if missing; what is
+ * there must be a real directory, not a symlink (-ENOTDIR), so nothing
+ * smmud writes there (state file, private socket) goes elsewhere.
+ */
+int runtime_dir_prepare(const char *dir);
 
 /* malloc'd "a/b", with exactly one slash between the parts. */
 char *path_join(const char *a, const char *b);
@@ -160,7 +178,8 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec);
 #define FORMAT_BYTES_MAX 32
 #define FORMAT_TIMESPAN_MAX 32
 
-/* Target of a symlink, malloc'd. */
+/* Target of a symlink (relative to dir_fd, or AT_FDCWD), malloc'd; -ENAMETOOLONG past 64 KiB. */
+int readlinkat_malloc(int dir_fd, const char *path, char **ret);
 int readlink_malloc(const char *path, char **ret);
 /* Last component of a path (no allocation). */
 const char *path_basename(const char *path);
@@ -182,6 +201,14 @@ bool glob_match(const char *pattern, const char *s);
 typedef enum EscapeFlags {
 	ESCAPE_KEEP_NEWLINE = 1 << 0,
 } EscapeFlags;
+
+/*
+ * The one UTF-8 decoder: the length (1-4) of the valid UTF-8 character
+ * at s (RFC 3629: no overlong form, no surrogate, nothing above
+ * U+10FFFF) and its code point in *ret_cp (may be NULL), or 0 for a
+ * byte that starts none.
+ */
+size_t utf8_char_len(const char *s, uint32_t *ret_cp);
 
 /* Whether s needs no escaping. */
 bool text_is_safe(const char *s, EscapeFlags flags);

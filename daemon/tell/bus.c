@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <inttypes.h>
-#include <sys/stat.h>
 
 #include "bus-api.h"
 #include "bus-private.h"
@@ -893,8 +892,9 @@ int bus_setup(Manager *m, const BusAccess *access, Bus **ret)
 	b->socket_path = path_join(m->runtime_dir, "private");
 	if (!b->socket_path)
 		return log_oom();
-	if (mkdir(m->runtime_dir, 0755) < 0 && errno != EEXIST)
-		return log_error_errno(negative_errno(), "Failed to create %s: %m", m->runtime_dir);
+	r = runtime_dir_prepare(m->runtime_dir);
+	if (r < 0)
+		return log_error_errno(r, "Runtime directory %s unusable: %m", m->runtime_dir);
 
 	r = bus_private_new(m->event, b->socket_path, add_objects, b, &b->private);
 	if (r < 0)

@@ -233,7 +233,7 @@ static void test_recover_leaves_foreign_values(void **state)
 	Knobs *ks;
 	char path[160];
 
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	/* smmud wrote 16; since then an operator set 300. */
 	put(path, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
@@ -258,7 +258,7 @@ static void test_recover_from_other_boot_restores_nothing(void **state)
 	assert_int_equal(system(cmd), 0);
 	ks = knobs(t);
 	assert_string_equal(ks->boot_id, "this-boot");
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	snprintf(text, sizeof(text), "version 1\nboot not-this-boot\nknob " SMMU " inv_threshold 5 16\n");
 	put(path, text);
@@ -276,7 +276,7 @@ static void test_corrupt_state_file_is_quarantined(void **state)
 	char path[160], bad[160];
 	struct stat st;
 
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	snprintf(bad, sizeof(bad), "%s/" STATE_FILE_NAME ".bad", t->run);
 	put(path, "version 1\nknob " SMMU " inv_threshold auto\n");
@@ -298,7 +298,7 @@ static void test_state_file_symlink_not_followed(void **state)
 	State *s = NULL;
 	struct stat st;
 
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	snprintf(target, sizeof(target), "%s/elsewhere", t->root);
 	put(target, "version 1\n");
