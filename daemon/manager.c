@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus.h"
+#include "counters.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
@@ -44,20 +45,6 @@ static uint64_t now_mono(Manager *m)
 }
 
 /* ---- metrics ----------------------------------------------------------- */
-
-/* A small file whole (debugfs counters), or NULL. */
-static char *read_small_file(const char *path)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t size = 0;
-
-	if (!f || getdelim(&buf, &size, 0, f) < 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
 
 static void metrics_forget(Manager *m)
 {
@@ -103,8 +90,6 @@ static void manager_write_metrics(Manager *m)
 	};
 	for (size_t i = 0; i < m->n_smmus; i++) {
 		const ManagedSmmu *ms = m->smmus[i];
-		_cleanup_free_ char *rel = NULL, *cpath = NULL;
-
 		s[i] = (MetricsSmmu){
 			.name = ms->name,
 			.mode = smmu_mode_to_string(ms->mode),
@@ -130,10 +115,8 @@ static void manager_write_metrics(Manager *m)
 				.owner = knob_owner_to_string(k->owner),
 			};
 		}
-		if (ms->smmu && ms->smmu->has_counters &&
-		    asprintf(&rel, "sys/kernel/debug/iommu/arm-smmu-v3/%s/counters", ms->name) >= 0 &&
-		    (cpath = root_path(m->root, rel)))
-			s[i].counters = counters[i] = read_small_file(cpath);
+		if (ms->smmu && ms->smmu->has_counters && counters_read(m->root, ms->name, &counters[i]) >= 0)
+			s[i].counters = counters[i];
 	}
 	r = metrics_format(&h, s, m->n_smmus, &text);
 	strv_free(counters);

@@ -4,6 +4,7 @@
 #include "bus-api.h"
 #include "bus-private.h"
 #include "bus.h"
+#include "counters.h"
 #include "log.h"
 
 struct Bus {
@@ -380,41 +381,40 @@ static int method_get_vms(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	return reply_read(userdata, msg, error, build_vms);
 }
 
-/*
- * One SMMU's debugfs counters: lines of "name value", "name: value" or
- * "name=value"; anything else is skipped.
- */
+typedef struct CounterReply {
+	sd_bus_message *reply;
+	BusText text;
+	int error;
+} CounterReply;
+
+static void counter_reply_done(CounterReply *c)
+{
+	bus_text_done(&c->text);
+}
+
+static void append_counter(const char *name, uint64_t value, void *userdata)
+{
+	CounterReply *c = userdata;
+
+	if (c->error >= 0)
+		c->error = sd_bus_message_append(c->reply, "(st)", bus_text(&c->text, name), value);
+}
+
+/* One SMMU's debugfs counters (none where the file is missing or unreadable). */
 static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
 {
-	_cleanup_free_ char *rel = NULL, *path = NULL, *line = NULL;
-	_cleanup_(bus_text_done) BusText t = {};
-	_cleanup_fclose_ FILE *f = NULL;
-	size_t size = 0;
+	_cleanup_free_ char *text = NULL;
+	_cleanup_(counter_reply_done) CounterReply c = { .reply = reply };
 	int r;
 
 	r = sd_bus_message_open_container(reply, 'a', "(st)");
 	if (r < 0)
 		return r;
-	if (asprintf(&rel, "sys/kernel/debug/iommu/arm-smmu-v3/%s/counters", smmu) < 0)
-		return -ENOMEM;
-	path = root_path(m->root, rel);
-	if (!path)
-		return -ENOMEM;
-	f = fopen(path, "re");
-	while (f && getline(&line, &size, f) > 0) {
-		char name[64];
-		uint64_t v;
-
-		line[strcspn(line, "\n")] = 0;
-		for (char *c = line; *c; c++)
-			if (*c == ':' || *c == '=')
-				*c = ' ';
-		if (sscanf(line, "%63s %" SCNu64, name, &v) != 2)
-			continue;
-		r = bus_text_result(&t, sd_bus_message_append(reply, "(st)", bus_text(&t, name), v));
-		if (r < 0)
-			return r;
-	}
+	if (counters_read(m->root, smmu, &text) >= 0)
+		counters_parse(text, append_counter, &c);
+	r = bus_text_result(&c.text, c.error);
+	if (r < 0)
+		return r;
 	return sd_bus_message_close_container(reply);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <inttypes.h>
 
+#include "counters.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -29,33 +30,6 @@ static void smmu_sample(FILE *f, const char *metric, const MetricsSmmu *s, uint6
 	fprintf(f, "%s{", metric);
 	put_label(f, "smmu", s->name);
 	fprintf(f, "} %" PRIu64 "\n", v);
-}
-
-void metrics_parse_counters(const char *text, void (*fn)(const char *name, uint64_t value,
-							  void *userdata),
-			    void *userdata)
-{
-	const char *p = text;
-
-	while (p && *p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char line[256], name[64], value[32];
-		uint64_t v;
-		char extra;
-
-		if (len < sizeof(line)) {
-			memcpy(line, p, len);
-			line[len] = 0;
-			for (char *c = line; *c; c++)
-				if (*c == ':' || *c == '=')
-					*c = ' ';
-			if (sscanf(line, "%63s %31s %c", name, value, &extra) == 2 &&
-			    safe_atou64(value, &v) >= 0)
-				fn(name, v, userdata);
-		}
-		p = nl ? nl + 1 : NULL;
-	}
 }
 
 typedef struct CounterCtx {
@@ -177,7 +151,7 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 		CounterCtx c = { .f = f, .s = &smmus[i] };
 
 		if (smmus[i].counters)
-			metrics_parse_counters(smmus[i].counters, put_counter, &c);
+			counters_parse(smmus[i].counters, put_counter, &c);
 	}
 
 	if (fclose(f) != 0) {

@@ -51,11 +51,3 @@ typedef struct MetricsHost {
 
 /* The whole file's text, malloc'd. */
 int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, char **ret);
-
-/*
- * Calls f for every "name value", "name: value" or "name=value" line of a
- * counters file whose value is a whole number; other lines are skipped.
- */
-void metrics_parse_counters(const char *text, void (*f)(const char *name, uint64_t value,
-							 void *userdata),
-			    void *userdata);
