@@ -110,8 +110,7 @@ static void manager_write_metrics(Manager *m)
 				.current = k->current,
 				.desired = manager_desired_value(ms, a),
 				.baseline = manager_baseline_value(ms, a),
-				.storm = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
-							     : ms->settings->storm.teardown_mode,
+				.storm = knob_values_get(&ms->settings->storm, a),
 				.owner = knob_owner_to_string(k->owner),
 			};
 		}
@@ -183,14 +182,12 @@ const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr)
 {
 	if (!ms->decided || !ms->decision.values)
 		return "keep";
-	return attr == KNOB_THRESHOLD ? ms->decision.values->threshold
-				      : ms->decision.values->teardown_mode;
+	return knob_values_get(ms->decision.values, attr);
 }
 
 const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr)
 {
-	const char *v = attr == KNOB_THRESHOLD ? ms->settings->baseline.threshold
-					       : ms->settings->baseline.teardown_mode;
+	const char *v = knob_values_get(&ms->settings->baseline, attr);
 	const Knob *k = ms->knobs[attr];
 
 	if (!streq(v, "keep"))
@@ -250,7 +247,7 @@ static void on_knob_event(const Knob *k, uint64_t realtime_usec, const char *kin
 		      after, detail);
 }
 
-static const char *profile_text(const KnobProfile *p, char *buf, size_t size)
+static const char *profile_text(const KnobValues *p, char *buf, size_t size)
 {
 	if (!p)
 		return NULL;
@@ -267,8 +264,7 @@ static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
 	if (ms->mode != SMMU_MODE_MANAGED)
 		return;
 	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		const char *want = a == KNOB_THRESHOLD ? d->values->threshold
-						       : d->values->teardown_mode;
+		const char *want = knob_values_get(d->values, a);
 		Knob *k = ms->knobs[a];
 		int r;
 
@@ -302,8 +298,7 @@ static void arm_storm_values(Manager *m, ManagedSmmu *ms, const PolicyDecision *
 	bool arm = ms->mode == SMMU_MODE_MANAGED && d->reason == POLICY_BELOW_LIMIT;
 
 	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		const char *want = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
-						       : ms->settings->storm.teardown_mode;
+		const char *want = knob_values_get(&ms->settings->storm, a);
 		Knob *k = ms->knobs[a];
 
 		if (!k)
@@ -1370,7 +1365,7 @@ int manager_rescan(Manager *m)
 	return r < 0 ? r : 0;
 }
 
-int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobProfile *pin)
+int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobValues *pin)
 {
 	ManagedSmmu *only = NULL;
 
@@ -1386,7 +1381,7 @@ int manager_set_override(Manager *m, const char *name, PolicyOverride o, const K
 			PolicySmmu *p = &m->smmus[i]->policy;
 			char before[2 * KNOB_VALUE_MAX + 64], after[2 * KNOB_VALUE_MAX + 64];
 			PolicyOverride was = p->override;
-			KnobProfile was_pin = p->pinned;
+			KnobValues was_pin = p->pinned;
 
 			policy_set_override(p, o, pin);
 			log_notice("%s: override %s by the operator.", m->smmus[i]->name,

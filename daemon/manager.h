@@ -190,7 +190,7 @@ int manager_run(Manager *m);
 int manager_reload(Manager *m, char ***ret_errors);
 int manager_rescan(Manager *m);
 /* name NULL: every SMMU.  -ENOENT: no such SMMU. */
-int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobProfile *pin);
+int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobValues *pin);
 /* Takes a knob the operator changed back under smmud's management. */
 int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
 

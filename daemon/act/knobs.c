@@ -8,28 +8,10 @@
 #include "knobs.h"
 #include "log.h"
 
-static const char *const knob_attr_table[_KNOB_ATTR_MAX] = {
-	[KNOB_THRESHOLD] = "inv_threshold",
-	[KNOB_TEARDOWN_MODE] = "teardown_mode",
-};
-
 static const char *const knob_owner_table[_KNOB_OWNER_MAX] = {
 	[KNOB_OWNER_SMMUD] = "smmud",
 	[KNOB_OWNER_OPERATOR] = "operator",
 };
-
-const char *knob_attr_to_string(KnobAttr a)
-{
-	return a >= 0 && a < _KNOB_ATTR_MAX ? knob_attr_table[a] : NULL;
-}
-
-int knob_attr_from_string(const char *s)
-{
-	for (int i = 0; i < _KNOB_ATTR_MAX; i++)
-		if (streq(knob_attr_table[i], s))
-			return i;
-	return -EINVAL;
-}
 
 const char *knob_owner_to_string(KnobOwner o)
 {

@@ -22,20 +22,12 @@
 #include "config.h"
 #include "state.h"
 
-typedef enum KnobAttr {
-	KNOB_THRESHOLD,
-	KNOB_TEARDOWN_MODE,
-	_KNOB_ATTR_MAX,
-} KnobAttr;
-
 typedef enum KnobOwner {
 	KNOB_OWNER_SMMUD,     /* smmud decides its value */
 	KNOB_OWNER_OPERATOR,  /* someone else wrote it while we held it: hands off */
 	_KNOB_OWNER_MAX,
 } KnobOwner;
 
-const char *knob_attr_to_string(KnobAttr a);
-int knob_attr_from_string(const char *s);
 const char *knob_owner_to_string(KnobOwner o);
 
 typedef struct Knob {

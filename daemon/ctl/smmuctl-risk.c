@@ -28,7 +28,7 @@ typedef struct SmmuRisk {
 	RiskEstimate now;
 	bool has_storm;
 	RiskEstimate storm;
-	const KnobProfile *storm_values;
+	const KnobValues *storm_values;
 } SmmuRisk;
 
 /* The smallest granule in "4K 16K 64K"; 4 KiB if unknown. */

@@ -124,7 +124,7 @@ size_t policy_window_exits(PolicySmmu *p, const SmmuSettings *s, uint64_t now, u
 	return p->n_exits;
 }
 
-void policy_set_override(PolicySmmu *p, PolicyOverride o, const KnobProfile *pinned)
+void policy_set_override(PolicySmmu *p, PolicyOverride o, const KnobValues *pinned)
 {
 	p->override = o;
 	if (o == OVERRIDE_PIN && pinned)

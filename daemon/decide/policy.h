@@ -61,7 +61,7 @@ typedef struct PolicySmmu {
 	bool any_exit;
 
 	PolicyOverride override;
-	KnobProfile pinned;      /* for OVERRIDE_PIN */
+	KnobValues pinned;      /* for OVERRIDE_PIN */
 
 	uint64_t exits_total;
 	uint64_t storms_total;
@@ -69,7 +69,7 @@ typedef struct PolicySmmu {
 
 typedef struct PolicyDecision {
 	bool storm;              /* the storm values apply (automatic, shutdown or forced) */
-	const KnobProfile *values; /* what the knobs should hold; "keep" = the original */
+	const KnobValues *values; /* what the knobs should hold; "keep" = the original */
 	PolicyReason reason;
 	bool changed;            /* storm flipped in this call */
 	uint64_t next_deadline;  /* evaluate again then, without new exits (the end of a
@@ -84,7 +84,7 @@ void policy_smmu_done(PolicySmmu *p);
 int policy_record_exit(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
 		       uint64_t pinned_bytes);
 
-void policy_set_override(PolicySmmu *p, PolicyOverride o, const KnobProfile *pinned);
+void policy_set_override(PolicySmmu *p, PolicyOverride o, const KnobValues *pinned);
 
 /* Updates the automatic state for now and says what the knobs should be. */
 void policy_decide(PolicySmmu *p, const SmmuSettings *s, bool shutdown, uint64_t now,

@@ -48,7 +48,7 @@ void risk_estimate(const uint64_t *pinned, size_t n_vms, uint64_t granule,
 		   RiskEstimate *ret);
 
 /*
- * The knobs a KnobProfile's values stand for ("keep" = current): for the
+ * The knobs a KnobValues stands for ("keep" = current): for the
  * estimate with smmud's storm settings.  threshold "auto" is the granule
  * rule mainline uses.
  */

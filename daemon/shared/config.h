@@ -47,11 +47,24 @@ typedef enum KernelCapability {
 const char *kernel_capability_to_string(KernelCapability k);
 const char *external_change_to_string(ExternalChange e);
 
-/* One SMMU's knob values; "keep" (baseline only) = what the kernel had. */
-typedef struct KnobProfile {
+/* The tunables of an SMMU, by their sysfs names (inv_threshold, teardown_mode). */
+typedef enum KnobAttr {
+	KNOB_THRESHOLD,
+	KNOB_TEARDOWN_MODE,
+	_KNOB_ATTR_MAX,
+} KnobAttr;
+
+const char *knob_attr_to_string(KnobAttr a);
+int knob_attr_from_string(const char *s);
+
+/* A value for each knob of one SMMU; "keep" (baseline only) = what the kernel had. */
+typedef struct KnobValues {
 	char threshold[KNOB_VALUE_MAX];     /* "keep", "auto" or a decimal count */
 	char teardown_mode[KNOB_VALUE_MAX]; /* "keep", "strict" or "deferred" */
-} KnobProfile;
+} KnobValues;
+
+const char *knob_values_get(const KnobValues *v, KnobAttr a);
+void knob_values_set(KnobValues *v, KnobAttr a, const char *value);
 
 /* Everything that can differ per SMMU (and so per profile). */
 typedef struct SmmuSettings {
@@ -61,8 +74,8 @@ typedef struct SmmuSettings {
 	uint64_t pinned_limit;     /* bytes torn down within Window; 0 = off */
 	uint64_t hold_usec;        /* quiet time before a storm ends */
 	bool storm_on_shutdown;
-	KnobProfile baseline;
-	KnobProfile storm;
+	KnobValues baseline;
+	KnobValues storm;
 } SmmuSettings;
 
 typedef struct ProfileMatch {

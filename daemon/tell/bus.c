@@ -238,9 +238,7 @@ static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 	_cleanup_(bus_text_done) BusText t = {};
 	const Knob *k = ms->knobs[a];
 	const char *baseline = manager_baseline_value(ms, a);
-	const char *storm = ms->settings ? (a == KNOB_THRESHOLD ? ms->settings->storm.threshold
-								  : ms->settings->storm.teardown_mode)
-					 : NULL;
+	const char *storm = ms->settings ? knob_values_get(&ms->settings->storm, a) : NULL;
 
 	/* (name, current, desired, baseline, storm, original, owner, why) */
 	int r = sd_bus_message_append(reply, "(ssssssss)", knob_attr_to_string(a),
@@ -498,7 +496,7 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	Bus *b = userdata;
 	const char *smmu, *knob, *value;
 	ManagedSmmu *ms;
-	KnobProfile pin;
+	KnobValues pin;
 	int a, r;
 
 	r = sd_bus_message_read(msg, "sss", &smmu, &knob, &value);
@@ -530,8 +528,7 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 		snprintf(pin.teardown_mode, sizeof(pin.teardown_mode), "%s",
 			 decided_value(ms, KNOB_TEARDOWN_MODE));
 	}
-	snprintf(a == KNOB_THRESHOLD ? pin.threshold : pin.teardown_mode, KNOB_VALUE_MAX, "%s",
-		 value);
+	knob_values_set(&pin, a, value);
 	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
 	if (r < 0)
 		return override_result(r, smmu, error);
@@ -625,7 +622,7 @@ static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Bus *b = userdata;
 	const char *smmu, *threshold, *mode;
-	KnobProfile pin = {};
+	KnobValues pin = {};
 	ManagedSmmu *ms;
 	int r;
 
@@ -782,7 +779,7 @@ typedef struct DecisionSignal {
 static void emit_decision(sd_bus *bus, const DecisionSignal *s)
 {
 	_cleanup_(bus_text_done) BusText t = {};
-	const KnobProfile *v = s->d->values;
+	const KnobValues *v = s->d->values;
 	int r;
 
 	r = sd_bus_emit_signal(bus, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE, "Decision", "tsbssss",
