@@ -107,7 +107,7 @@ int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **r
 	/* Without a boot id a stale file can still be judged by its values. */
 	if (read_one_line_file(boot_path, &ks->boot_id) < 0)
 		ks->boot_id = NULL;
-	if (ks->boot_id && !state_token_valid(ks->boot_id)) {
+	if (ks->boot_id && !value_is_token(ks->boot_id)) {
 		free(ks->boot_id);
 		ks->boot_id = NULL;
 	}
@@ -147,7 +147,7 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 		if (ks->knobs[i]->attr == attr && streq(ks->knobs[i]->smmu, smmu))
 			return ks->knobs[i];
 
-	if (!state_token_valid(smmu))
+	if (!value_is_token(smmu))
 		return NULL;
 	if (asprintf(&rel, "sys/class/iommu/%s/arm-smmu-v3/%s", smmu, knob_attr_to_string(attr)) < 0)
 		return NULL;
@@ -312,7 +312,7 @@ int knob_read(Knobs *ks, Knob *k)
 	if (r < 0)
 		return r;
 	/* What we would write back must be a clean token. */
-	if (!state_token_valid(v) || strlen(v) >= KNOB_VALUE_MAX)
+	if (!value_is_token(v) || strlen(v) >= KNOB_VALUE_MAX)
 		return -EBADMSG;
 	free(k->current);
 	k->current = TAKE_PTR(v);
@@ -509,7 +509,7 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 
 	if (k->owner != KNOB_OWNER_SMMUD)
 		return -EBUSY;
-	if (!state_token_valid(value) || strlen(value) >= KNOB_VALUE_MAX)
+	if (!value_is_token(value) || strlen(value) >= KNOB_VALUE_MAX)
 		return -EINVAL;
 
 	r = knob_armed_unchanged(ks, k) ? 0 : knob_read(ks, k);
@@ -674,7 +674,7 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 
 	if (ks->dry_run || k->owner != KNOB_OWNER_SMMUD || k->written)
 		return 0;
-	if (!state_token_valid(value) || strlen(value) >= KNOB_VALUE_MAX)
+	if (!value_is_token(value) || strlen(value) >= KNOB_VALUE_MAX)
 		return -EINVAL;
 	e = state_get(ks->state, k->smmu, attr);
 	if (e && ks->state_saved && streq(e->written, value))

@@ -29,15 +29,6 @@ State *state_free(State *s)
 	return NULL;
 }
 
-bool state_token_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n < 256 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == n &&
-	       !streq(s, ".") && !streq(s, "..");
-}
-
 static StateEntry *find(const State *s, const char *smmu, const char *attr)
 {
 	for (size_t i = 0; i < s->n_entries; i++)
@@ -62,8 +53,8 @@ int state_set(State *s, const char *smmu, const char *attr, const char *original
 	};
 	StateEntry *e;
 
-	if (!state_token_valid(smmu) || !state_token_valid(attr) || !state_token_valid(original) ||
-	    !state_token_valid(written)) {
+	if (!value_is_token(smmu) || !value_is_token(attr) || !value_is_token(original) ||
+	    !value_is_token(written)) {
 		entry_done(&n);
 		return -EINVAL;
 	}
@@ -146,7 +137,7 @@ int state_parse(const char *text, State **ret, char **ret_error)
 		} else if (!have_version) {
 			return parse_error(ret_error, line, "no version line first");
 		} else if (streq(w[0], "boot")) {
-			if (n != 2 || !state_token_valid(w[1]) || s->boot_id)
+			if (n != 2 || !value_is_token(w[1]) || s->boot_id)
 				return parse_error(ret_error, line, "bad boot line");
 			s->boot_id = strdup(w[1]);
 			if (!s->boot_id)

@@ -19,6 +19,7 @@
  */
 
 #include "util.h"
+#include "values.h"
 
 #define STATE_FILE_NAME "state"
 #define STATE_VERSION 1

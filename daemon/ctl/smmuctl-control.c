@@ -1,36 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The verbs that change smmud's state: set, reset, storm, pin, unpin,
- * reload.  Arguments are checked here first, so a typo never reaches the
- * daemon; smmud checks them again, and decides who may call.
+ * reload.  Arguments are checked here first, with the validators smmud
+ * uses (values.h), so a typo never reaches the daemon and a value goes
+ * out in the form smmud would make of it; smmud checks them again, and
+ * decides who may call.
  */
 #include "json.h"
 #include "log.h"
 #include "smmuctl-bus.h"
 #include "smmuctl.h"
-
-static bool valid_threshold(const char *v, bool allow_keep)
-{
-	uint32_t n;
-
-	return streq(v, "auto") || (allow_keep && streq(v, "keep")) ||
-	       (safe_atou32(v, &n) >= 0 && strlen(v) <= 10);
-}
-
-static bool valid_teardown(const char *v, bool allow_keep)
-{
-	return streq(v, "strict") || streq(v, "deferred") || (allow_keep && streq(v, "keep"));
-}
-
-/* The API's knob name for what the user typed, or NULL. */
-static const char *knob_name(const char *s)
-{
-	if (streq(s, "threshold") || streq(s, "inv_threshold"))
-		return "inv_threshold";
-	if (streq(s, "teardown-mode") || streq(s, "teardown_mode"))
-		return "teardown_mode";
-	return NULL;
-}
+#include "values.h"
 
 static int done(const char *what)
 {
@@ -64,32 +44,28 @@ static int call(const char *method, const char *types, const char *a, const char
 
 int verb_set(int argc, char **argv)
 {
-	const char *knob = knob_name(argv[2]);
+	char value[KNOB_VALUE_MAX];
+	const char *reason;
+	KnobAttr a;
 	int r;
 
-	if (!knob)
-		return ctl_usage_error("Unknown knob '%s' (threshold, teardown-mode)", argv[2]);
-	if (streq(knob, "inv_threshold") ? !valid_threshold(argv[3], false)
-					 : !valid_teardown(argv[3], false))
-		return ctl_usage_error("'%s' is not a valid %s (%s)", argv[3], argv[2],
-				       streq(knob, "inv_threshold") ? "auto or a whole number"
-								    : "strict or deferred");
-	r = call("SetKnob", "sss", argv[1], knob, argv[3]);
+	if (value_knob_name(argv[2], &a, &reason) < 0)
+		return ctl_usage_error("knob '%s': %s", argv[2], reason);
+	if (value_knob(a, argv[3], 0, value, &reason) < 0)
+		return ctl_usage_error("%s '%s': %s", argv[2], argv[3], reason);
+	r = call("SetKnob", "sss", argv[1], knob_attr_to_string(a), value);
 	return r ?: done("set");
 }
 
 int verb_reset(int argc, char **argv)
 {
-	const char *knob = "";
+	const char *reason;
+	KnobAttr a;
 	int r;
 
-	if (argc > 2) {
-		knob = knob_name(argv[2]);
-		if (!knob)
-			return ctl_usage_error("Unknown knob '%s' (threshold, teardown-mode)",
-					       argv[2]);
-	}
-	r = call("ResetKnob", "ss", argv[1], knob, NULL);
+	if (argc > 2 && value_knob_name(argv[2], &a, &reason) < 0)
+		return ctl_usage_error("knob '%s': %s", argv[2], reason);
+	r = call("ResetKnob", "ss", argv[1], argc > 2 ? knob_attr_to_string(a) : "", NULL);
 	return r ?: done("reset");
 }
 
@@ -98,10 +74,12 @@ int verb_storm(int argc, char **argv)
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
+	const char *reason;
+	StormRequest request;
 	int r;
 
-	if (!streq(argv[1], "enter") && !streq(argv[1], "leave") && !streq(argv[1], "auto"))
-		return ctl_usage_error("Unknown storm mode '%s' (enter, leave, auto)", argv[1]);
+	if (value_storm_request(argv[1], &request, &reason) < 0)
+		return ctl_usage_error("storm mode '%s': %s", argv[1], reason);
 	r = ctl_bus_open(&bus);
 	if (r > 0)
 		return r;
@@ -130,15 +108,15 @@ int verb_storm(int argc, char **argv)
 
 int verb_pin(int argc, char **argv)
 {
+	KnobValues pin;
+	const char *reason;
 	int r;
 
-	if (!valid_threshold(argv[2], true))
-		return ctl_usage_error("'%s' is not a threshold (keep, auto or a whole number)",
-				       argv[2]);
-	if (!valid_teardown(argv[3], true))
-		return ctl_usage_error("'%s' is not a teardown mode (keep, strict, deferred)",
-				       argv[3]);
-	r = call("Pin", "sss", argv[1], argv[2], argv[3]);
+	if (value_threshold(argv[2], VALUE_ALLOW_KEEP, pin.threshold, &reason) < 0)
+		return ctl_usage_error("threshold '%s': %s", argv[2], reason);
+	if (value_teardown_mode(argv[3], VALUE_ALLOW_KEEP, pin.teardown_mode, &reason) < 0)
+		return ctl_usage_error("teardown mode '%s': %s", argv[3], reason);
+	r = call("Pin", "sss", argv[1], pin.threshold, pin.teardown_mode);
 	return r ?: done("pin");
 }
 

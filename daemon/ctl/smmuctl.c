@@ -10,6 +10,7 @@
 #include "bus-api.h"
 #include "log.h"
 #include "smmuctl.h"
+#include "values.h"
 
 CtlOptions arg = {
 	.legend = true,
@@ -96,6 +97,7 @@ static int parse_argv(int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		const char *reason;
 		uint64_t v;
 
 		switch (c) {
@@ -112,23 +114,22 @@ static int parse_argv(int argc, char **argv)
 			arg.system_bus = true;
 			break;
 		case ARG_SOCKET:
-			if (optarg[0] != '/') {
-				log_error("--socket: '%s' is not an absolute path", optarg);
+			if (value_file_path(optarg, &reason) < 0) {
+				log_error("--socket: '%s': %s", optarg, reason);
 				return -1;
 			}
 			arg.socket = optarg;
 			break;
 		case ARG_INTERVAL:
-			if (parse_timespan(optarg, &v) < 0 || v == 0 || v > USEC_PER_HOUR) {
-				log_error("--interval: '%s' is not a time from 1us to 1h", optarg);
+			if (value_timespan(optarg, 1, USEC_PER_HOUR, &v, &reason) < 0) {
+				log_error("--interval: '%s': %s (from 1us to 1h)", optarg, reason);
 				return -1;
 			}
 			arg.interval_usec = v;
 			break;
 		case ARG_COST:
-			if (safe_atou64(optarg, &v) < 0 || v == 0 || v > 1000000000) {
-				log_error("--cost: '%s' is not a whole number of nanoseconds (1 to 1e9)",
-					  optarg);
+			if (value_number(optarg, 1, 1000000000, &v, &reason) < 0) {
+				log_error("--cost: '%s': %s (nanoseconds, 1 to 1e9)", optarg, reason);
 				return -1;
 			}
 			arg.cost_ns = v;

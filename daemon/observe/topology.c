@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
-#include "state.h"
+#include "values.h"
 #include "topology.h"
 
 static void smmu_done(Smmu *s)
@@ -272,7 +272,7 @@ int topology_scan(const char *root, Topology **ret)
 				return r;
 			continue;
 		}
-		if (!state_token_valid(de->d_name)) {
+		if (!value_is_token(de->d_name)) {
 			log_warning("Ignoring IOMMU with an unexpected name: %s", de->d_name);
 			continue;
 		}

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "values.h"
 
 static const char *const kernel_capability_table[_KERNEL_CAP_MAX] = {
 	[KERNEL_CAP_NONE] = "none",
@@ -72,108 +73,52 @@ typedef int (*ValueParser)(const char *value, void *field, const char **reason);
 
 static int parse_bool_value(const char *value, void *field, const char **reason)
 {
-	int r = parse_boolean(value);
-
-	if (r < 0) {
-		*reason = "not a boolean (yes/no, true/false, on/off, 1/0)";
-		return -EINVAL;
-	}
-	*(bool *)field = r;
-	return 0;
+	return value_boolean(value, field, reason);
 }
 
 static int parse_timespan_value(const char *value, void *field, const char **reason)
 {
-	int r = parse_timespan(value, field);
-
-	if (r == -ERANGE)
-		*reason = "time span out of range";
-	else if (r < 0)
-		*reason = "not a time span (a whole number with us, ms, s, min or h)";
-	return r;
+	return value_timespan(value, 0, USEC_INFINITY, field, reason);
 }
 
 static int parse_positive_timespan_value(const char *value, void *field, const char **reason)
 {
-	int r = parse_timespan_value(value, field, reason);
-
-	if (r >= 0 && *(uint64_t *)field == 0) {
-		*reason = "must be greater than zero";
-		return -ERANGE;
-	}
-	return r;
+	return value_timespan(value, 1, USEC_INFINITY, field, reason);
 }
 
 static int parse_size_value(const char *value, void *field, const char **reason)
 {
-	int r = parse_size(value, field);
-
-	if (r == -ERANGE)
-		*reason = "size out of range";
-	else if (r < 0)
-		*reason = "not a size (a whole number with an optional K, M, G, T or P)";
-	return r;
+	return value_size(value, field, reason);
 }
 
 static int parse_u32_value(const char *value, void *field, const char **reason)
 {
-	int r = safe_atou32(value, field);
+	uint64_t v;
+	int r = value_number(value, 0, UINT32_MAX, &v, reason);
 
-	if (r == -ERANGE)
-		*reason = "number out of range";
-	else if (r < 0)
-		*reason = "not a whole number";
+	if (r >= 0)
+		*(uint32_t *)field = (uint32_t)v;
 	return r;
-}
-
-static int parse_threshold(const char *value, char *field, bool allow_keep, const char **reason)
-{
-	uint32_t n;
-
-	if (streq(value, "auto") || (allow_keep && streq(value, "keep"))) {
-		snprintf(field, KNOB_VALUE_MAX, "%s", value);
-		return 0;
-	}
-	if (safe_atou32(value, &n) < 0) {
-		*reason = allow_keep ? "not a threshold (keep, auto or a whole number)"
-				     : "not a threshold (auto or a whole number)";
-		return -EINVAL;
-	}
-	/* Canonical decimal: "007" and "7" must give one digest and one write. */
-	snprintf(field, KNOB_VALUE_MAX, "%" PRIu32, n);
-	return 0;
 }
 
 static int parse_baseline_threshold(const char *value, void *field, const char **reason)
 {
-	return parse_threshold(value, field, true, reason);
+	return value_threshold(value, VALUE_ALLOW_KEEP, field, reason);
 }
 
 static int parse_storm_threshold(const char *value, void *field, const char **reason)
 {
-	return parse_threshold(value, field, false, reason);
-}
-
-static int parse_teardown(const char *value, char *field, bool allow_keep, const char **reason)
-{
-	if (streq(value, "strict") || streq(value, "deferred") ||
-	    (allow_keep && streq(value, "keep"))) {
-		snprintf(field, KNOB_VALUE_MAX, "%s", value);
-		return 0;
-	}
-	*reason = allow_keep ? "not a teardown mode (keep, strict or deferred)"
-			     : "not a teardown mode (strict or deferred)";
-	return -EINVAL;
+	return value_threshold(value, 0, field, reason);
 }
 
 static int parse_baseline_teardown(const char *value, void *field, const char **reason)
 {
-	return parse_teardown(value, field, true, reason);
+	return value_teardown_mode(value, VALUE_ALLOW_KEEP, field, reason);
 }
 
 static int parse_storm_teardown(const char *value, void *field, const char **reason)
 {
-	return parse_teardown(value, field, false, reason);
+	return value_teardown_mode(value, 0, field, reason);
 }
 
 static int parse_external_change(const char *value, void *field, const char **reason)
@@ -209,15 +154,10 @@ static int replace_string(char **p, const char *value)
 /* A group name (resolved when used, so a file can be checked on any host); empty: none. */
 static int parse_group(const char *value, void *field, const char **reason)
 {
-	size_t n = strlen(value);
-
-	if (n == 0)
+	if (!*value)
 		return replace_string(field, NULL);
-	if (n > 32 || strchr("-0123456789", value[0]) ||
-	    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != n) {
-		*reason = "not a valid group name";
+	if (value_group_name(value, reason) < 0)
 		return -EINVAL;
-	}
 	return replace_string(field, value);
 }
 
@@ -226,11 +166,8 @@ static int parse_path(const char *value, void *field, const char **reason)
 {
 	if (!*value)
 		return replace_string(field, NULL);
-	if (value[0] != '/' || strlen(value) > PATH_MAX || !text_is_safe(value, 0) ||
-	    value[strlen(value) - 1] == '/') {
-		*reason = "not an absolute file path";
+	if (value_file_path(value, reason) < 0)
 		return -EINVAL;
-	}
 	return replace_string(field, value);
 }
 
@@ -271,17 +208,17 @@ static int parse_count_range(const char *value, void *field, const char **reason
 {
 	ProfileMatch *m = field;
 	_cleanup_free_ char *copy = strdup(value);
+	const char *why;
+	uint64_t lo, hi = UINT_MAX;
 	char *dash;
-	uint32_t lo, hi = UINT_MAX;
 
 	if (!copy)
 		return -ENOMEM;
 	dash = strchr(copy, '-');
 	if (dash)
 		*dash = 0;
-	if (safe_atou32(copy, &lo) < 0 ||
-	    (dash && dash[1] && safe_atou32(dash + 1, &hi) < 0) ||
-	    (!dash && (hi = lo, false))) {
+	if (value_number(copy, 0, UINT_MAX, &lo, &why) < 0 ||
+	    (dash && dash[1] && value_number(dash + 1, 0, UINT_MAX, &hi, &why) < 0)) {
 		*reason = "not a count or range (N, N-M or N-)";
 		return -EINVAL;
 	}
@@ -291,28 +228,14 @@ static int parse_count_range(const char *value, void *field, const char **reason
 		*reason = "range ends below its start";
 		return -ERANGE;
 	}
-	m->smmu_count_min = lo;
-	m->smmu_count_max = hi;
+	m->smmu_count_min = (unsigned)lo;
+	m->smmu_count_max = (unsigned)hi;
 	return 0;
 }
 
 static int parse_percent(const char *value, void *field, const char **reason)
 {
-	_cleanup_free_ char *copy = strdup(value);
-	size_t n;
-	uint32_t v;
-
-	if (!copy)
-		return -ENOMEM;
-	n = strlen(copy);
-	if (n > 0 && copy[n - 1] == '%')
-		copy[n - 1] = 0;
-	if (safe_atou32(copy, &v) < 0 || v > 100) {
-		*reason = "not a percentage from 0 to 100";
-		return -EINVAL;
-	}
-	*(unsigned *)field = v;
-	return 0;
+	return value_percent(value, field, reason);
 }
 
 /* ---- the key table ------------------------------------------------- */
@@ -568,14 +491,6 @@ static bool strv_contains(char **l, const char *s)
 	return false;
 }
 
-static bool valid_profile_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n > 0 && n <= 64 &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
-}
-
 static Profile *profile_find(Config *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_profiles; i++)
@@ -658,11 +573,13 @@ static void parse_section_header(ConfigParse *p, const char *line)
 
 	rest = startswith(name, "Profile ");
 	if (rest) {
-		if (!valid_profile_name(rest)) {
+		const char *reason;
+
+		if (value_profile_name(rest, &reason) < 0) {
 			_cleanup_free_ char *k = NULL;
 
 			if (asprintf(&k, "[%s]", name) >= 0)
-				add_error(p, k, "profile names are 1-64 of A-Z a-z 0-9 _ . -");
+				add_error(p, k, reason);
 			return;
 		}
 		p->profile = profile_find(p->config, rest) ?: profile_add(p, rest);

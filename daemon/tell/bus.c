@@ -6,6 +6,7 @@
 #include "bus.h"
 #include "counters.h"
 #include "log.h"
+#include "values.h"
 
 struct Bus {
 	Manager *manager;
@@ -97,23 +98,10 @@ static int check_property_read(Bus *b, sd_bus *bus, sd_bus_error *error)
 	return m ? check(b, BUS_RIGHT_READ, m, error) : 0;
 }
 
-static int knob_from_api(const char *s)
+/* A value its validator (values.h) refused, as smmuctl says it too: "what 'value': reason". */
+static int invalid_value(sd_bus_error *error, const char *what, const char *value, const char *reason)
 {
-	/* The sysfs names, and the short ones smmuctl users type. */
-	if (streq(s, "threshold"))
-		return KNOB_THRESHOLD;
-	if (streq(s, "teardown-mode"))
-		return KNOB_TEARDOWN_MODE;
-	return knob_attr_from_string(s);
-}
-
-static bool valid_knob_value(KnobAttr a, const char *v)
-{
-	uint32_t n;
-
-	if (a == KNOB_THRESHOLD)
-		return streq(v, "auto") || (safe_atou32(v, &n) >= 0 && strlen(v) <= 10);
-	return streq(v, "strict") || streq(v, "deferred");
+	return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s '%s': %s", what, value, reason);
 }
 
 static ManagedSmmu *find_smmu(Bus *b, const char *name, sd_bus_error *error)
@@ -495,9 +483,12 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 {
 	Bus *b = userdata;
 	const char *smmu, *knob, *value;
+	char canonical[KNOB_VALUE_MAX];
+	const char *reason;
 	ManagedSmmu *ms;
 	KnobValues pin;
-	int a, r;
+	KnobAttr a;
+	int r;
 
 	r = sd_bus_message_read(msg, "sss", &smmu, &knob, &value);
 	if (r < 0)
@@ -505,14 +496,10 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	r = check(b, BUS_RIGHT_CHANGE, msg, error);
 	if (r < 0)
 		return r;
-	a = knob_from_api(knob);
-	if (a < 0)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "Unknown knob '%s' (inv_threshold, teardown_mode)", knob);
-	if (!valid_knob_value((KnobAttr)a, value))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "'%s' is not a valid %s value", value,
-					 knob_attr_to_string((KnobAttr)a));
+	if (value_knob_name(knob, &a, &reason) < 0)
+		return invalid_value(error, "knob", knob, reason);
+	if (value_knob(a, value, 0, canonical, &reason) < 0)
+		return invalid_value(error, knob_attr_to_string(a), value, reason);
 	ms = find_smmu(b, smmu, error);
 	if (!ms)
 		return -ENOENT;
@@ -528,20 +515,20 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 		snprintf(pin.teardown_mode, sizeof(pin.teardown_mode), "%s",
 			 decided_value(ms, KNOB_TEARDOWN_MODE));
 	}
-	knob_values_set(&pin, a, value);
+	knob_values_set(&pin, a, canonical);
 	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
 	if (r < 0)
 		return override_result(r, smmu, error);
-	log_info("Control API: %s %s set to %s.", ms->name, knob_attr_to_string((KnobAttr)a),
-		 value);
+	log_info("Control API: %s %s set to %s.", ms->name, knob_attr_to_string(a), canonical);
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Bus *b = userdata;
-	const char *smmu, *knob;
+	const char *smmu, *knob, *reason;
 	ManagedSmmu *ms;
+	KnobAttr only;
 	int a = -1, r;
 
 	r = sd_bus_message_read(msg, "ss", &smmu, &knob);
@@ -551,11 +538,9 @@ static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *
 	if (r < 0)
 		return r;
 	if (*knob) {
-		a = knob_from_api(knob);
-		if (a < 0)
-			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-						 "Unknown knob '%s' (inv_threshold, teardown_mode)",
-						 knob);
+		if (value_knob_name(knob, &only, &reason) < 0)
+			return invalid_value(error, "knob", knob, reason);
+		a = only;
 	}
 	ms = find_smmu(b, smmu, error);
 	if (!ms)
@@ -582,7 +567,13 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 {
 	_cleanup_strv_free_ char **names = NULL;
 	Bus *b = userdata;
-	const char *mode;
+	static const PolicyOverride overrides[_STORM_REQUEST_MAX] = {
+		[STORM_REQUEST_ENTER] = OVERRIDE_STORM,
+		[STORM_REQUEST_LEAVE] = OVERRIDE_BASELINE,
+		[STORM_REQUEST_AUTO] = OVERRIDE_NONE,
+	};
+	const char *mode, *reason;
+	StormRequest request;
 	PolicyOverride o;
 	int r;
 
@@ -594,15 +585,9 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = check(b, BUS_RIGHT_CHANGE, msg, error);
 	if (r < 0)
 		return r;
-	if (streq(mode, "enter"))
-		o = OVERRIDE_STORM;
-	else if (streq(mode, "leave"))
-		o = OVERRIDE_BASELINE;
-	else if (streq(mode, "auto"))
-		o = OVERRIDE_NONE;
-	else
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "Unknown storm mode '%s' (enter, leave, auto)", mode);
+	if (value_storm_request(mode, &request, &reason) < 0)
+		return invalid_value(error, "storm mode", mode, reason);
+	o = overrides[request];
 	/* Check every name first: all or nothing. */
 	for (size_t i = 0; names && names[i]; i++)
 		if (!find_smmu(b, names[i], error))
@@ -621,7 +606,7 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	Bus *b = userdata;
-	const char *smmu, *threshold, *mode;
+	const char *smmu, *threshold, *mode, *reason;
 	KnobValues pin = {};
 	ManagedSmmu *ms;
 	int r;
@@ -632,26 +617,21 @@ static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 	r = check(b, BUS_RIGHT_CHANGE, msg, error);
 	if (r < 0)
 		return r;
-	if (!streq(threshold, "keep") && !valid_knob_value(KNOB_THRESHOLD, threshold))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "'%s' is not a threshold (keep, auto or a number)",
-					 threshold);
-	if (!streq(mode, "keep") && !valid_knob_value(KNOB_TEARDOWN_MODE, mode))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "'%s' is not a teardown mode (keep, strict, deferred)", mode);
+	if (value_threshold(threshold, VALUE_ALLOW_KEEP, pin.threshold, &reason) < 0)
+		return invalid_value(error, "inv_threshold", threshold, reason);
+	if (value_teardown_mode(mode, VALUE_ALLOW_KEEP, pin.teardown_mode, &reason) < 0)
+		return invalid_value(error, "teardown_mode", mode, reason);
 	ms = find_smmu(b, smmu, error);
 	if (!ms)
 		return -ENOENT;
 	r = writable(b, ms, error);
 	if (r < 0)
 		return r;
-	snprintf(pin.threshold, sizeof(pin.threshold), "%s", threshold);
-	snprintf(pin.teardown_mode, sizeof(pin.teardown_mode), "%s", mode);
 	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
 	if (r < 0)
 		return override_result(r, smmu, error);
-	log_info("Control API: %s pinned at threshold %s, teardown mode %s.", ms->name, threshold,
-		 mode);
+	log_info("Control API: %s pinned at threshold %s, teardown mode %s.", ms->name,
+		 pin.threshold, pin.teardown_mode);
 	return sd_bus_reply_method_return(msg, NULL);
 }
 

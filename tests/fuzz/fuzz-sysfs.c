@@ -214,7 +214,7 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 
 	FUZZ_CHECK(knobs_new(root, rundir, false, &ks) == 0);
 	if (ks->boot_id)
-		FUZZ_CHECK(state_token_valid(ks->boot_id));
+		FUZZ_CHECK(value_is_token(ks->boot_id));
 	r = knobs_recover(ks);
 	(void)r;
 	/* Every entry whose knob held exactly what smmud wrote has its original back. */
@@ -247,7 +247,7 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 			FUZZ_CHECK(k);
 			before[a] = first_line(k->path);
 			r = knobs_set(ks, k, a == KNOB_THRESHOLD ? "16" : "deferred", "fuzz");
-			if (r == 0 && before[a] && state_token_valid(before[a]) &&
+			if (r == 0 && before[a] && value_is_token(before[a]) &&
 			    strlen(before[a]) < KNOB_VALUE_MAX)
 				check_knob_file(k, a == KNOB_THRESHOLD ? "16" : "deferred");
 		}
