@@ -652,65 +652,74 @@ static int vm_cmp(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-typedef struct VmList {
+struct VmScan {
+	char *croot;
+	DIR *proc;
 	Vm **vms;
-	size_t n;
-} VmList;
+	size_t n_vms;
+	bool done;
+};
 
-static void vm_list_done(VmList *l)
+VmScan *vm_scan_free(VmScan *s)
 {
-	vm_array_free(l->vms, l->n);
+	if (!s)
+		return NULL;
+	if (s->proc)
+		closedir(s->proc);
+	vm_array_free(s->vms, s->n_vms);
+	free(s->croot);
+	free(s);
+	return NULL;
 }
 
-int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
+int vm_scan_new(const char *root, VmScan **ret)
 {
-	return vm_scan_all_between(root, NULL, NULL, ret, ret_n);
-}
-
-int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
-			Vm ***ret, size_t *ret_n)
-{
-	_cleanup_(vm_list_done) VmList l = {};
-	_cleanup_free_ char *croot = NULL;
-	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_(vm_scan_freep) VmScan *s = calloc(1, sizeof(VmScan));
 	int proc_fd, r;
 
-	if (!ret || !ret_n)
-		return -EINVAL;
-	r = canonical_root(root, &croot);
+	if (!s)
+		return -ENOMEM;
+	r = canonical_root(root, &s->croot);
 	if (r < 0)
 		return r;
-	proc_fd = open_proc(croot);
+	proc_fd = open_proc(s->croot);
 	if (proc_fd < 0)
 		return proc_fd;
-	d = fdopendir(proc_fd);
-	if (!d) {
+	s->proc = fdopendir(proc_fd);
+	if (!s->proc) {
 		r = negative_errno();
 		close(proc_fd);
 		return r;
 	}
+	*ret = TAKE_PTR(s);
+	return 0;
+}
 
+int vm_scan_step(VmScan *s)
+{
 	for (;;) {
 		struct dirent *de;
 		uint32_t pid;
 		Vm *vm, **nv;
+		int r;
 
+		if (s->done)
+			return 0;
 		errno = 0;
-		de = readdir(d);
+		de = readdir(s->proc);
 		if (!de) {
 			if (errno != 0)
 				return negative_errno();
-			break;
+			s->done = true;
+			return 0;
 		}
 		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
 		    pid > INT_MAX)
 			continue;
 
-		r = scan_pid_in(croot, dirfd(d), (pid_t)pid, &vm);
-		if (between)
-			between(userdata);
+		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, &vm);
 		if (r == -ESRCH || r == -ENOENT)
-			continue;
+			return 1;
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0) {
@@ -719,21 +728,108 @@ int vm_scan_all_between(const char *root, void (*between)(void *userdata), void 
 			 * /proc, odd text) must not hide every other VM.
 			 */
 			log_debug_errno(r, "Skipping process %u: %m", pid);
-			continue;
+			return 1;
 		}
-		nv = realloc(l.vms, (l.n + 1) * sizeof(*nv));
+		nv = realloc(s->vms, (s->n_vms + 1) * sizeof(*nv));
 		if (!nv) {
 			vm_free(vm);
 			return -ENOMEM;
 		}
-		l.vms = nv;
-		l.vms[l.n++] = vm;
+		s->vms = nv;
+		s->vms[s->n_vms++] = vm;
+		return 1;
 	}
+}
 
-	if (l.n > 1)
-		qsort(l.vms, l.n, sizeof(*l.vms), vm_cmp);
-	*ret_n = l.n;
-	*ret = TAKE_PTR(l.vms);
-	l.n = 0;
+void vm_scan_take(VmScan *s, Vm ***ret, size_t *ret_n)
+{
+	if (s->n_vms > 1)
+		qsort(s->vms, s->n_vms, sizeof(*s->vms), vm_cmp);
+	*ret = TAKE_PTR(s->vms);
+	*ret_n = s->n_vms;
+	s->n_vms = 0;
+}
+
+int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
+{
+	_cleanup_(vm_scan_freep) VmScan *s = NULL;
+	int r;
+
+	if (!ret || !ret_n)
+		return -EINVAL;
+	r = vm_scan_new(root, &s);
+	if (r < 0)
+		return r;
+	while ((r = vm_scan_step(s)) > 0)
+		;
+	if (r < 0)
+		return r;
+	vm_scan_take(s, ret, ret_n);
+	return 0;
+}
+
+int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
+			Vm ***ret, size_t *ret_n)
+{
+	_cleanup_(vm_scan_freep) VmScan *s = NULL;
+	int r;
+
+	r = vm_scan_new(root, &s);
+	if (r < 0)
+		return r;
+	while ((r = vm_scan_step(s)) > 0)
+		if (between)
+			between(userdata);
+	if (r < 0)
+		return r;
+	vm_scan_take(s, ret, ret_n);
+	return 0;
+}
+
+int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
+{
+	_cleanup_free_ char *croot = NULL;
+	_cleanup_close_ int proc_fd = -1, dfd = -1;
+	_cleanup_(vm_freep) Vm *vm = NULL;
+	unsigned long flags;
+	uint64_t starttime;
+	char name[16], state;
+	int r;
+
+	if (pid <= 0)
+		return -EINVAL;
+	r = canonical_root(root, &croot);
+	if (r < 0)
+		return r;
+	proc_fd = open_proc(croot);
+	if (proc_fd < 0)
+		return proc_fd;
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && errno != ENOENT)
+		return negative_errno();
+	r = dfd < 0 ? -ESRCH : stat_of(dfd, NULL, &starttime, &state, &flags);
+	if (r == -ESRCH) {
+		*ret = (VmProcess){ .state = VM_PROCESS_GONE };
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (want_files && state != 'Z' && state != 'X') {
+		r = scan_pid_in(croot, proc_fd, pid, &vm);
+		if (r < 0 && r != -ENOENT && r != -ESRCH)
+			return r;
+		/* Another process took the pid since: the one we read first is gone. */
+		if (vm && vm->starttime != starttime) {
+			*ret = (VmProcess){ .state = VM_PROCESS_GONE };
+			return 0;
+		}
+	}
+	*ret = (VmProcess){
+		.state = (flags & VM_PF_EXITING) || state == 'Z' || state == 'X' ? VM_PROCESS_EXITING
+										 : VM_PROCESS_RUNNING,
+		.starttime = starttime,
+		.vm = TAKE_PTR(vm),
+	};
 	return 0;
 }

@@ -37,19 +37,51 @@ typedef struct Vm {
 int vm_scan_pid(const char *root, pid_t pid, Vm **ret);
 
 /*
- * Scans every process under <root>/proc.  Processes that vanish or are
- * not VMs are skipped.  *ret is a malloc'd array of *ret_n VMs sorted by
- * pid; free it with vm_array_free().
+ * A scan of every process under <root>/proc, one process a step, so that
+ * the caller can attend to other events between steps: a scan of a busy
+ * host's /proc takes long, and an exit heard meanwhile must not wait for
+ * its end.  Processes that vanish or are not VMs are skipped.
  */
+typedef struct VmScan VmScan;
+
+int vm_scan_new(const char *root, VmScan **ret);
+/* Looks at the next process: 1 while processes remain, 0 once all were seen, or -errno. */
+int vm_scan_step(VmScan *s);
+/* The VMs found so far, sorted by pid, as a malloc'd array (vm_array_free()). */
+void vm_scan_take(VmScan *s, Vm ***ret, size_t *ret_n);
+VmScan *vm_scan_free(VmScan *s);
+static inline void vm_scan_freep(VmScan **s)
+{
+	vm_scan_free(*s);
+}
+
+/* All steps at once: every VM under <root>/proc, as vm_scan_take() gives them. */
 int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n);
 
-/*
- * As vm_scan_all(), calling between(userdata) after each process: a scan
- * of a busy host's /proc takes long, and the caller may have events that
- * must not wait for its end.
- */
+/* As vm_scan_all(), calling between(userdata) after each process. */
 int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
 			Vm ***ret, size_t *ret_n);
+
+typedef enum VmProcessState {
+	VM_PROCESS_GONE,        /* no such process (reaped, or never was) */
+	VM_PROCESS_EXITING,     /* in do_exit() (PF_EXITING), or a zombie */
+	VM_PROCESS_RUNNING,
+	_VM_PROCESS_STATE_MAX,
+} VmProcessState;
+
+typedef struct VmProcess {
+	VmProcessState state;
+	uint64_t starttime;     /* unless GONE */
+	Vm *vm;                 /* asked for: the VM it is (it holds VFIO files), else NULL */
+} VmProcess;
+
+/*
+ * What pid is now: gone, exiting or running, with its start time; with
+ * want_files, and unless it is a zombie, also the VM it is (ret->vm,
+ * malloc'd) if it holds a VFIO group, device or iommufd.  -errno if that
+ * cannot be told (an unreadable /proc).
+ */
+int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret);
 
 Vm *vm_free(Vm *vm);
 void vm_array_free(Vm **vms, size_t n);

@@ -607,6 +607,80 @@ static void test_scan_all_between(void **state)
 	kill_and_reap(plain);
 }
 
+/* What a process is now, as the VM model asks: running, exiting (a zombie here), gone. */
+static void test_probe(void **state)
+{
+	Fixture *f = *state;
+	static const char *const rels[] = { "dev/vfio/12" };
+	pid_t pid = spawn_holder(f->root, rels, 1, 0);
+	pid_t plain = spawn_holder(f->root, NULL, 0, 0);
+	VmProcess p;
+	siginfo_t si;
+
+	assert_int_equal(vm_probe(f->root, pid, true, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_RUNNING);
+	assert_int_equal(p.starttime, real_starttime(pid));
+	assert_non_null(p.vm);
+	assert_int_equal(p.vm->n_groups, 1);
+	assert_int_equal(p.vm->groups[0], 12);
+	vm_free(p.vm);
+
+	/* Without its files: the process alone, cheaply. */
+	assert_int_equal(vm_probe(f->root, pid, false, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_RUNNING);
+	assert_null(p.vm);
+
+	assert_int_equal(vm_probe(f->root, plain, true, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_RUNNING);
+	assert_null(p.vm);
+	kill_and_reap(plain);
+
+	kill(pid, SIGKILL);
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(vm_probe(f->root, pid, true, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_EXITING);
+	assert_null(p.vm);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	assert_int_equal(vm_probe(f->root, pid, true, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_GONE);
+	assert_null(p.vm);
+
+	assert_int_equal(vm_probe(f->root, 0, true, &p), -EINVAL);
+}
+
+/* The caller has control back after every process looked at: at least one step per child. */
+static void test_scan_steps(void **state)
+{
+	Fixture *f = *state;
+	static const char *const rels[] = { "dev/vfio/12" };
+	pid_t a = spawn_holder(f->root, rels, 1, 0);
+	pid_t plain = spawn_holder(f->root, NULL, 0, 0);
+	_cleanup_(vm_scan_freep) VmScan *s = NULL;
+	Vm **vms = NULL;
+	size_t n = 0, steps = 0;
+	bool seen_a = false;
+	int r;
+
+	assert_int_equal(vm_scan_new(f->root, &s), 0);
+	while ((r = vm_scan_step(s)) > 0)
+		steps++;
+	assert_int_equal(r, 0);
+	/* Done stays done. */
+	assert_int_equal(vm_scan_step(s), 0);
+	vm_scan_take(s, &vms, &n);
+	assert_true(steps >= 3); /* a, plain, and this test itself */
+	assert_true(steps >= n);
+	for (size_t i = 0; i < n; i++) {
+		seen_a = seen_a || vms[i]->pid == a;
+		if (i > 0)
+			assert_true(vms[i - 1]->pid < vms[i]->pid);
+	}
+	assert_true(seen_a);
+	vm_array_free(vms, n);
+	kill_and_reap(a);
+	kill_and_reap(plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -627,6 +701,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_zombie, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_scan_all, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_scan_all_between, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_scan_steps, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_probe, setup_root, teardown_root),
 	};
 
 	return cmocka_run_group_tests_name("vmscan", tests, NULL, NULL);
