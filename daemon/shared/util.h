@@ -7,6 +7,7 @@
  * around the file I/O the daemon does on sysfs, procfs and debugfs.
  */
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -23,6 +24,13 @@
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
+/* For entry points and callbacks: the pointer, asserted non-NULL (userdata). */
+#define ASSERT_PTR(p)                          \
+	({                                     \
+		__typeof__(p) _ptr = (p);      \
+		assert(_ptr);                  \
+		_ptr;                          \
+	})
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 
