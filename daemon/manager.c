@@ -268,21 +268,13 @@ static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
 		Knob *k = ms->knobs[a];
 		int r;
 
-		if (!k || (!force && streq(ms->applied[a], want)))
+		if (!k)
 			continue;
-		if (streq(want, "keep"))
-			r = knobs_restore(m->knobs, k, decision);
-		else
-			r = knobs_set(m->knobs, k, want, decision);
-		if (r == -EBUSY)
-			continue; /* the operator's now; logged where it happened */
-		if (r < 0) {
-			/* Leave applied[] as it was: the next decision tries again. */
+		r = knobs_apply(m->knobs, k, want, decision, force);
+		/* -EBUSY: the operator's now, logged where it happened.  A failure is tried again. */
+		if (r < 0 && r != -EBUSY)
 			log_warning_errno(r, "%s: could not apply %s=%s: %m", ms->name,
 					  knob_attr_to_string(a), want);
-			continue;
-		}
-		snprintf(ms->applied[a], sizeof(ms->applied[a]), "%s", want);
 	}
 	schedule_drift_check(m);
 }
@@ -407,10 +399,8 @@ static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
 
-	if (knobs_check_drift_all(m->knobs) > 0)
-		/* A reasserting policy writes again at once; a releasing one forgets. */
-		for (size_t i = 0; i < m->n_smmus; i++)
-			memset(m->smmus[i]->applied, 0, sizeof(m->smmus[i]->applied));
+	/* A reasserting policy writes again at once; a releasing one forgets. */
+	(void)knobs_check_drift_all(m->knobs);
 	decide_all(m, false);
 	if (knobs_holding(m->knobs)) {
 		(void)sd_event_source_set_time(s, usec + m->config->drift_check_usec);
@@ -469,7 +459,7 @@ static void bind_smmu(Manager *m, ManagedSmmu *ms)
 		ms->knobs[a] = ms->smmu->tunable ? knobs_get(m->knobs, ms->name, a) : NULL;
 		/* Read now: status shows the values, and "keep" needs them. */
 		if (ms->knobs[a] && !ms->knobs[a]->current &&
-		    knob_read(m->knobs, ms->knobs[a]) < 0)
+		    knobs_read(m->knobs, ms->knobs[a]) < 0)
 			log_warning("%s: cannot read %s", ms->name, ms->knobs[a]->path);
 	}
 }
@@ -1408,15 +1398,8 @@ int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr)
 	k = ms->knobs[attr];
 	if (!k)
 		return -EOPNOTSUPP;
-	if (k->owner == KNOB_OWNER_SMMUD)
+	if (knobs_reclaim(m->knobs, k) == 0)
 		return 0;
-	/* Whatever it holds now becomes the original to restore to. */
-	k->owner = KNOB_OWNER_SMMUD;
-	free(k->owner_reason);
-	k->owner_reason = NULL;
-	free(k->original);
-	k->original = NULL;
-	ms->applied[attr][0] = 0;
 	log_notice("%s/%s: managed by smmud again.", name, knob_attr_to_string(attr));
 	emit_event(m, "reclaim", name, knob_attr_to_string(attr), "operator", "smmud",
 		   "given back to smmud by the operator");

@@ -44,7 +44,6 @@ typedef struct ManagedSmmu {
 	PolicySmmu policy;
 	PolicyDecision decision;       /* the last one */
 	bool decided;                  /* decision is valid */
-	char applied[_KNOB_ATTR_MAX][KNOB_VALUE_MAX]; /* desired values last applied */
 	Knob *knobs[_KNOB_ATTR_MAX];   /* in Manager.knobs; NULL unless tunable */
 	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
 } ManagedSmmu;

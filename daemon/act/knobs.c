@@ -82,9 +82,17 @@ static Knob *knob_free(const Knobs *ks, Knob *k)
 	free(k->written);
 	free(k->current);
 	free(k->dry_run_value);
+	free(k->applied);
 	free(k->owner_reason);
 	free(k);
 	return NULL;
+}
+
+/* Its value changed by other means than knobs_apply(): the next apply looks again. */
+static void forget_applied(Knob *k)
+{
+	free(k->applied);
+	k->applied = NULL;
 }
 
 int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **ret)
@@ -284,7 +292,7 @@ static void knob_forget_dir(const Knobs *ks, Knob *k)
 	knob_close_armed(ks, k);
 }
 
-int knob_read(Knobs *ks, Knob *k)
+int knobs_read(Knobs *ks, Knob *k)
 {
 	_cleanup_free_ char *v = NULL;
 	int r;
@@ -352,6 +360,7 @@ static int external_change(Knobs *ks, Knob *k)
 {
 	int r;
 
+	forget_applied(k);
 	if (ks->on_external_change == EXTERNAL_CHANGE_REASSERT) {
 		log_change(LOG_WARNING, k, "external-change", k->written, k->current,
 			   "changed to %s behind smmud's back (it held %s); writing it again "
@@ -384,7 +393,7 @@ int knobs_check_drift(Knobs *ks, Knob *k)
 
 	if (!k->written || k->owner != KNOB_OWNER_SMMUD)
 		return 0;
-	r = knob_read(ks, k);
+	r = knobs_read(ks, k);
 	if (r < 0)
 		return log_warning_errno(r, "%s/%s: cannot read back: %m", k->smmu,
 					 knob_attr_to_string(k->attr));
@@ -489,18 +498,21 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 	return write_string_fileat(dir_fd, knob_attr_to_string(k->attr), line);
 }
 
-static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why);
+static int set_value(Knobs *ks, Knob *k, const char *value, const char *why);
 
 int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 {
-	int r = knob_set(ks, k, value, why);
+	int r;
+
+	forget_applied(k);
+	r = set_value(ks, k, value, why);
 
 	/* An armed attribute serves one write: later ones open it as usual. */
 	knob_close_armed(ks, k);
 	return r;
 }
 
-static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
+static int set_value(Knobs *ks, Knob *k, const char *value, const char *why)
 {
 	_cleanup_free_ char *previous = NULL;
 	uint64_t written_usec = 0;
@@ -512,7 +524,7 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	if (!value_is_token(value) || strlen(value) >= KNOB_VALUE_MAX)
 		return -EINVAL;
 
-	r = knob_armed_unchanged(ks, k) ? 0 : knob_read(ks, k);
+	r = knob_armed_unchanged(ks, k) ? 0 : knobs_read(ks, k);
 	if (r < 0)
 		return log_error_errno(r, "%s/%s: cannot read %s: %m", k->smmu,
 				       knob_attr_to_string(k->attr), k->path);
@@ -602,6 +614,7 @@ static int knob_set(Knobs *ks, Knob *k, const char *value, const char *why)
 
 int knobs_restore(Knobs *ks, Knob *k, const char *why)
 {
+	forget_applied(k);
 	if (ks->dry_run) {
 		if (k->dry_run_value && k->current && !streq(k->dry_run_value, k->current)) {
 			log_change(LOG_NOTICE, k, why, k->dry_run_value, k->current,
@@ -615,6 +628,31 @@ int knobs_restore(Knobs *ks, Knob *k, const char *why)
 	if (!k->written || k->owner != KNOB_OWNER_SMMUD)
 		return 0;
 	return knobs_set(ks, k, k->original, why);
+}
+
+int knobs_apply(Knobs *ks, Knob *k, const char *want, const char *why, bool force)
+{
+	int r;
+
+	if (!force && streq_ptr(k->applied, want))
+		return 0;
+	r = streq(want, "keep") ? knobs_restore(ks, k, why) : knobs_set(ks, k, want, why);
+	if (r < 0)
+		return r;
+	return set_string(&k->applied, want);
+}
+
+int knobs_reclaim(Knobs *ks, Knob *k)
+{
+	if (k->owner == KNOB_OWNER_SMMUD)
+		return 0;
+	k->owner = KNOB_OWNER_SMMUD;
+	free(k->owner_reason);
+	k->owner_reason = NULL;
+	free(k->original);
+	k->original = NULL;
+	forget_applied(k);
+	return 1;
 }
 
 /* Watches the armed attribute itself, by its open fd: no path to swap. */
@@ -688,7 +726,7 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 	knobs_drain_watch(ks);
 	if (k->armed_fd < 0)
 		(void)knob_open_armed(ks, k);
-	r = knob_read(ks, k);
+	r = knobs_read(ks, k);
 	if (r < 0) {
 		knob_close_armed(ks, k);
 		return log_warning_errno(r, "%s/%s: cannot read %s to arm it: %m", k->smmu, attr,
@@ -795,7 +833,7 @@ int knobs_recover(Knobs *ks)
 		k = knobs_get(ks, e->smmu, (KnobAttr)attr);
 		if (!k)
 			return log_oom();
-		r = knob_read(ks, k);
+		r = knobs_read(ks, k);
 		if (r < 0) {
 			log_warning_errno(r, "%s/%s: cannot read (%m); cannot restore %s.", e->smmu,
 					  e->attr, e->original);

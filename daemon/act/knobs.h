@@ -43,6 +43,8 @@ typedef struct Knob {
 	char *written;        /* our value, in place now; NULL: not held */
 	char *current;        /* as last read */
 	char *dry_run_value;  /* --dry-run: the value we would have written */
+	char *applied;        /* what the last knobs_apply() got it to ("keep": its original);
+			       * NULL: nothing yet, or changed since by other means */
 	KnobOwner owner;
 	char *owner_reason;   /* why it left us */
 } Knob;
@@ -92,7 +94,7 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr);
 int knobs_forget_smmu(Knobs *ks, const char *smmu);
 
 /* Reads the current value into k->current. */
-int knob_read(Knobs *ks, Knob *k);
+int knobs_read(Knobs *ks, Knob *k);
 
 /*
  * Makes the knob hold value.  why names the decision (journal field
@@ -114,6 +116,19 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value);
 int knobs_disarm(Knobs *ks, Knob *k);
 /* Ends a hold: the original back (if still ours).  0 if nothing held. */
 int knobs_restore(Knobs *ks, Knob *k, const char *why);
+/*
+ * Brings the knob to what a decision wants: a value (knobs_set()) or
+ * "keep" (knobs_restore()).  Nothing to do if the last apply got it there
+ * and nothing changed it since (a write by someone else, a reclaim, a
+ * set or restore of its own), unless force.  Results as knobs_set().
+ */
+int knobs_apply(Knobs *ks, Knob *k, const char *want, const char *why, bool force);
+/*
+ * The operator gives back a knob smmud released (ExternalChange=release):
+ * smmud's again, and what it holds now is the original to restore to.
+ * 1 if it was the operator's, 0 if it was smmud's already.
+ */
+int knobs_reclaim(Knobs *ks, Knob *k);
 /* Every hold, and every armed entry.  Returns the first error, after trying all. */
 int knobs_restore_all(Knobs *ks, const char *why);
 /* True if any knob is held (the drift check runs only then). */

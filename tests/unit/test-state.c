@@ -495,6 +495,78 @@ static void test_armed_write_after_operator_change(void **state)
 	knobs_free(ks);
 }
 
+static void count_change(const Knob *k, uint64_t realtime_usec, const char *kind,
+			 const char *before, const char *after, const char *detail, void *userdata)
+{
+	if (streq(kind, "write") || streq(kind, "restore"))
+		(*(unsigned *)userdata)++;
+}
+
+/* A decision applied again writes nothing; anything else that moved the knob makes it look again. */
+static void test_apply_once_until_changed(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	unsigned writes = 0;
+
+	knobs_set_event_hook(ks, count_change, &writes);
+	ks->on_external_change = EXTERNAL_CHANGE_REASSERT;
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(writes, 1);
+	assert_string_equal(thr->applied, "16");
+	/* Someone else wrote it: the drift check forgets what was applied. */
+	put(t->thr, "42\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_null(thr->applied);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(writes, 2);
+	assert_file(t->thr, "16");
+	/* force: written (checked) again all the same. */
+	put(t->thr, "43\n");
+	assert_int_equal(knobs_apply(ks, thr, "16", "reload", true), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(writes, 3);
+	/* keep: the original back, once. */
+	assert_int_equal(knobs_apply(ks, thr, "keep", "quiet", false), 0);
+	assert_int_equal(knobs_apply(ks, thr, "keep", "quiet", false), 0);
+	assert_file(t->thr, "auto");
+	assert_int_equal(writes, 4);
+	/* A restore of its own (a mode change, the stop) is no apply. */
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(knobs_restore(ks, thr, "unmanaged"), 0);
+	assert_null(thr->applied);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(writes, 7);
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	knobs_free(ks);
+}
+
+static void test_reclaim(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	assert_int_equal(knobs_reclaim(ks, thr), 0);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	put(t->thr, "99\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), -EBUSY);
+	/* Given back: ours, and 99 is what a restore puts back from now on. */
+	assert_int_equal(knobs_reclaim(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_SMMUD);
+	assert_null(thr->owner_reason);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "99");
+	knobs_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +600,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, tree_setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_bad_values, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_once_until_changed, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_reclaim, tree_setup, tree_teardown),
 	};
 
 	log_set_max_level(LOG_WARNING);
