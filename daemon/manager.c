@@ -2,9 +2,6 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <grp.h>
-#include <sys/epoll.h>
-#include <sys/inotify.h>
-#include <sys/syscall.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -84,9 +81,9 @@ static void manager_write_metrics(Manager *m)
 		.config_digest = m->config->digest,
 		.dry_run = m->dry_run,
 		.shutdown_announced = m->shutdown_announced,
-		.vms = m->n_vms,
-		.exits_total = m->exits_total,
-		.exits_unattributed = m->exits_unattributed,
+		.vms = vm_model_n_vms(m->vms),
+		.exits_total = vm_model_exits_total(m->vms),
+		.exits_unattributed = vm_model_exits_unattributed(m->vms),
 	};
 	for (size_t i = 0; i < m->n_smmus; i++) {
 		const ManagedSmmu *ms = m->smmus[i];
@@ -145,7 +142,7 @@ static void manager_write_metrics(Manager *m)
 static void manager_update_status(Manager *m)
 {
 	_cleanup_free_ char *s = NULL;
-	size_t storms = 0, managed = 0;
+	size_t storms = 0, managed = 0, vms = vm_model_n_vms(m->vms);
 
 	/* Every state change passes here: the metrics follow it. */
 	manager_write_metrics(m);
@@ -154,21 +151,20 @@ static void manager_update_status(Manager *m)
 		managed += m->smmus[i]->mode == SMMU_MODE_MANAGED;
 	}
 	if (!m->topology || m->n_smmus == 0)
-		(void)!asprintf(&s, "No SMMUv3 found; watching %zu VM(s).", m->n_vms);
+		(void)!asprintf(&s, "No SMMUv3 found; watching %zu VM(s).", vms);
 	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
 		(void)!asprintf(&s,
 				"Kernel %s handles teardown storms itself: reporting only. %zu "
 				"SMMU(s), %zu VM(s), %zu storm(s).",
-				m->topology->osrelease ?: "?", m->n_smmus, m->n_vms, storms);
+				m->topology->osrelease ?: "?", m->n_smmus, vms, storms);
 	else if (m->topology->kernel == KERNEL_CAP_NONE)
 		(void)!asprintf(&s,
 				"Monitor-only: kernel has no SMMUv3 tunables. %zu SMMU(s), %zu "
 				"VM(s), %zu storm(s).",
-				m->n_smmus, m->n_vms, storms);
+				m->n_smmus, vms, storms);
 	else
 		(void)!asprintf(&s, "%s%zu of %zu SMMU(s) managed, %zu in storm; %zu VM(s).",
-				m->dry_run ? "Dry run: " : "", managed, m->n_smmus, storms,
-				m->n_vms);
+				m->dry_run ? "Dry run: " : "", managed, m->n_smmus, storms, vms);
 	if (!s || streq_ptr(s, m->status))
 		return;
 	free(m->status);
@@ -522,6 +518,7 @@ static int adopt_topology(Manager *m, Topology *t)
 	m->smmus = n;
 	m->n_smmus = t->n_smmus;
 	m->topology = t;
+	vm_model_set_topology(m->vms, t);
 	topology_host_facts(t, &m->host);
 	for (size_t i = 0; i < m->n_smmus; i++)
 		bind_smmu(m, m->smmus[i]);
@@ -553,33 +550,12 @@ static int rescan_topology(Manager *m)
 
 /* ---- VMs --------------------------------------------------------------- */
 
-static TrackedVm *tracked_vm_free(TrackedVm *t)
-{
-	if (!t)
-		return NULL;
-	sd_event_source_disable_unref(t->pidfd_source);
-	closep(&t->pidfd);
-	vm_free(t->vm);
-	free(t);
-	return NULL;
-}
-
-static TrackedVm *find_vm(Manager *m, pid_t pid, size_t *ret_index)
-{
-	for (size_t i = 0; i < m->n_vms; i++)
-		if (m->vms[i]->vm->pid == pid) {
-			if (ret_index)
-				*ret_index = i;
-			return m->vms[i];
-		}
-	return NULL;
-}
-
-static void remove_vm(Manager *m, size_t index)
-{
-	tracked_vm_free(m->vms[index]);
-	m->vms[index] = m->vms[--m->n_vms];
-}
+/*
+ * A scan runs a slice at a time: after each, the loop dispatches what came
+ * meanwhile, exit events first (a dying VMM starts its teardown within
+ * milliseconds), and counts them in the model, never from inside the scan.
+ */
+#define SCAN_SLICE_USEC (1 * USEC_PER_MSEC)
 
 static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
 {
@@ -592,229 +568,35 @@ static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
 
 size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned)
 {
-	uint64_t pinned = 0;
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->n_vms; i++) {
-		const Vm *vm = m->vms[i]->vm;
-
-		for (size_t g = 0; g < vm->n_groups; g++)
-			if (topology_smmu_for_group(m->topology, vm->groups[g]) == ms->smmu) {
-				n++;
-				pinned += vm->pinned_bytes;
-				break;
-			}
-	}
-	if (ret_pinned)
-		*ret_pinned = pinned;
-	return n;
+	return vm_model_vms_behind(m->vms, ms->smmu, ret_pinned);
 }
 
-/* ---- counted exits ------------------------------------------------------ */
-
-/* Bounds the list if no scan and no proc connector prunes it for long. */
-#define COUNTED_MAX 4096
-
-static bool exit_counted(Manager *m, pid_t pid, uint64_t starttime)
+/* The model's answer to "what is pid now": /proc. */
+static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userdata)
 {
-	for (size_t i = 0; i < m->n_counted; i++)
-		if (m->counted[i].pid == pid && m->counted[i].starttime == starttime)
-			return true;
-	return false;
+	Manager *m = ASSERT_PTR(userdata);
+
+	return vm_probe(m->root, pid, want_files, ret);
 }
 
-static void counted_remove(Manager *m, size_t i)
+static void on_vm_found(Manager *m, const VmEvent *e)
 {
-	memmove(m->counted + i, m->counted + i + 1, (m->n_counted - i - 1) * sizeof(CountedExit));
-	m->n_counted--;
-}
-
-/*
- * pid is past exit_files() (or reaped): no scan started from now on can
- * find its files again.  One in progress may have read them before: then
- * its end prunes the entry, if it did not find it, or keeps it, so that
- * the dead VM is not tracked and counted a second time.
- */
-static void forget_counted(Manager *m, pid_t pid)
-{
-	if (m->scanning)
-		return;
-	for (size_t i = m->n_counted; i-- > 0;)
-		if (m->counted[i].pid == pid)
-			counted_remove(m, i);
-}
-
-static int remember_counted(Manager *m, const Vm *vm)
-{
-	CountedExit *n;
-
-	if (m->n_counted == COUNTED_MAX)
-		counted_remove(m, 0); /* the oldest */
-	n = realloc(m->counted, (m->n_counted + 1) * sizeof(CountedExit));
-	if (!n)
-		return -ENOMEM;
-	m->counted = n;
-	m->counted[m->n_counted++] = (CountedExit){ .pid = vm->pid, .starttime = vm->starttime };
-	return 0;
-}
-
-/*
- * Exits counted while a /proc scan runs (it hears them between its
- * processes): the scan may have seen the VM alive, and its end must not
- * track it again.
- */
-static bool counted_in_scan(const Manager *m, pid_t pid)
-{
-	for (size_t i = 0; i < m->n_counted_in_scan; i++)
-		if (m->counted_in_scan[i] == pid)
-			return true;
-	return false;
-}
-
-static void note_counted_in_scan(Manager *m, pid_t pid)
-{
-	pid_t *n;
-
-	if (counted_in_scan(m, pid))
-		return;
-	n = realloc(m->counted_in_scan, (m->n_counted_in_scan + 1) * sizeof(pid_t));
-	if (!n) {
-		/* Then the scan's end may track it again, and its pidfd count it twice. */
-		log_oom();
-		return;
-	}
-	m->counted_in_scan = n;
-	m->counted_in_scan[m->n_counted_in_scan++] = pid;
-}
-
-/*
- * A VM died: count it against every SMMU its groups sit behind (once per
- * SMMU), then decide for those SMMUs right away: this is the latency path.
- *
- * The one place that counts an exit, once per (pid, starttime), whichever
- * of taskstats, the proc connector, the pidfd or a scan tells first.
- * files_open: the process may still hold its VFIO files (taskstats comes
- * before exit_files()), so a scan may find it again; remember it until
- * then.  false if this exit was counted already.
- */
-static bool count_exit(Manager *m, const Vm *vm, const char *source, uint64_t when, bool files_open)
-{
-	uint64_t now = now_mono(m);
-	ManagedSmmu *hit[64];
-	size_t n_hit = 0;
-	char label[128], f_vm[160], f_smmu[192] = "SMMUD_SMMU=";
-	char bytes[FORMAT_BYTES_MAX];
-
-	if (exit_counted(m, vm->pid, vm->starttime)) {
-		log_debug("Exit of pid %d (%s) counted already.", (int)vm->pid, source);
-		if (!files_open)
-			forget_counted(m, vm->pid);
-		return false;
-	}
-	if (files_open && remember_counted(m, vm) < 0)
-		log_oom();
-	if (m->scanning)
-		note_counted_in_scan(m, vm->pid);
-
-	m->exits_total++;
-	for (size_t g = 0; g < vm->n_groups; g++) {
-		const Smmu *s = topology_smmu_for_group(m->topology, vm->groups[g]);
-		ManagedSmmu *ms = s ? manager_find_smmu(m, s->name) : NULL;
-		bool dup = false;
-
-		for (size_t i = 0; i < n_hit; i++)
-			dup = dup || hit[i] == ms;
-		if (!ms || dup || n_hit == ELEMENTSOF(hit))
-			continue;
-		hit[n_hit++] = ms;
-		if (policy_record_exit(&ms->policy, ms->settings, now, vm->pinned_bytes) < 0)
-			log_oom();
-		if (n_hit > 1)
-			strncat(f_smmu, ",", sizeof(f_smmu) - strlen(f_smmu) - 1);
-		strncat(f_smmu, ms->name, sizeof(f_smmu) - strlen(f_smmu) - 1);
-	}
-	if (n_hit == 0)
-		m->exits_unattributed++;
-
-	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
-	for (size_t i = 0; i < n_hit; i++)
-		decide_one(m, hit[i], now, false);
-	vm_label(m, vm, label, sizeof(label));
-	snprintf(f_vm, sizeof(f_vm), "SMMUD_VM=%s", label);
-	{
-		const char *fields[] = { f_vm, "SMMUD_DECISION=vm-exit", n_hit ? f_smmu : NULL, NULL };
-
-		log_struct(LOG_INFO, fields, "VM %s exited (%s, %s pinned), behind %s.", label, source,
-			   format_bytes(bytes, sizeof(bytes), vm->pinned_bytes),
-			   n_hit ? f_smmu + strlen("SMMUD_SMMU=") : "no known SMMU");
-	}
-	if (when && when <= now)
-		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)vm->pid,
-			  now - when);
-	schedule_deadline(m);
-	manager_update_status(m);
-	return true;
-}
-
-static void tracked_vm_exited(Manager *m, pid_t pid, const char *source, uint64_t when,
-			      bool files_open)
-{
-	size_t index;
-	TrackedVm *t = find_vm(m, pid, &index);
-
-	if (!t)
-		return;
-	(void)count_exit(m, t->vm, source, when, files_open);
-	remove_vm(m, index);
-	manager_update_status(m);
-}
-
-static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	TrackedVm *t = userdata;
-	Manager *m = t->manager;
-	pid_t pid = t->vm->pid;
-
-	/* Readable once the whole thread group is dead: its files are closed. */
-	tracked_vm_exited(m, pid, "pidfd", 0, false);
-	forget_counted(m, pid);
-	return 0;
-}
-
-/* Takes vm.  A pidfd per VM: the exit is an event even with no netlink. */
-static int track_vm(Manager *m, Vm *vm)
-{
-	_cleanup_free_ TrackedVm *t = calloc(1, sizeof(TrackedVm));
-	TrackedVm **n;
+	const Vm *vm = vm_model_find(m->vms, e->pid);
 	char label[128];
 	int r;
 
-	if (!t) {
-		vm_free(vm);
-		return -ENOMEM;
-	}
-	t->manager = m;
-	t->vm = vm;
-	t->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
-	if (t->pidfd < 0 && errno == ESRCH) {
+	if (!vm || vm->starttime != e->starttime)
+		return; /* gone again, by an event queued before this one */
+	r = pidwatch_add(m->pidwatch, vm->pid, vm->starttime);
+	if (r == -ESRCH) {
 		/* It was a VM a moment ago: its death counts (if not counted yet). */
-		(void)count_exit(m, vm, "gone at discovery", 0, false);
-		vm_free(vm);
-		return 0;
+		if (vm_model_gone(m->vms, e->pid, e->starttime, "gone at discovery", now_mono(m)) < 0)
+			log_oom();
+		return;
 	}
-	if (t->pidfd >= 0) {
-		r = sd_event_add_io(m->event, &t->pidfd_source, t->pidfd, EPOLLIN, on_pidfd, t);
-		if (r < 0) {
-			closep(&t->pidfd);
-			t->pidfd = -1;
-		}
-	}
-	n = realloc(m->vms, (m->n_vms + 1) * sizeof(TrackedVm *));
-	if (!n) {
-		tracked_vm_free(TAKE_PTR(t));
-		return -ENOMEM;
-	}
-	m->vms = n;
+	if (r < 0)
+		log_debug_errno(r, "No pidfd for pid %d, its exit comes from exit events and scans: %m",
+				(int)vm->pid);
 	/* machined may know it and we missed the signal: ask once (no timer). */
 	if (m->machines && !machinewatch_name_for_pid(m->machines, vm->pid)) {
 		r = machinewatch_reconcile(m->machines);
@@ -823,220 +605,185 @@ static int track_vm(Manager *m, Vm *vm)
 	}
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.", vm_label(m, vm, label, sizeof(label)),
 		 vm->n_groups, vm->pinned_bytes, vm->iommufd ? ", iommufd" : "");
-	m->vms[m->n_vms++] = TAKE_PTR(t);
-	return 0;
 }
 
-/*
- * 1 if the process with pid and starttime is gone or dying (PF_EXITING in
- * the flags of /proc/PID/stat), or the pid is another process's now; 0 if
- * it lives on.  A VM whose VFIO files vanished either dropped them or is
- * in do_exit() past exit_files(): the latter is an exit, whose event may
- * still be queued behind us.
- */
-static int process_exiting(const char *root, pid_t pid, uint64_t starttime)
+/* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
+static void on_vm_exit(Manager *m, const VmEvent *e)
 {
-	_cleanup_free_ char *rel = NULL, *path = NULL, *stat = NULL;
-	const char *p;
-	unsigned long flags;
-	uint64_t st;
+	char label[128], f_vm[160], f_smmu[192] = "SMMUD_SMMU=";
+	char bytes[FORMAT_BYTES_MAX];
 
-	if (asprintf(&rel, "proc/%d/stat", (int)pid) < 0)
-		return -ENOMEM;
-	path = root_path(root, rel);
-	if (!path)
-		return -ENOMEM;
-	if (read_one_line_file(path, &stat) < 0)
-		return 1;
-	if (vm_parse_stat(stat, NULL, &st) < 0)
-		return -EBADMSG;
-	if (st != starttime)
-		return 1;
-	if (vm_parse_stat_flags(stat, &flags) < 0)
-		return -EBADMSG;
-	p = strrchr(stat, ')');
-	return (flags & VM_PF_EXITING) || p[2] == 'Z' || p[2] == 'X';
-}
+	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = manager_find_smmu(m, e->smmus[i]->name);
 
-/*
- * The tracked VM at index no longer holds a VFIO group, device or iommufd.
- * Dying, it exited.  Alive, it closed them (a graceful VMM shutdown, the
- * last device unplugged): VFIO tears its domains down in ->release, as at
- * an exit, and before the exit that follows, so that counts now.  Once:
- * it is no longer tracked, and to a later exit event a process without
- * VFIO files is no VM.  A VMM opens before it maps, so a tracked one held
- * its files: dropping them all is no setup step.  One that held no group
- * (an iommufd alone, say a manager passing it on) had no domain to tear.
- */
-static void tracked_vm_lost(Manager *m, size_t index, const char *source)
-{
-	const Vm *vm = m->vms[index]->vm;
-	int r = process_exiting(m->root, vm->pid, vm->starttime);
-
-	if (r < 0)
-		log_debug_errno(r, "Cannot tell whether pid %d is exiting, taking it as alive: %m",
-				(int)vm->pid);
-	if (r > 0)
-		tracked_vm_exited(m, vm->pid, source, 0, false);
-	else if (vm->n_groups > 0)
-		tracked_vm_exited(m, vm->pid, "closed its VFIO files", 0, false);
-	else {
-		log_info("pid %d no longer holds VFIO or iommufd files.", (int)vm->pid);
-		remove_vm(m, index);
-		manager_update_status(m);
+		if (!ms)
+			continue;
+		if (policy_record_exit(&ms->policy, ms->settings, e->counted_usec,
+				       e->vm->pinned_bytes) < 0)
+			log_oom();
+		decide_one(m, ms, e->counted_usec, false);
+		if (i > 0)
+			strncat(f_smmu, ",", sizeof(f_smmu) - strlen(f_smmu) - 1);
+		strncat(f_smmu, ms->name, sizeof(f_smmu) - strlen(f_smmu) - 1);
 	}
+	if (e->was_tracked)
+		pidwatch_remove(m->pidwatch, e->pid);
+	vm_label(m, e->vm, label, sizeof(label));
+	snprintf(f_vm, sizeof(f_vm), "SMMUD_VM=%s", label);
+	{
+		const char *fields[] = { f_vm, "SMMUD_DECISION=vm-exit", e->n_smmus ? f_smmu : NULL,
+					 NULL };
+
+		log_struct(LOG_INFO, fields, "VM %s exited (%s, %s pinned), behind %s.", label,
+			   e->source, format_bytes(bytes, sizeof(bytes), e->vm->pinned_bytes),
+			   e->n_smmus ? f_smmu + strlen("SMMUD_SMMU=") : "no known SMMU");
+	}
+	if (e->heard_usec && e->heard_usec <= e->counted_usec)
+		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)e->pid,
+			  e->counted_usec - e->heard_usec);
+	schedule_deadline(m);
 }
 
-static bool vm_holds_group(const Vm *vm, uint32_t group)
+static void on_vm_dropped(Manager *m, const VmEvent *e)
 {
-	for (size_t g = 0; g < vm->n_groups; g++)
-		if (vm->groups[g] == group)
-			return true;
-	return false;
+	pidwatch_remove(m->pidwatch, e->pid);
+	log_info("pid %d no longer holds VFIO or iommufd files.", (int)e->pid);
 }
 
-/*
- * A VFIO file was closed: fsnotify reports it in __fput(), after close(2)
- * took the fd out of the table and before ->release tears the domain
- * down.  Only a tracked VM can stop being one, so look at those alone,
- * and now: no delay, the teardown is under way.  A group's close
- * concerns only the VMs holding that group (group: UINT32_MAX for all):
- * during a mass shutdown closes come by the dozen, and every VM looked
- * at is a dozen system calls in which a queued exit waits.
- */
-static void recheck_vms(Manager *m, uint32_t group)
+/* Acts on what the model concluded from its last inputs, in order. */
+static void handle_vm_events(Manager *m)
 {
-	for (size_t i = m->n_vms; i-- > 0;) {
-		TrackedVm *t = m->vms[i];
-		_cleanup_(vm_freep) Vm *vm = NULL;
-		int r;
+	bool any = false;
+	VmEvent e;
 
-		if (group != UINT32_MAX && !vm_holds_group(t->vm, group))
-			continue;
-		r = vm_scan_pid(m->root, t->vm->pid, &vm);
-
-		if (r >= 0 && vm->starttime == t->vm->starttime) {
-			/* Closed some of them: its groups may have changed. */
-			vm_free(t->vm);
-			t->vm = TAKE_PTR(vm);
-			continue;
+	while (vm_model_next_event(m->vms, &e)) {
+		switch (e.kind) {
+		case VM_EVENT_FOUND:
+			on_vm_found(m, &e);
+			break;
+		case VM_EVENT_EXIT:
+			on_vm_exit(m, &e);
+			break;
+		case VM_EVENT_DROPPED:
+			on_vm_dropped(m, &e);
+			break;
+		default:
+			assert_not_reached();
 		}
-		if (r >= 0 || r == -ESRCH || r == -ENOENT)
-			/* Backwards: the VM moved into index i was looked at already. */
-			tracked_vm_lost(m, i, "VFIO close");
-		else
-			log_debug_errno(r, "Cannot look at the files of pid %d: %m", (int)t->vm->pid);
+		vm_event_done(&e);
+		any = true;
 	}
-	manager_update_status(m);
+	if (any)
+		manager_update_status(m);
 }
 
-static void vfio_watch_update(Manager *m);
-
-/* How often a scan stops to hear exits: a dying VMM starts its teardown within milliseconds. */
-#define SCAN_DRAIN_USEC (1 * USEC_PER_MSEC)
-
-static void scan_between(void *userdata)
+static void model_input_done(Manager *m, int r)
 {
-	Manager *m = userdata;
-	uint64_t now = now_usec(CLOCK_MONOTONIC);
-
-	if (now - m->scan_drained_usec < SCAN_DRAIN_USEC)
-		return;
-	m->scan_drained_usec = now;
-	exitwatch_drain(m->exitwatch);
+	if (r < 0)
+		log_oom();
+	handle_vm_events(m);
 }
 
-static int rescan_vms(Manager *m)
+static void scan_finish(Manager *m, int r);
+
+static int on_scan_step(sd_event_source *s, void *userdata)
 {
-	Vm **found = NULL;
-	size_t n_found = 0;
+	Manager *m = ASSERT_PTR(userdata);
+	uint64_t end = now_usec(CLOCK_MONOTONIC) + SCAN_SLICE_USEC;
 	int r;
 
-	/* Before the scan: a VM opening its files meanwhile is seen next time. */
-	vfio_watch_update(m);
-	m->scanning = true;
-	m->scan_drained_usec = now_usec(CLOCK_MONOTONIC);
-	r = vm_scan_all_between(m->root, scan_between, m, &found, &n_found);
-	m->scanning = false;
-	if (r < 0) {
-		m->n_counted_in_scan = 0;
-		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
-	}
-
-	/*
-	 * Counted exits no scan finds any more are past exit_files(): none
-	 * ever will again (a reused pid has another starttime).
-	 */
-	for (size_t i = m->n_counted; i-- > 0;) {
-		bool present = false;
-
-		for (size_t j = 0; j < n_found && !present; j++)
-			present = found[j]->pid == m->counted[i].pid &&
-				  found[j]->starttime == m->counted[i].starttime;
-		if (!present)
-			counted_remove(m, i);
-	}
-	/* Known VMs no longer found: dying, or alive (pidfd quiet) without VFIO now. */
-	for (size_t i = m->n_vms; i-- > 0;) {
-		const Vm *old = m->vms[i]->vm;
-		bool present = false;
-
-		for (size_t j = 0; j < n_found && !present; j++)
-			present = found[j] && found[j]->pid == old->pid &&
-				  found[j]->starttime == old->starttime;
-		if (!present)
-			tracked_vm_lost(m, i, "rescan");
-	}
-	for (size_t j = 0; j < n_found; j++) {
-		TrackedVm *t = find_vm(m, found[j]->pid, NULL);
-
-		/* Dying, its exit counted, its files not closed yet: not a VM any more. */
-		if (exit_counted(m, found[j]->pid, found[j]->starttime))
-			continue;
-		/* Seen alive by the scan, counted dead before its end. */
-		if (counted_in_scan(m, found[j]->pid))
-			continue;
-		if (t && t->vm->starttime == found[j]->starttime) {
-			/* Pinned memory and groups change while a VM runs. */
-			vm_free(t->vm);
-			t->vm = TAKE_PTR(found[j]);
-			continue;
-		}
-		if (t) {
-			/* The pid was reused: the old VM's exit went unseen. */
-			tracked_vm_exited(m, found[j]->pid, "pid reused", 0, false);
-		}
-		r = track_vm(m, TAKE_PTR(found[j]));
-		if (r < 0)
-			log_oom();
-	}
-	vm_array_free(found, n_found);
-	m->n_counted_in_scan = 0;
-	manager_update_status(m);
+	do
+		r = vm_scan_step(m->scan);
+	while (r > 0 && now_usec(CLOCK_MONOTONIC) < end);
+	if (r <= 0)
+		scan_finish(m, r);
 	return 0;
+}
+
+/* Starts a scan of every process, or asks for one more after the one under way. */
+static void scan_start(Manager *m)
+{
+	int r;
+
+	if (m->scan) {
+		m->rescan_after_scan = true;
+		return;
+	}
+	/* Before the scan: a VM opening its files meanwhile is seen next time. */
+	(void)vfiowatch_update(m->vfiowatch);
+	r = vm_scan_new(m->root, &m->scan);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->scan_step, SD_EVENT_ON);
+	if (r < 0) {
+		m->scan = vm_scan_free(m->scan);
+		log_warning_errno(r, "Failed to scan processes for VMs: %m");
+		return;
+	}
+	vm_model_scan_begin(m->vms);
+}
+
+static void scan_finish(Manager *m, int r)
+{
+	Vm **found = NULL;
+	size_t n = 0;
+
+	(void)sd_event_source_set_enabled(m->scan_step, SD_EVENT_OFF);
+	if (r < 0) {
+		log_warning_errno(r, "Failed to scan processes for VMs: %m");
+		vm_model_scan_abort(m->vms);
+	} else {
+		vm_scan_take(m->scan, &found, &n);
+		r = vm_model_scan_end(m->vms, found, n, now_mono(m));
+		free(found);
+		model_input_done(m, r);
+	}
+	m->scan = vm_scan_free(m->scan);
+	manager_update_status(m);
+	if (m->rescan_after_scan) {
+		m->rescan_after_scan = false;
+		scan_start(m);
+	}
+}
+
+/* A whole scan at once: at startup, before the loop runs. */
+static void scan_now(Manager *m)
+{
+	scan_start(m);
+	while (m->scan)
+		(void)on_scan_step(m->scan_step, m);
 }
 
 /* ---- observers' callbacks ---------------------------------------------- */
 
 static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *userdata)
 {
-	Manager *m = userdata;
-	_cleanup_(vm_freep) Vm *vm = NULL;
-
+	Manager *m = ASSERT_PTR(userdata);
 	/* Taskstats comes before exit_files(), the proc connector after it. */
 	bool files_open = src == EXIT_SOURCE_TASKSTATS;
 
+	model_input_done(m, vm_model_exit(m->vms, tgid, exit_source_to_string(src), files_open,
+					  when_usec, now_mono(m)));
+}
 
-	if (find_vm(m, tgid, NULL))
-		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec, files_open);
-	/*
-	 * Unknown: a VM started since the last scan?  Taskstats reports before
-	 * the dying process closes its files, so its fds still tell.
-	 */
-	else if (files_open && vm_scan_pid(m->root, tgid, &vm) >= 0)
-		(void)count_exit(m, vm, exit_source_to_string(src), when_usec, true);
-	if (!files_open)
-		forget_counted(m, tgid);
+static void on_pid_exited(pid_t pid, uint64_t starttime, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	/* Readable once the whole thread group is dead: its files are closed. */
+	model_input_done(m, vm_model_gone(m->vms, pid, starttime, "pidfd", now_mono(m)));
+}
+
+/*
+ * A close may be a VM's last VFIO file going: no debounce, the kernel's
+ * teardown follows it.  A close starts no VM: the model looks at the VMs
+ * holding that group alone, far cheaper than an open's full scan.
+ */
+static void on_vfio_closed(uint32_t group, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	model_input_done(m, vm_model_vfio_closed(m->vms, group, now_mono(m)));
 }
 
 static void schedule_rescan(Manager *m, bool topology, bool vms, uint64_t delay);
@@ -1046,11 +793,8 @@ static void on_exit_lost(ExitSource src, void *userdata)
 	Manager *m = userdata;
 
 	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
-	if (m->scanning)
-		/* Heard between the processes of a scan: one more, after it. */
-		schedule_rescan(m, false, true, 0);
-	else
-		(void)rescan_vms(m);
+	/* One under way read some processes before the loss: one more after it, then. */
+	scan_start(m);
 }
 
 /* At when at the latest: a pending rescan due later is brought forward, never put off. */
@@ -1084,7 +828,7 @@ static int on_rescan_defer(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	if (m->rescan_vms_pending) {
 		m->rescan_vms_pending = false;
-		(void)rescan_vms(m);
+		scan_start(m);
 	}
 	/*
 	 * An open seen less than OPEN_DEFER_USEC before this scan (coalesced
@@ -1098,97 +842,15 @@ static int on_rescan_defer(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- VFIO opens -------------------------------------------------------- */
 
-static const char *const vfio_watch_path[_VFIO_WATCH_MAX] = {
-	[VFIO_WATCH_GROUPS] = "dev/vfio",
-	[VFIO_WATCH_DEVICES] = "dev/vfio/devices",
-	[VFIO_WATCH_IOMMUFD] = "dev/iommu",
-};
-
-static int on_vfio_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+static void on_vfio_opened(void *userdata)
 {
-	Manager *m = userdata;
+	Manager *m = ASSERT_PTR(userdata);
+	/* Each open gets a scan at least OPEN_DEFER_USEC after it. */
+	uint64_t due = now_mono(m) + OPEN_DEFER_USEC;
 
-	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
-		/* The node went (vfio unloaded): watched again when a scan finds it back. */
-		for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++)
-			if (m->vfio_watch[w] == s) {
-				log_debug("%s is gone: no longer watched.", vfio_watch_path[w]);
-				m->vfio_watch[w] = sd_event_source_disable_unref(s);
-			}
-		return 0;
-	}
-	if (ev->mask & IN_CREATE)
-		/* /dev/vfio/devices, when the first cdev appears. */
-		vfio_watch_update(m);
-	/*
-	 * A close may be a VM's last VFIO file going: no debounce, the
-	 * kernel's teardown follows it.  Each close looks at the tracked VMs
-	 * only (a close starts no VM): far cheaper than an open's full scan.
-	 */
-	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR) && m->n_vms > 0) {
-		uint32_t group = UINT32_MAX;
-		bool container = false;
-
-		if (s == m->vfio_watch[VFIO_WATCH_GROUPS] && ev->len > 0) {
-			/* /dev/vfio/vfio, the container, alone makes no VM: its close ends none. */
-			container = streq(ev->name, "vfio");
-			if (safe_atou32(ev->name, &group) < 0)
-				group = UINT32_MAX;
-		}
-		if (!container)
-			recheck_vms(m, group);
-	}
-	/* A directory listed is no VM; an overflow may hide one. */
-	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW)) {
-		/* Each open gets a scan at least OPEN_DEFER_USEC after it. */
-		uint64_t due = now_mono(m) + OPEN_DEFER_USEC;
-
-		if (due > m->open_scan_due)
-			m->open_scan_due = due;
-		schedule_rescan(m, false, true, OPEN_DEFER_USEC);
-	}
-	return 0;
-}
-
-/*
- * Watches what is there of /dev/vfio, /dev/vfio/devices and /dev/iommu
- * for opens: a VM started after the last scan is found while it runs, not
- * at its exit (when its files may be closed already).  And for closes: a
- * VMM shutting down gracefully tears its domains down by closing them,
- * before it exits.  Nothing opens them on an idle host: no wake-up.
- * Missing ones are tried again at each scan.
- */
-static void vfio_watch_update(Manager *m)
-{
-	static const uint32_t masks[_VFIO_WATCH_MAX] = {
-		[VFIO_WATCH_GROUPS] = IN_OPEN | IN_CLOSE | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF |
-				      IN_ONLYDIR,
-		[VFIO_WATCH_DEVICES] = IN_OPEN | IN_CLOSE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
-		[VFIO_WATCH_IOMMUFD] = IN_OPEN | IN_CLOSE | IN_DELETE_SELF | IN_MOVE_SELF,
-	};
-
-	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++) {
-		_cleanup_free_ char *path = NULL;
-		int r;
-
-		if (m->vfio_watch[w])
-			continue;
-		path = root_path(m->root, vfio_watch_path[w]);
-		if (!path) {
-			log_oom();
-			return;
-		}
-		r = sd_event_add_inotify(m->event, &m->vfio_watch[w], path, masks[w],
-					 on_vfio_inotify, m);
-		if (r < 0) {
-			if (r != -ENOENT && r != -ENOTDIR)
-				log_warning_errno(r, "Cannot watch %s for VMs starting: %m", path);
-			continue;
-		}
-		/* Exit events and decisions go first. */
-		(void)sd_event_source_set_priority(m->vfio_watch[w], SD_EVENT_PRIORITY_IDLE);
-		log_debug("Watching %s for VMs starting.", path);
-	}
+	if (due > m->open_scan_due)
+		m->open_scan_due = due;
+	schedule_rescan(m, false, true, OPEN_DEFER_USEC);
 }
 
 static void on_machines_changed(void *userdata)
@@ -1225,7 +887,7 @@ static int on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = userdata;
 
-	(void)rescan_vms(m);
+	scan_start(m);
 	(void)sd_event_source_set_time(s, usec + m->config->scan_interval_usec);
 	return 0;
 }
@@ -1351,7 +1013,7 @@ int manager_rescan(Manager *m)
 
 	if (r >= 0)
 		decide_all(m, true);
-	(void)rescan_vms(m);
+	scan_start(m);
 	return r < 0 ? r : 0;
 }
 
@@ -1449,6 +1111,34 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (r < 0)
 		return r;
 	knobs_set_event_hook(m->knobs, on_knob_event, m);
+	r = vm_model_new(probe_process, m, &m->vms);
+	if (r < 0)
+		return r;
+	r = pidwatch_new(m->event, on_pid_exited, m, &m->pidwatch);
+	if (r < 0)
+		return r;
+	{
+		static const VfioWatchCallbacks vfio_callbacks = {
+			.opened = on_vfio_opened,
+			.closed = on_vfio_closed,
+		};
+
+		/* Exit events and decisions go first. */
+		r = vfiowatch_new(m->event, m->root, SD_EVENT_PRIORITY_IDLE, &vfio_callbacks, m,
+				  &m->vfiowatch);
+		if (r < 0)
+			return r;
+	}
+	r = sd_event_add_defer(m->event, &m->scan_step, on_scan_step, m);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(m->scan_step, SD_EVENT_OFF);
+	/* Queued exit events go first: a scan must not overtake them. */
+	if (r >= 0)
+		r = sd_event_source_set_priority(m->scan_step, SD_EVENT_PRIORITY_IDLE);
+	if (r >= 0)
+		r = sd_event_source_set_description(m->scan_step, "vm-scan");
+	if (r < 0)
+		return r;
 
 	if (o->use_bus) {
 		r = sd_bus_open_system(&m->bus);
@@ -1635,7 +1325,7 @@ int manager_startup(Manager *m)
 	if (r < 0)
 		return r;
 	/* Before the first decision: the baseline may already want writes. */
-	(void)rescan_vms(m);
+	scan_now(m);
 	decide_all(m, true);
 	return 0;
 }
@@ -1666,11 +1356,11 @@ Manager *manager_free(Manager *m)
 	}
 	/* Stopped, the values it showed are history: no stale storm for the collector. */
 	metrics_forget(m);
-	for (size_t i = 0; i < m->n_vms; i++)
-		tracked_vm_free(m->vms[i]);
-	free(m->vms);
-	free(m->counted);
-	free(m->counted_in_scan);
+	sd_event_source_disable_unref(m->scan_step);
+	vm_scan_free(m->scan);
+	vm_model_free(m->vms);
+	pidwatch_free(m->pidwatch);
+	vfiowatch_free(m->vfiowatch);
 	for (size_t i = 0; i < m->n_smmus; i++)
 		managed_smmu_free(m->smmus[i]);
 	free(m->smmus);
@@ -1679,8 +1369,6 @@ Manager *manager_free(Manager *m)
 	machinewatch_free(m->machines);
 	shutdownwatch_free(m->shutdownwatch);
 	sd_device_monitor_unref(m->device_monitor);
-	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++)
-		sd_event_source_disable_unref(m->vfio_watch[w]);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->scan_timer);

@@ -3,8 +3,8 @@
 
 /*
  * The daemon: one sd-event loop that wires the observers (topology,
- * vmscan, exitwatch, machines, shutdownwatch) to the pure policy and the
- * knobs.  Everything a control API needs to show or change is reachable
+ * vmscan, exitwatch, pidwatch, vfiowatch, machines, shutdownwatch) to the
+ * VM model, the pure policy and the knobs.  Everything a control API needs to show or change is reachable
  * from here (bus.c reads these structures on the loop's thread and calls
  * the manager_* functions below; it never touches a knob itself).
  */
@@ -17,9 +17,12 @@
 #include "exitwatch.h"
 #include "knobs.h"
 #include "machines.h"
+#include "pidwatch.h"
 #include "policy.h"
 #include "shutdownwatch.h"
 #include "topology.h"
+#include "vfiowatch.h"
+#include "vmmodel.h"
 #include "vmscan.h"
 
 typedef enum SmmuMode {
@@ -47,27 +50,6 @@ typedef struct ManagedSmmu {
 	Knob *knobs[_KNOB_ATTR_MAX];   /* in Manager.knobs; NULL unless tunable */
 	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
 } ManagedSmmu;
-
-/* A VM whose exit was counted while a scan may still find it holding its files. */
-typedef struct CountedExit {
-	pid_t pid;
-	uint64_t starttime;
-} CountedExit;
-
-/* What smmud watches for opens (inotify): a VMM opening one is a VM starting. */
-typedef enum VfioWatch {
-	VFIO_WATCH_GROUPS,      /* <root>/dev/vfio: group files (and the container) */
-	VFIO_WATCH_DEVICES,     /* <root>/dev/vfio/devices: VFIO device cdevs */
-	VFIO_WATCH_IOMMUFD,     /* <root>/dev/iommu */
-	_VFIO_WATCH_MAX,
-} VfioWatch;
-
-typedef struct TrackedVm {
-	Manager *manager;
-	Vm *vm;
-	int pidfd;
-	sd_event_source *pidfd_source;
-} TrackedVm;
 
 /* Called after every decision that flipped a storm (monitor streams). */
 typedef void (*ManagerDecisionHook)(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
@@ -118,27 +100,11 @@ struct Manager {
 
 	ManagedSmmu **smmus;
 	size_t n_smmus;
-	TrackedVm **vms;
-	size_t n_vms;
-	uint64_t exits_total;          /* VM exits counted */
-	uint64_t exits_unattributed;   /* VMs whose groups sit behind no known SMMU */
-	/*
-	 * Exits counted of processes that were still in do_exit() before
-	 * exit_files(): a scan still sees their VFIO files then, and must not
-	 * take them for a VM again.  Forgotten once the process is past that
-	 * (its proc connector event, its pidfd, a scan that no longer finds it).
-	 */
-	CountedExit *counted;
-	size_t n_counted;
-	/*
-	 * While a /proc scan runs, exits are handled between its processes
-	 * (it may take longer than a dying VMM takes to reach its teardown);
-	 * the pids counted meanwhile, which its end must not track again.
-	 */
-	bool scanning;
-	uint64_t scan_drained_usec;
-	pid_t *counted_in_scan;
-	size_t n_counted_in_scan;
+	VmModel *vms;                  /* which processes are VMs, which exits counted */
+	PidWatch *pidwatch;            /* a pidfd per VM */
+	VmScan *scan;                  /* the /proc scan under way, a slice per loop iteration */
+	sd_event_source *scan_step;
+	bool rescan_after_scan;        /* asked for while one ran */
 
 	bool shutdown_announced;
 	char *shutdown_why;
@@ -148,7 +114,7 @@ struct Manager {
 	MachineWatch *machines;
 	ShutdownWatch *shutdownwatch;
 	sd_device_monitor *device_monitor;
-	sd_event_source *vfio_watch[_VFIO_WATCH_MAX]; /* NULL: not there (yet) */
+	VfioWatch *vfiowatch;          /* VFIO opens (a VM starting) and closes */
 	uint64_t open_scan_due;        /* the latest open seen wants a scan starting by then */
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */

@@ -210,15 +210,6 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
-void exitwatch_drain(ExitWatch *w)
-{
-	if (!w)
-		return;
-	for (ExitSource k = 0; k < _EXIT_SOURCE_MAX; k++)
-		if (w->src[k].io)
-			(void)on_io(w->src[k].io, nl_socket_get_fd(w->src[k].sk), EPOLLIN, &w->src[k]);
-}
-
 static void source_close(NlSource *s)
 {
 	s->io = sd_event_source_disable_unref(s->io);

@@ -65,11 +65,6 @@ int exitwatch_new(sd_event *e, unsigned sources, const ExitWatchCallbacks *cb, v
 ExitWatch *exitwatch_free(ExitWatch *w);
 bool exitwatch_has(ExitWatch *w, ExitSource s);
 const char *exit_source_to_string(ExitSource s);
-/*
- * Handles the exits the sockets hold now, from outside the event loop: for
- * a caller in the middle of a long job.  Its callbacks run from in there.
- */
-void exitwatch_drain(ExitWatch *w);
 /* The socket of a running source (diagnostics, tests), or -ENODEV. */
 int exitwatch_fd(ExitWatch *w, ExitSource s);
 

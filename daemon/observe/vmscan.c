@@ -768,24 +768,6 @@ int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
 	return 0;
 }
 
-int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
-			Vm ***ret, size_t *ret_n)
-{
-	_cleanup_(vm_scan_freep) VmScan *s = NULL;
-	int r;
-
-	r = vm_scan_new(root, &s);
-	if (r < 0)
-		return r;
-	while ((r = vm_scan_step(s)) > 0)
-		if (between)
-			between(userdata);
-	if (r < 0)
-		return r;
-	vm_scan_take(s, ret, ret_n);
-	return 0;
-}
-
 int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 {
 	_cleanup_free_ char *croot = NULL;

@@ -58,10 +58,6 @@ static inline void vm_scan_freep(VmScan **s)
 /* All steps at once: every VM under <root>/proc, as vm_scan_take() gives them. */
 int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n);
 
-/* As vm_scan_all(), calling between(userdata) after each process. */
-int vm_scan_all_between(const char *root, void (*between)(void *userdata), void *userdata,
-			Vm ***ret, size_t *ret_n);
-
 typedef enum VmProcessState {
 	VM_PROCESS_GONE,        /* no such process (reaped, or never was) */
 	VM_PROCESS_EXITING,     /* in do_exit() (PF_EXITING), or a zombie */

@@ -31,6 +31,8 @@
 		assert(_ptr);                  \
 		_ptr;                          \
 	})
+/* A place the code cannot get to (the default of a switch over every case). */
+#define assert_not_reached() abort()
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 

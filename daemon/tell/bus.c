@@ -180,9 +180,9 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
 	if (streq(property, "NSmmus"))
 		v = m->n_smmus;
 	else if (streq(property, "NVms"))
-		v = m->n_vms;
+		v = vm_model_n_vms(m->vms);
 	else if (streq(property, "ExitsTotal"))
-		v = m->exits_total;
+		v = vm_model_exits_total(m->vms);
 	return sd_bus_message_append(reply, "t", v);
 }
 
@@ -331,8 +331,10 @@ static int build_vms(Manager *m, sd_bus_message *reply)
 	_cleanup_(bus_text_done) BusText t = {};
 	int r = sd_bus_message_open_container(reply, 'a', "(ussstas)");
 
-	for (size_t i = 0; r >= 0 && i < m->n_vms; i++) {
-		const Vm *vm = m->vms[i]->vm;
+	for (size_t i = 0; r >= 0 && i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+		const Smmu *smmus[VM_EVENT_SMMUS_MAX];
+		size_t n = vm_model_smmus_of(m->vms, vm, smmus, ELEMENTSOF(smmus));
 
 		r = sd_bus_message_open_container(reply, 'r', "ussstas");
 		if (r >= 0)
@@ -342,16 +344,8 @@ static int build_vms(Manager *m, sd_bus_message *reply)
 		if (r >= 0)
 			r = sd_bus_message_open_container(reply, 'a', "s");
 		/* The SMMUs its groups sit behind, each once. */
-		for (size_t s = 0; r >= 0 && s < m->n_smmus; s++) {
-			const Smmu *smmu = m->smmus[s]->smmu;
-			bool uses = false;
-
-			for (size_t g = 0; smmu && !uses && g < vm->n_groups; g++)
-				uses = topology_smmu_for_group(m->topology, vm->groups[g]) == smmu;
-			if (uses)
-				r = sd_bus_message_append(reply, "s",
-							  bus_text(&t, m->smmus[s]->name));
-		}
+		for (size_t s = 0; r >= 0 && s < n; s++)
+			r = sd_bus_message_append(reply, "s", bus_text(&t, smmus[s]->name));
 		if (r >= 0)
 			r = sd_bus_message_close_container(reply);
 		if (r >= 0)

@@ -580,33 +580,6 @@ static void test_scan_all(void **state)
 	kill_and_reap(plain);
 }
 
-static void count_between(void *userdata)
-{
-	(*(size_t *)userdata)++;
-}
-
-/* The hook runs after every process looked at: at least once per child. */
-static void test_scan_all_between(void **state)
-{
-	Fixture *f = *state;
-	static const char *const rels[] = { "dev/vfio/12" };
-	pid_t a = spawn_holder(f->root, rels, 1, 0);
-	pid_t plain = spawn_holder(f->root, NULL, 0, 0);
-	Vm **vms = NULL;
-	size_t n = 0, calls = 0;
-	bool seen_a = false;
-
-	assert_int_equal(vm_scan_all_between(f->root, count_between, &calls, &vms, &n), 0);
-	assert_true(calls >= 3); /* a, plain, and this test itself */
-	assert_true(calls >= n);
-	for (size_t i = 0; i < n; i++)
-		seen_a = seen_a || vms[i]->pid == a;
-	assert_true(seen_a);
-	vm_array_free(vms, n);
-	kill_and_reap(a);
-	kill_and_reap(plain);
-}
-
 /* What a process is now, as the VM model asks: running, exiting (a zombie here), gone. */
 static void test_probe(void **state)
 {
@@ -700,7 +673,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_pid_not_vm, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_scan_zombie, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_scan_all, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_scan_all_between, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_scan_steps, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_probe, setup_root, teardown_root),
 	};
