@@ -20,18 +20,6 @@
  */
 #define OPEN_DEFER_USEC (50 * USEC_PER_MSEC)
 
-static const char *const smmu_mode_table[_SMMU_MODE_MAX] = {
-	[SMMU_MODE_MANAGED] = "managed",
-	[SMMU_MODE_UNMANAGED] = "unmanaged",
-	[SMMU_MODE_MONITOR] = "monitor-only",
-	[SMMU_MODE_MAINLINE] = "mainline",
-};
-
-const char *smmu_mode_to_string(SmmuMode mode)
-{
-	return mode >= 0 && mode < _SMMU_MODE_MAX ? smmu_mode_table[mode] : NULL;
-}
-
 static uint64_t now_mono(Manager *m)
 {
 	uint64_t t;
@@ -67,8 +55,8 @@ static void manager_write_metrics(Manager *m)
 		metrics_forget(m);
 	if (!path)
 		return;
-	s = calloc(m->n_smmus + 1, sizeof(MetricsSmmu));
-	counters = calloc(m->n_smmus + 1, sizeof(char *));
+	s = calloc(m->smmus.n + 1, sizeof(MetricsSmmu));
+	counters = calloc(m->smmus.n + 1, sizeof(char *));
 	if (!s || !counters) {
 		free(counters);
 		log_oom();
@@ -85,8 +73,8 @@ static void manager_write_metrics(Manager *m)
 		.exits_total = vm_model_exits_total(m->vms),
 		.exits_unattributed = vm_model_exits_unattributed(m->vms),
 	};
-	for (size_t i = 0; i < m->n_smmus; i++) {
-		const ManagedSmmu *ms = m->smmus[i];
+	for (size_t i = 0; i < m->smmus.n; i++) {
+		const ManagedSmmu *ms = m->smmus.items[i];
 		s[i] = (MetricsSmmu){
 			.name = ms->name,
 			.mode = smmu_mode_to_string(ms->mode),
@@ -105,8 +93,8 @@ static void manager_write_metrics(Manager *m)
 			s[i].knobs[s[i].n_knobs++] = (MetricsKnob){
 				.name = knob_attr_to_string(a),
 				.current = k->current,
-				.desired = manager_desired_value(ms, a),
-				.baseline = manager_baseline_value(ms, a),
+				.desired = smmu_desired_value(ms, a),
+				.baseline = smmu_baseline_value(ms, a),
 				.storm = knob_values_get(&ms->settings->storm, a),
 				.owner = knob_owner_to_string(k->owner),
 			};
@@ -114,7 +102,7 @@ static void manager_write_metrics(Manager *m)
 		if (ms->smmu && ms->smmu->has_counters && counters_read(m->root, ms->name, &counters[i]) >= 0)
 			s[i].counters = counters[i];
 	}
-	r = metrics_format(&h, s, m->n_smmus, &text);
+	r = metrics_format(&h, s, m->smmus.n, &text);
 	strv_free(counters);
 	if (r < 0) {
 		log_oom();
@@ -146,25 +134,25 @@ static void manager_update_status(Manager *m)
 
 	/* Every state change passes here: the metrics follow it. */
 	manager_write_metrics(m);
-	for (size_t i = 0; i < m->n_smmus; i++) {
-		storms += m->smmus[i]->decided && m->smmus[i]->decision.storm;
-		managed += m->smmus[i]->mode == SMMU_MODE_MANAGED;
+	for (size_t i = 0; i < m->smmus.n; i++) {
+		storms += m->smmus.items[i]->decided && m->smmus.items[i]->decision.storm;
+		managed += m->smmus.items[i]->mode == SMMU_MODE_MANAGED;
 	}
-	if (!m->topology || m->n_smmus == 0)
+	if (!m->topology || m->smmus.n == 0)
 		(void)!asprintf(&s, "No SMMUv3 found; watching %zu VM(s).", vms);
 	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
 		(void)!asprintf(&s,
 				"Kernel %s handles teardown storms itself: reporting only. %zu "
 				"SMMU(s), %zu VM(s), %zu storm(s).",
-				m->topology->osrelease ?: "?", m->n_smmus, vms, storms);
+				m->topology->osrelease ?: "?", m->smmus.n, vms, storms);
 	else if (m->topology->kernel == KERNEL_CAP_NONE)
 		(void)!asprintf(&s,
 				"Monitor-only: kernel has no SMMUv3 tunables. %zu SMMU(s), %zu "
 				"VM(s), %zu storm(s).",
-				m->n_smmus, vms, storms);
+				m->smmus.n, vms, storms);
 	else
 		(void)!asprintf(&s, "%s%zu of %zu SMMU(s) managed, %zu in storm; %zu VM(s).",
-				m->dry_run ? "Dry run: " : "", managed, m->n_smmus, storms, vms);
+				m->dry_run ? "Dry run: " : "", managed, m->smmus.n, storms, vms);
 	if (!s || streq_ptr(s, m->status))
 		return;
 	free(m->status);
@@ -173,23 +161,6 @@ static void manager_update_status(Manager *m)
 }
 
 /* ---- knobs ------------------------------------------------------------- */
-
-const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr)
-{
-	if (!ms->decided || !ms->decision.values)
-		return "keep";
-	return knob_values_get(ms->decision.values, attr);
-}
-
-const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr)
-{
-	const char *v = knob_values_get(&ms->settings->baseline, attr);
-	const Knob *k = ms->knobs[attr];
-
-	if (!streq(v, "keep"))
-		return v;
-	return k ? k->original ?: k->current : NULL;
-}
 
 static void schedule_drift_check(Manager *m)
 {
@@ -251,62 +222,12 @@ static const char *profile_text(const KnobValues *p, char *buf, size_t size)
 	return buf;
 }
 
-/* Brings the SMMU's knobs to what the decision wants (force: even if unchanged). */
-static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
-{
-	const PolicyDecision *d = &ms->decision;
-	const char *decision = policy_reason_to_string(d->reason);
-
-	if (ms->mode != SMMU_MODE_MANAGED)
-		return;
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		const char *want = knob_values_get(d->values, a);
-		Knob *k = ms->knobs[a];
-		int r;
-
-		if (!k)
-			continue;
-		r = knobs_apply(m->knobs, k, want, decision, force);
-		/* -EBUSY: the operator's now, logged where it happened.  A failure is tried again. */
-		if (r < 0 && r != -EBUSY)
-			log_warning_errno(r, "%s: could not apply %s=%s: %m", ms->name,
-					  knob_attr_to_string(a), want);
-	}
-	schedule_drift_check(m);
-}
-
-/*
- * Exits below the limit: the storm may be one exit away, and the exit that
- * crosses it is heard milliseconds before the dying VMM's teardown.  The
- * storm values go in the state file now, so that their write needs no file
- * write before it; without exits in the window they come out again.
- */
-static void arm_storm_values(Manager *m, ManagedSmmu *ms, const PolicyDecision *d)
-{
-	bool arm = ms->mode == SMMU_MODE_MANAGED && d->reason == POLICY_BELOW_LIMIT;
-
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		const char *want = knob_values_get(&ms->settings->storm, a);
-		Knob *k = ms->knobs[a];
-
-		if (!k)
-			continue;
-		if (arm && !streq(want, "keep"))
-			(void)knobs_arm(m->knobs, k, want);
-		else
-			(void)knobs_disarm(m->knobs, k);
-	}
-}
-
 /* ---- decisions --------------------------------------------------------- */
 
 static void schedule_deadline(Manager *m)
 {
-	uint64_t next = UINT64_MAX;
+	uint64_t next = smmu_set_next_deadline(&m->smmus);
 
-	for (size_t i = 0; i < m->n_smmus; i++)
-		if (m->smmus[i]->decided && m->smmus[i]->decision.next_deadline < next)
-			next = m->smmus[i]->decision.next_deadline;
 	if (next == UINT64_MAX) {
 		(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
 		return;
@@ -344,43 +265,38 @@ static void log_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision
 
 static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
 {
-	PolicyDecision d;
-	bool flipped, reason_changed, was_decided, was_storm;
+	const PolicyDecision *d = &ms->decision;
+	SmmuDecided c;
 
-	policy_decide(&ms->policy, ms->settings, m->shutdown_announced, now, &d);
-	flipped = !ms->decided || d.storm != ms->decision.storm;
-	reason_changed = ms->decided && d.reason != ms->decision.reason;
-	was_decided = ms->decided;
-	was_storm = ms->decision.storm;
-	if (was_decided && flipped)
-		ms->storm_changed_usec = now;
-	ms->decision = d;
-	ms->decided = true;
+	smmu_decide(ms, m->shutdown_announced, now, &c);
 	/*
 	 * The knobs first, the telling after: the exit that crossed the limit
 	 * was heard before the dying VMM releases its files, and every log
 	 * line or signal sent first wakes a reader that can take the CPU
 	 * before the write lands.
 	 */
-	apply_decision(m, ms, force_apply);
-	if ((was_decided && flipped) || (reason_changed && (d.reason >= POLICY_SHUTDOWN)))
-		log_decision(m, ms, &d, flipped);
-	else if (!was_decided)
-		log_debug("%s: %s", ms->name, d.why);
-	if (was_decided && flipped)
-		emit_event(m, "storm", ms->name, NULL, was_storm ? "storm" : "baseline",
-			   d.storm ? "storm" : "baseline", d.why);
-	if (flipped && m->decision_hook)
-		m->decision_hook(m, ms, &ms->decision, m->decision_hook_userdata);
-	arm_storm_values(m, ms, &d);
+	if (ms->mode == SMMU_MODE_MANAGED) {
+		smmu_apply(ms, m->knobs, force_apply);
+		schedule_drift_check(m);
+	}
+	if ((!c.first && c.flipped) || (c.reason_changed && d->reason >= POLICY_SHUTDOWN))
+		log_decision(m, ms, d, c.flipped);
+	else if (c.first)
+		log_debug("%s: %s", ms->name, d->why);
+	if (!c.first && c.flipped)
+		emit_event(m, "storm", ms->name, NULL, c.was_storm ? "storm" : "baseline",
+			   d->storm ? "storm" : "baseline", d->why);
+	if (c.flipped && m->decision_hook)
+		m->decision_hook(m, ms, d, m->decision_hook_userdata);
+	smmu_arm(ms, m->knobs);
 }
 
 static void decide_all(Manager *m, bool force_apply)
 {
 	uint64_t now = now_mono(m);
 
-	for (size_t i = 0; i < m->n_smmus; i++)
-		decide_one(m, m->smmus[i], now, force_apply);
+	for (size_t i = 0; i < m->smmus.n; i++)
+		decide_one(m, m->smmus.items[i], now, force_apply);
 	schedule_deadline(m);
 	manager_update_status(m);
 }
@@ -410,118 +326,22 @@ static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
 
 ManagedSmmu *manager_find_smmu(Manager *m, const char *name)
 {
-	/* Entries are NULL only while adopt_topology() moves them to the new list. */
-	for (size_t i = 0; i < m->n_smmus; i++)
-		if (m->smmus[i] && streq(m->smmus[i]->name, name))
-			return m->smmus[i];
-	return NULL;
-}
-
-static ManagedSmmu *managed_smmu_free(ManagedSmmu *ms)
-{
-	if (!ms)
-		return NULL;
-	policy_smmu_done(&ms->policy);
-	free(ms->name);
-	free(ms);
-	return NULL;
-}
-
-/* Settings and mode from the current config and topology. */
-static void bind_smmu(Manager *m, ManagedSmmu *ms)
-{
-	SmmuFacts f;
-	SmmuMode mode;
-
-	topology_smmu_facts(ms->smmu, &f);
-	ms->settings = config_settings_for(m->config, &m->host, &f, &ms->profile);
-	if (!ms->smmu->tunable)
-		mode = m->topology->kernel == KERNEL_CAP_MAINLINE ? SMMU_MODE_MAINLINE
-								  : SMMU_MODE_MONITOR;
-	else
-		mode = ms->settings->manage ? SMMU_MODE_MANAGED : SMMU_MODE_UNMANAGED;
-
-	if (ms->mode == SMMU_MODE_MANAGED && mode != SMMU_MODE_MANAGED)
-		for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++)
-			if (ms->knobs[a])
-				(void)knobs_restore(m->knobs, ms->knobs[a], "unmanaged");
-	if (mode != ms->mode)
-		log_info("%s: %s%s%s (range invalidation: %s, %zu device(s), %zu group(s)).",
-			 ms->name, smmu_mode_to_string(mode), ms->profile ? ", profile " : "",
-			 ms->profile ?: "", ms->smmu->tunable ? (f.range_invalidation ? "yes" : "no") : "unknown",
-			 ms->smmu->n_devices, ms->smmu->n_groups);
-	ms->mode = mode;
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		ms->knobs[a] = ms->smmu->tunable ? knobs_get(m->knobs, ms->name, a) : NULL;
-		/* Read now: status shows the values, and "keep" needs them. */
-		if (ms->knobs[a] && !ms->knobs[a]->current &&
-		    knobs_read(m->knobs, ms->knobs[a]) < 0)
-			log_warning("%s: cannot read %s", ms->name, ms->knobs[a]->path);
-	}
-}
-
-static ManagedSmmu *managed_smmu_new(const char *name)
-{
-	ManagedSmmu *ms = calloc(1, sizeof(ManagedSmmu));
-
-	if (!ms)
-		return NULL;
-	ms->name = strdup(name);
-	if (!ms->name) {
-		free(ms);
-		return NULL;
-	}
-	policy_smmu_init(&ms->policy);
-	ms->mode = _SMMU_MODE_MAX;
-	return ms;
+	return smmu_set_find(&m->smmus, name);
 }
 
 static int adopt_topology(Manager *m, Topology *t)
 {
-	ManagedSmmu **n = calloc(t->n_smmus + 1, sizeof(ManagedSmmu *));
 	Topology *old = m->topology;
+	int r;
 
-	if (!n)
-		return -ENOMEM;
-	/* First allocate what is new, so a failure leaves everything as it was. */
-	for (size_t i = 0; i < t->n_smmus; i++) {
-		if (manager_find_smmu(m, t->smmus[i].name))
-			continue;
-		n[i] = managed_smmu_new(t->smmus[i].name);
-		if (!n[i]) {
-			for (size_t j = 0; j < i; j++)
-				managed_smmu_free(n[j]);
-			free(n);
-			return -ENOMEM;
-		}
-		log_info("Found %s.", n[i]->name);
-	}
-	for (size_t i = 0; i < t->n_smmus; i++) {
-		if (!n[i])
-			/* Keep its policy state: a rescan is no reason to end a storm. */
-			for (size_t j = 0; j < m->n_smmus; j++)
-				if (m->smmus[j] && streq(m->smmus[j]->name, t->smmus[i].name)) {
-					n[i] = m->smmus[j];
-					m->smmus[j] = NULL;
-				}
-		n[i]->smmu = &t->smmus[i];
-	}
-	/* What is left in the old list has disappeared. */
-	for (size_t j = 0; j < m->n_smmus; j++) {
-		if (!m->smmus[j])
-			continue;
-		log_warning("%s is gone.", m->smmus[j]->name);
-		(void)knobs_forget_smmu(m->knobs, m->smmus[j]->name);
-		managed_smmu_free(m->smmus[j]);
-	}
-	free(m->smmus);
-	m->smmus = n;
-	m->n_smmus = t->n_smmus;
+	r = smmu_set_adopt(&m->smmus, t, m->knobs);
+	if (r < 0)
+		return r;
 	m->topology = t;
 	vm_model_set_topology(m->vms, t);
 	topology_host_facts(t, &m->host);
-	for (size_t i = 0; i < m->n_smmus; i++)
-		bind_smmu(m, m->smmus[i]);
+	for (size_t i = 0; i < m->smmus.n; i++)
+		smmu_configure(m->smmus.items[i], m->config, t, &m->host, m->knobs);
 	topology_free(old);
 	return 0;
 }
@@ -984,9 +804,9 @@ int manager_reload(Manager *m, char ***ret_errors)
 		control_access(m->config, &access);
 		bus_set_access(m->control, &access);
 	}
-	/* Settings pointers go into the config: rebind before the old one goes. */
-	for (size_t i = 0; i < m->n_smmus; i++)
-		bind_smmu(m, m->smmus[i]);
+	/* Settings pointers go into the config: configure again before the old one goes. */
+	for (size_t i = 0; i < m->smmus.n; i++)
+		smmu_configure(m->smmus.items[i], m->config, m->topology, &m->host, m->knobs);
 	log_info("Configuration reloaded: %zu file(s), digest %s.", strv_length(m->config->files),
 		 m->config->digest);
 	emit_event(m, "reload", NULL, NULL, old->digest, m->config->digest,
@@ -1028,17 +848,17 @@ int manager_set_override(Manager *m, const char *name, PolicyOverride o, const K
 		if (!only)
 			return -ENOENT;
 	}
-	for (size_t i = 0; i < m->n_smmus; i++)
-		if (!only || m->smmus[i] == only) {
-			PolicySmmu *p = &m->smmus[i]->policy;
+	for (size_t i = 0; i < m->smmus.n; i++)
+		if (!only || m->smmus.items[i] == only) {
+			PolicySmmu *p = &m->smmus.items[i]->policy;
 			char before[2 * KNOB_VALUE_MAX + 64], after[2 * KNOB_VALUE_MAX + 64];
 			PolicyOverride was = p->override;
 			KnobValues was_pin = p->pinned;
 
 			policy_set_override(p, o, pin);
-			log_notice("%s: override %s by the operator.", m->smmus[i]->name,
+			log_notice("%s: override %s by the operator.", m->smmus.items[i]->name,
 				   policy_override_to_string(o));
-			emit_event(m, "override", m->smmus[i]->name, NULL,
+			emit_event(m, "override", m->smmus.items[i]->name, NULL,
 				   was == OVERRIDE_PIN ? profile_text(&was_pin, before, sizeof(before))
 						       : policy_override_to_string(was),
 				   o == OVERRIDE_PIN ? profile_text(pin, after, sizeof(after))
@@ -1310,7 +1130,7 @@ int manager_startup(Manager *m)
 	r = rescan_topology(m);
 	if (r < 0)
 		return r;
-	if (m->topology->kernel == KERNEL_CAP_NONE && m->n_smmus > 0)
+	if (m->topology->kernel == KERNEL_CAP_NONE && m->smmus.n > 0)
 		log_notice("Kernel has no SMMUv3 tunables: monitor-only.");
 	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
 		log_notice("Kernel %s has mainline's built-in invalidation threshold: reporting "
@@ -1361,9 +1181,7 @@ Manager *manager_free(Manager *m)
 	vm_model_free(m->vms);
 	pidwatch_free(m->pidwatch);
 	vfiowatch_free(m->vfiowatch);
-	for (size_t i = 0; i < m->n_smmus; i++)
-		managed_smmu_free(m->smmus[i]);
-	free(m->smmus);
+	smmu_set_done(&m->smmus);
 	bus_free(m->control);
 	exitwatch_free(m->exitwatch);
 	machinewatch_free(m->machines);

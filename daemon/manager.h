@@ -20,36 +20,14 @@
 #include "pidwatch.h"
 #include "policy.h"
 #include "shutdownwatch.h"
+#include "smmus.h"
 #include "topology.h"
 #include "vfiowatch.h"
 #include "vmmodel.h"
 #include "vmscan.h"
 
-typedef enum SmmuMode {
-	SMMU_MODE_MANAGED,    /* tunables present, Manage=yes: smmud writes them */
-	SMMU_MODE_UNMANAGED,  /* tunables present, Manage=no: decide and report only */
-	SMMU_MODE_MONITOR,    /* SMMUv3 without our tunables (unpatched kernel) */
-	SMMU_MODE_MAINLINE,   /* kernel >= 7.1 handles it itself, no tunables */
-	_SMMU_MODE_MAX,
-} SmmuMode;
-
-const char *smmu_mode_to_string(SmmuMode m);
-
 typedef struct Manager Manager;
 struct Bus;
-
-typedef struct ManagedSmmu {
-	char *name;
-	const Smmu *smmu;              /* in Manager.topology (refreshed by each rescan) */
-	SmmuMode mode;
-	const SmmuSettings *settings;  /* in Manager.config (refreshed by each reload) */
-	const char *profile;           /* matching [Profile] name, NULL: the plain sections */
-	PolicySmmu policy;
-	PolicyDecision decision;       /* the last one */
-	bool decided;                  /* decision is valid */
-	Knob *knobs[_KNOB_ATTR_MAX];   /* in Manager.knobs; NULL unless tunable */
-	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
-} ManagedSmmu;
 
 /* Called after every decision that flipped a storm (monitor streams). */
 typedef void (*ManagerDecisionHook)(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
@@ -98,8 +76,7 @@ struct Manager {
 	HostFacts host;
 	Knobs *knobs;
 
-	ManagedSmmu **smmus;
-	size_t n_smmus;
+	SmmuSet smmus;
 	VmModel *vms;                  /* which processes are VMs, which exits counted */
 	PidWatch *pidwatch;            /* a pidfd per VM */
 	VmScan *scan;                  /* the /proc scan under way, a slice per loop iteration */
@@ -162,14 +139,6 @@ int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
 ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
 /* VMs behind the SMMU and their pinned memory. */
 size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
-/*
- * What the policy's last decision wants the knob to hold ("keep": its
- * original; also before any decision), whether or not a write got it there
- * (the knob's current value tells that).
- */
-const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr);
-/* The knob's value without "keep": what the baseline means for it now. */
-const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr);
 void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
 /* Every event (knob writes and restores included) goes to hook. */
 void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata);

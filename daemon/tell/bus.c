@@ -113,12 +113,6 @@ static ManagedSmmu *find_smmu(Bus *b, const char *name, sd_bus_error *error)
 	return ms;
 }
 
-/* What the policy wants, not the last value written: a failed write shows as current != desired. */
-static const char *decided_value(const ManagedSmmu *ms, KnobAttr a)
-{
-	return manager_desired_value(ms, a);
-}
-
 /* ---- properties ------------------------------------------------------- */
 
 static int property_get_string(sd_bus *bus, const char *path, const char *interface,
@@ -178,7 +172,7 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
 	if (r < 0)
 		return r;
 	if (streq(property, "NSmmus"))
-		v = m->n_smmus;
+		v = m->smmus.n;
 	else if (streq(property, "NVms"))
 		v = vm_model_n_vms(m->vms);
 	else if (streq(property, "ExitsTotal"))
@@ -211,9 +205,9 @@ static int property_get_storm_smmus(sd_bus *bus, const char *path, const char *i
 	if (r < 0)
 		return r;
 	r = sd_bus_message_open_container(reply, 'a', "s");
-	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
-		if (m->smmus[i]->decided && m->smmus[i]->decision.storm)
-			r = sd_bus_message_append(reply, "s", bus_text(&t, m->smmus[i]->name));
+	for (size_t i = 0; r >= 0 && i < m->smmus.n; i++)
+		if (m->smmus.items[i]->decided && m->smmus.items[i]->decision.storm)
+			r = sd_bus_message_append(reply, "s", bus_text(&t, m->smmus.items[i]->name));
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	return bus_text_result(&t, r);
@@ -225,13 +219,17 @@ static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 {
 	_cleanup_(bus_text_done) BusText t = {};
 	const Knob *k = ms->knobs[a];
-	const char *baseline = manager_baseline_value(ms, a);
+	const char *baseline = smmu_baseline_value(ms, a);
 	const char *storm = ms->settings ? knob_values_get(&ms->settings->storm, a) : NULL;
 
-	/* (name, current, desired, baseline, storm, original, owner, why) */
+	/*
+	 * (name, current, desired, baseline, storm, original, owner, why);
+	 * desired is what the policy wants, not the last value written: a
+	 * failed write shows as current != desired.
+	 */
 	int r = sd_bus_message_append(reply, "(ssssssss)", knob_attr_to_string(a),
 				      bus_text(&t, k ? k->current : NULL),
-				      bus_text(&t, decided_value(ms, a)), bus_text(&t, baseline),
+				      bus_text(&t, smmu_desired_value(ms, a)), bus_text(&t, baseline),
 				      bus_text(&t, storm), bus_text(&t, k ? k->original : NULL),
 				      k ? knob_owner_to_string(k->owner) : "none",
 				      bus_text(&t, k ? k->owner_reason : NULL));
@@ -314,8 +312,8 @@ static int build_smmus(Manager *m, sd_bus_message *reply)
 {
 	int r = sd_bus_message_open_container(reply, 'a', "a{sv}");
 
-	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++)
-		r = append_smmu(m, reply, m->smmus[i]);
+	for (size_t i = 0; r >= 0 && i < m->smmus.n; i++)
+		r = append_smmu(m, reply, m->smmus.items[i]);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	return r;
@@ -404,16 +402,16 @@ static int build_counters(Manager *m, sd_bus_message *reply)
 
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(sa(st))");
-	for (size_t i = 0; r >= 0 && i < m->n_smmus; i++) {
+	for (size_t i = 0; r >= 0 && i < m->smmus.n; i++) {
 		r = sd_bus_message_open_container(reply, 'r', "sa(st)");
 		if (r >= 0) {
 			_cleanup_(bus_text_done) BusText t = {};
 
 			r = bus_text_result(&t, sd_bus_message_append(reply, "s",
-								      bus_text(&t, m->smmus[i]->name)));
+								      bus_text(&t, m->smmus.items[i]->name)));
 		}
 		if (r >= 0)
-			r = append_counters(m, reply, m->smmus[i]->name);
+			r = append_counters(m, reply, m->smmus.items[i]->name);
 		if (r >= 0)
 			r = sd_bus_message_close_container(reply);
 	}
@@ -505,9 +503,9 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 		pin = ms->policy.pinned;
 	else {
 		snprintf(pin.threshold, sizeof(pin.threshold), "%s",
-			 decided_value(ms, KNOB_THRESHOLD));
+			 smmu_desired_value(ms, KNOB_THRESHOLD));
 		snprintf(pin.teardown_mode, sizeof(pin.teardown_mode), "%s",
-			 decided_value(ms, KNOB_TEARDOWN_MODE));
+			 smmu_desired_value(ms, KNOB_TEARDOWN_MODE));
 	}
 	knob_values_set(&pin, a, canonical);
 	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
