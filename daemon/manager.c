@@ -6,10 +6,10 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus.h"
-#include "counters.h"
 #include "log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "status.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
@@ -29,131 +29,32 @@ static uint64_t now_mono(Manager *m)
 	return t;
 }
 
-/* ---- metrics ----------------------------------------------------------- */
+/* ---- telling ------------------------------------------------------------ */
 
-static void metrics_forget(Manager *m)
+void manager_view(Manager *m, DaemonView *ret)
 {
-	if (m->metrics_path && unlink(m->metrics_path) < 0 && errno != ENOENT)
-		log_debug_errno(negative_errno(), "Cannot remove %s: %m", m->metrics_path);
-	free(m->metrics_path);
-	m->metrics_path = NULL;
-	free(m->metrics_text);
-	m->metrics_text = NULL;
-}
-
-/* MetricsFile=: after every decision and state change, written only if it changed. */
-static void manager_write_metrics(Manager *m)
-{
-	_cleanup_free_ MetricsSmmu *s = NULL;
-	_cleanup_free_ char *text = NULL;
-	char **counters = NULL;
-	const char *path = m->config ? m->config->metrics_file : NULL;
-	MetricsHost h;
-	int r;
-
-	if (!streq_ptr(path, m->metrics_path))
-		metrics_forget(m);
-	if (!path)
-		return;
-	s = calloc(m->smmus.n + 1, sizeof(MetricsSmmu));
-	counters = calloc(m->smmus.n + 1, sizeof(char *));
-	if (!s || !counters) {
-		free(counters);
-		log_oom();
-		return;
-	}
-	h = (MetricsHost){
-		.version = SMMUD_VERSION,
-		.kernel = kernel_capability_to_string(m->topology ? m->topology->kernel
-								  : KERNEL_CAP_NONE),
-		.config_digest = m->config->digest,
+	*ret = (DaemonView){
+		.root = m->root,
 		.dry_run = m->dry_run,
+		.config = m->config,
+		.topology = m->topology,
+		.smmus = &m->smmus,
+		.vms = m->vms,
 		.shutdown_announced = m->shutdown_announced,
-		.vms = vm_model_n_vms(m->vms),
-		.exits_total = vm_model_exits_total(m->vms),
-		.exits_unattributed = vm_model_exits_unattributed(m->vms),
+		.shutdown_why = m->shutdown_why,
+		.status = m->status,
 	};
-	for (size_t i = 0; i < m->smmus.n; i++) {
-		const ManagedSmmu *ms = m->smmus.items[i];
-		s[i] = (MetricsSmmu){
-			.name = ms->name,
-			.mode = smmu_mode_to_string(ms->mode),
-			.profile = ms->profile,
-			.storm = ms->decided && ms->decision.storm,
-			.reason = ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
-			.exits_total = ms->policy.exits_total,
-			.storms_total = ms->policy.storms_total,
-		};
-		s[i].vms = manager_smmu_vms(m, ms, &s[i].pinned_bytes);
-		for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-			const Knob *k = ms->knobs[a];
-
-			if (!k)
-				continue;
-			s[i].knobs[s[i].n_knobs++] = (MetricsKnob){
-				.name = knob_attr_to_string(a),
-				.current = k->current,
-				.desired = smmu_desired_value(ms, a),
-				.baseline = smmu_baseline_value(ms, a),
-				.storm = knob_values_get(&ms->settings->storm, a),
-				.owner = knob_owner_to_string(k->owner),
-			};
-		}
-		if (ms->smmu && ms->smmu->has_counters && counters_read(m->root, ms->name, &counters[i]) >= 0)
-			s[i].counters = counters[i];
-	}
-	r = metrics_format(&h, s, m->smmus.n, &text);
-	strv_free(counters);
-	if (r < 0) {
-		log_oom();
-		return;
-	}
-	if (streq_ptr(text, m->metrics_text))
-		return;
-	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0) {
-		/* Said once per text: the next change tries again. */
-		log_warning_errno(r, "Cannot write metrics to %s: %m", path);
-		return;
-	}
-	if (!m->metrics_path) {
-		m->metrics_path = strdup(path);
-		if (!m->metrics_path)
-			return (void)log_oom();
-	}
-	free(m->metrics_text);
-	m->metrics_text = TAKE_PTR(text);
 }
 
-/* ---- status ------------------------------------------------------------ */
-
+/* After every decision and state change: the status line and the metrics file follow it. */
 static void manager_update_status(Manager *m)
 {
 	_cleanup_free_ char *s = NULL;
-	size_t storms = 0, managed = 0, vms = vm_model_n_vms(m->vms);
+	DaemonView v;
 
-	/* Every state change passes here: the metrics follow it. */
-	manager_write_metrics(m);
-	for (size_t i = 0; i < m->smmus.n; i++) {
-		storms += m->smmus.items[i]->decided && m->smmus.items[i]->decision.storm;
-		managed += m->smmus.items[i]->mode == SMMU_MODE_MANAGED;
-	}
-	if (!m->topology || m->smmus.n == 0)
-		(void)!asprintf(&s, "No SMMUv3 found; watching %zu VM(s).", vms);
-	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
-		(void)!asprintf(&s,
-				"Kernel %s handles teardown storms itself: reporting only. %zu "
-				"SMMU(s), %zu VM(s), %zu storm(s).",
-				m->topology->osrelease ?: "?", m->smmus.n, vms, storms);
-	else if (m->topology->kernel == KERNEL_CAP_NONE)
-		(void)!asprintf(&s,
-				"Monitor-only: kernel has no SMMUv3 tunables. %zu SMMU(s), %zu "
-				"VM(s), %zu storm(s).",
-				m->smmus.n, vms, storms);
-	else
-		(void)!asprintf(&s, "%s%zu of %zu SMMU(s) managed, %zu in storm; %zu VM(s).",
-				m->dry_run ? "Dry run: " : "", managed, m->smmus.n, storms, vms);
-	if (!s || streq_ptr(s, m->status))
+	manager_view(m, &v);
+	metrics_file_update(&m->metrics, &v);
+	if (status_format(&v, &s) < 0 || streq_ptr(s, m->status))
 		return;
 	free(m->status);
 	m->status = TAKE_PTR(s);
@@ -1175,7 +1076,7 @@ Manager *manager_free(Manager *m)
 			log_error_errno(r, "Not every knob could be restored: %m");
 	}
 	/* Stopped, the values it showed are history: no stale storm for the collector. */
-	metrics_forget(m);
+	metrics_file_remove(&m->metrics);
 	sd_event_source_disable_unref(m->scan_step);
 	vm_scan_free(m->scan);
 	vm_model_free(m->vms);

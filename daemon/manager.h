@@ -17,6 +17,7 @@
 #include "exitwatch.h"
 #include "knobs.h"
 #include "machines.h"
+#include "metrics.h"
 #include "pidwatch.h"
 #include "policy.h"
 #include "shutdownwatch.h"
@@ -109,8 +110,7 @@ struct Manager {
 	struct Bus *control;           /* bus.c: org.smmud1.Manager, private socket + bus */
 
 	char *status;                  /* the last STATUS= text */
-	char *metrics_text;            /* the last MetricsFile= contents written */
-	char *metrics_path;            /* where they went */
+	MetricsFile metrics;           /* MetricsFile= as last written */
 };
 
 int manager_new(const ManagerOptions *o, Manager **ret);
@@ -139,6 +139,8 @@ int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
 ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
 /* VMs behind the SMMU and their pinned memory. */
 size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
+/* What the daemon shows now (D-Bus, metrics, status). */
+void manager_view(Manager *m, DaemonView *ret);
 void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
 /* Every event (knob writes and restores included) goes to hook. */
 void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata);

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 
 #include "counters.h"
+#include "log.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -160,4 +161,105 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 	}
 	*ret = buf;
 	return 0;
+}
+
+void metrics_file_remove(MetricsFile *f)
+{
+	if (f->path && unlink(f->path) < 0 && errno != ENOENT)
+		log_debug_errno(negative_errno(), "Cannot remove %s: %m", f->path);
+	free(f->path);
+	free(f->text);
+	*f = (MetricsFile){};
+}
+
+static void smmu_metrics(const DaemonView *v, const ManagedSmmu *ms, MetricsSmmu *ret)
+{
+	*ret = (MetricsSmmu){
+		.name = ms->name,
+		.mode = smmu_mode_to_string(ms->mode),
+		.profile = ms->profile,
+		.storm = ms->decided && ms->decision.storm,
+		.reason = ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
+		.exits_total = ms->policy.exits_total,
+		.storms_total = ms->policy.storms_total,
+	};
+	ret->vms = vm_model_vms_behind(v->vms, ms->smmu, &ret->pinned_bytes);
+	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
+		const Knob *k = ms->knobs[a];
+
+		if (!k)
+			continue;
+		ret->knobs[ret->n_knobs++] = (MetricsKnob){
+			.name = knob_attr_to_string(a),
+			.current = k->current,
+			.desired = smmu_desired_value(ms, a),
+			.baseline = smmu_baseline_value(ms, a),
+			.storm = knob_values_get(&ms->settings->storm, a),
+			.owner = knob_owner_to_string(k->owner),
+		};
+	}
+}
+
+/* The metrics of v as text, with each SMMU's counters as the kernel has them now. */
+static int collect(const DaemonView *v, char **ret)
+{
+	size_t n = v->smmus->n;
+	_cleanup_free_ MetricsSmmu *s = calloc(n + 1, sizeof(MetricsSmmu));
+	_cleanup_free_ char **counters = calloc(n + 1, sizeof(char *));
+	MetricsHost h = {
+		.version = SMMUD_VERSION,
+		.kernel = kernel_capability_to_string(v->topology ? v->topology->kernel
+								  : KERNEL_CAP_NONE),
+		.config_digest = v->config->digest,
+		.dry_run = v->dry_run,
+		.shutdown_announced = v->shutdown_announced,
+		.vms = vm_model_n_vms(v->vms),
+		.exits_total = vm_model_exits_total(v->vms),
+		.exits_unattributed = vm_model_exits_unattributed(v->vms),
+	};
+	int r;
+
+	if (!s || !counters)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const ManagedSmmu *ms = v->smmus->items[i];
+
+		smmu_metrics(v, ms, &s[i]);
+		if (ms->smmu && ms->smmu->has_counters &&
+		    counters_read(v->root, ms->name, &counters[i]) >= 0)
+			s[i].counters = counters[i];
+	}
+	r = metrics_format(&h, s, n, ret);
+	/* Not a strv: an SMMU without counters leaves a hole. */
+	for (size_t i = 0; i < n; i++)
+		free(counters[i]);
+	return r;
+}
+
+void metrics_file_update(MetricsFile *f, const DaemonView *v)
+{
+	const char *path = v->config ? v->config->metrics_file : NULL;
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if (!streq_ptr(path, f->path))
+		metrics_file_remove(f);
+	if (!path)
+		return;
+	r = collect(v, &text);
+	if (r < 0)
+		return (void)log_oom();
+	if (streq_ptr(text, f->text))
+		return;
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	if (r < 0)
+		/* Said once per text: the next change tries again. */
+		return (void)log_warning_errno(r, "Cannot write metrics to %s: %m", path);
+	if (!f->path) {
+		f->path = strdup(path);
+		if (!f->path)
+			return (void)log_oom();
+	}
+	free(f->text);
+	f->text = TAKE_PTR(text);
 }

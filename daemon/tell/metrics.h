@@ -3,16 +3,18 @@
 
 /*
  * smmud's metrics, as a Prometheus text-format file for node_exporter's
- * textfile collector ([Manager] MetricsFile=).  The manager fills a
- * snapshot after every decision and state change (no timer) and the file
- * is replaced atomically, only when its text changed.  The formatter is
- * pure (unit tests): every label value is escaped to valid, printable
- * UTF-8 (text_escape()) with '"' as \".
+ * textfile collector ([Manager] MetricsFile=).  After every decision and
+ * state change (no timer) the manager hands over its view; the metrics
+ * are collected from it and the file replaced atomically, only when its
+ * text changed.  The formatter is pure (unit tests): every label value is
+ * escaped to valid, printable UTF-8 (text_escape()) with '"' as \".
  */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "view.h"
 
 typedef struct MetricsKnob {
 	const char *name;      /* sysfs name: inv_threshold, teardown_mode */
@@ -51,3 +53,18 @@ typedef struct MetricsHost {
 
 /* The whole file's text, malloc'd. */
 int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, char **ret);
+
+/* The file as last written: it is written again only when its text changes. */
+typedef struct MetricsFile {
+	char *path;
+	char *text;
+} MetricsFile;
+
+/*
+ * Writes v's metrics to MetricsFile= (v->config), if they changed; a
+ * changed or emptied path removes the file written before.  A failure is
+ * logged, and the next change tries again.
+ */
+void metrics_file_update(MetricsFile *f, const DaemonView *v);
+/* Removes the file (stopped, the values it showed are history) and forgets it. */
+void metrics_file_remove(MetricsFile *f);
