@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <inttypes.h>
 #include <signal.h>
-#include <grp.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -87,7 +86,7 @@ static void emit_event_at(Manager *m, uint64_t when, const char *kind, const cha
 			  const char *knob, const char *before, const char *after,
 			  const char *detail)
 {
-	ManagerEvent e = {
+	DaemonEvent e = {
 		.realtime_usec = when,
 		.kind = kind,
 		.smmu = smmu,
@@ -97,8 +96,8 @@ static void emit_event_at(Manager *m, uint64_t when, const char *kind, const cha
 		.detail = detail,
 	};
 
-	if (m->event_hook)
-		m->event_hook(m, &e, m->event_hook_userdata);
+	if (m->control)
+		bus_emit_event(m->control, &e);
 }
 
 static void emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
@@ -187,8 +186,8 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 	if (!c.first && c.flipped)
 		emit_event(m, "storm", ms->name, NULL, c.was_storm ? "storm" : "baseline",
 			   d->storm ? "storm" : "baseline", d->why);
-	if (c.flipped && m->decision_hook)
-		m->decision_hook(m, ms, d, m->decision_hook_userdata);
+	if (c.flipped && m->control)
+		bus_emit_decision(m->control, ms, d);
 	smmu_arm(ms, m->knobs);
 }
 
@@ -652,25 +651,6 @@ static void scan_timer_update(Manager *m)
 	(void)sd_event_source_set_enabled(m->scan_timer, SD_EVENT_ON);
 }
 
-/* The control API's access rules, from the config's group names. */
-static void control_access(const Config *c, BusAccess *ret)
-{
-	struct group *g;
-
-	*ret = (BusAccess){};
-	/* Resolved now: a group that does not exist grants nothing. */
-	if (c->admin_group && (g = getgrnam(c->admin_group))) {
-		ret->admin_group_set = true;
-		ret->admin_gid = g->gr_gid;
-	}
-	if (c->reader_group) {
-		ret->reader_group_set = true;
-		g = getgrnam(c->reader_group);
-		/* A restriction must not vanish with its group: root only then. */
-		ret->reader_gid = g ? g->gr_gid : 0;
-	}
-}
-
 int manager_reload(Manager *m, char ***ret_errors)
 {
 	_cleanup_config_free_ Config *c = NULL;
@@ -702,7 +682,7 @@ int manager_reload(Manager *m, char ***ret_errors)
 	if (m->control) {
 		BusAccess access;
 
-		control_access(m->config, &access);
+		bus_access_resolve(m->config->admin_group, m->config->reader_group, &access);
 		bus_set_access(m->control, &access);
 	}
 	/* Settings pointers go into the config: configure again before the old one goes. */
@@ -790,16 +770,40 @@ int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr)
 	return 0;
 }
 
-void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata)
+/* What the control API may do: the manager's own functions, for its BusControl. */
+static void control_view(void *userdata, DaemonView *ret)
 {
-	m->event_hook = hook;
-	m->event_hook_userdata = userdata;
+	manager_view(userdata, ret);
 }
 
-void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata)
+static int control_reload(void *userdata, char ***ret_errors)
 {
-	m->decision_hook = hook;
-	m->decision_hook_userdata = userdata;
+	return manager_reload(userdata, ret_errors);
+}
+
+static int control_set_override(void *userdata, const char *smmu, PolicyOverride o,
+				const KnobValues *pin)
+{
+	return manager_set_override(userdata, smmu, o, pin);
+}
+
+static int control_reclaim_knob(void *userdata, const char *smmu, KnobAttr attr)
+{
+	return manager_reclaim_knob(userdata, smmu, attr);
+}
+
+static int start_control(Manager *m)
+{
+	static const BusControl control = {
+		.view = control_view,
+		.reload = control_reload,
+		.set_override = control_set_override,
+		.reclaim_knob = control_reclaim_knob,
+	};
+	BusAccess access;
+
+	bus_access_resolve(m->config->admin_group, m->config->reader_group, &access);
+	return bus_new(m->event, m->bus, m->runtime_dir, &access, &control, m, &m->control);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -973,7 +977,6 @@ static int start_observers(Manager *m)
 
 int manager_startup(Manager *m)
 {
-	BusAccess access;
 	_cleanup_strv_free_ char **errors = NULL;
 	int r;
 
@@ -1041,8 +1044,7 @@ int manager_startup(Manager *m)
 	r = start_observers(m);
 	if (r < 0)
 		return r;
-	control_access(m->config, &access);
-	r = bus_setup(m, &access, &m->control);
+	r = start_control(m);
 	if (r < 0)
 		return r;
 	/* Before the first decision: the baseline may already want writes. */

@@ -13,6 +13,7 @@
 #include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
 
+#include "bus.h"
 #include "config.h"
 #include "exitwatch.h"
 #include "knobs.h"
@@ -28,31 +29,6 @@
 #include "vmscan.h"
 
 typedef struct Manager Manager;
-struct Bus;
-
-/* Called after every decision that flipped a storm (monitor streams). */
-typedef void (*ManagerDecisionHook)(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
-				    void *userdata);
-
-/*
- * One thing smmud did or saw, streamed as it happens (the Event signal,
- * smmuctl monitor): kind is what (knobs.c's "write", "restore",
- * "release", "drift", "recover-skip"; the manager's "override",
- * "reclaim", "reload", "storm"), smmu and knob what it concerns (NULL:
- * none, e.g. a reload), before and after the values or states, detail
- * why.  Strings may hold any bytes: the receiver makes them safe.
- */
-typedef struct ManagerEvent {
-	uint64_t realtime_usec;
-	const char *kind;
-	const char *smmu;
-	const char *knob;
-	const char *before;
-	const char *after;
-	const char *detail;
-} ManagerEvent;
-
-typedef void (*ManagerEventHook)(Manager *m, const ManagerEvent *e, void *userdata);
 
 typedef struct ManagerOptions {
 	const char *root;              /* "/" in production */
@@ -102,12 +78,7 @@ struct Manager {
 	bool rescan_topology_pending;
 	bool rescan_vms_pending;
 
-	ManagerDecisionHook decision_hook;
-	void *decision_hook_userdata;
-	ManagerEventHook event_hook;
-	void *event_hook_userdata;
-
-	struct Bus *control;           /* bus.c: org.smmud1.Manager, private socket + bus */
+	Bus *control;                  /* bus.c: org.smmud1.Manager, private socket + bus */
 
 	char *status;                  /* the last STATUS= text */
 	MetricsFile metrics;           /* MetricsFile= as last written */
@@ -141,6 +112,3 @@ ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
 size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
 /* What the daemon shows now (D-Bus, metrics, status). */
 void manager_view(Manager *m, DaemonView *ret);
-void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
-/* Every event (knob writes and restores included) goes to hook. */
-void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata);

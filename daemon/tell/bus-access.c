@@ -23,6 +23,23 @@ static bool in_group(gid_t group, gid_t gid, const char *user_name)
 	return false;
 }
 
+void bus_access_resolve(const char *admin_group, const char *reader_group, BusAccess *ret)
+{
+	struct group *g;
+
+	*ret = (BusAccess){};
+	if (admin_group && (g = getgrnam(admin_group))) {
+		ret->admin_group_set = true;
+		ret->admin_gid = g->gr_gid;
+	}
+	if (reader_group) {
+		ret->reader_group_set = true;
+		g = getgrnam(reader_group);
+		/* A restriction must not vanish with its group: root only then. */
+		ret->reader_gid = g ? g->gr_gid : 0;
+	}
+}
+
 bool bus_access_allows(const BusAccess *a, BusRight right, uid_t uid, gid_t gid,
 		       const char *user_name)
 {

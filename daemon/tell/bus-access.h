@@ -26,6 +26,13 @@ typedef enum BusRight {
 	BUS_RIGHT_CHANGE,
 } BusRight;
 
+/*
+ * The rules for AdminGroup= and ReaderGroup= (NULL: not set), resolved in
+ * the group database now: a group that does not exist grants nothing, and
+ * a reader group that does not exist restricts reading to root.
+ */
+void bus_access_resolve(const char *admin_group, const char *reader_group, BusAccess *ret);
+
 /* Pure: may a caller with this uid, primary gid and user name have right? */
 bool bus_access_allows(const BusAccess *a, BusRight right, uid_t uid, gid_t gid,
 		       const char *user_name);

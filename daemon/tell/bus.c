@@ -9,7 +9,9 @@
 #include "values.h"
 
 struct Bus {
-	Manager *manager;
+	sd_bus *system_bus;       /* NULL: none */
+	BusControl control;       /* the daemon, as far as the API sees it */
+	void *userdata;
 	BusAccess access;
 	BusPrivate *private;
 	char *socket_path;
@@ -104,9 +106,19 @@ static int invalid_value(sd_bus_error *error, const char *what, const char *valu
 	return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s '%s': %s", what, value, reason);
 }
 
+/* The daemon as it is now. */
+static DaemonView view_of(Bus *b)
+{
+	DaemonView v;
+
+	b->control.view(b->userdata, &v);
+	return v;
+}
+
 static ManagedSmmu *find_smmu(Bus *b, const char *name, sd_bus_error *error)
 {
-	ManagedSmmu *ms = manager_find_smmu(b->manager, name);
+	DaemonView v = view_of(b);
+	ManagedSmmu *ms = smmu_set_find(v.smmus, name);
 
 	if (!ms)
 		sd_bus_error_setf(error, SMMUD_ERROR_NO_SUCH_SMMU, "No SMMU named '%s'", name);
@@ -120,8 +132,8 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
 			       sd_bus_error *error)
 {
 	_cleanup_(bus_text_done) BusText t = {};
-	Bus *b = userdata;
-	Manager *m = b->manager;
+	Bus *b = ASSERT_PTR(userdata);
+	DaemonView d = view_of(b);
 	const char *v = NULL;
 	int r = check_property_read(b, bus, error);
 
@@ -130,15 +142,15 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
 	if (streq(property, "Version"))
 		v = SMMUD_VERSION;
 	else if (streq(property, "KernelCapability"))
-		v = m->topology ? kernel_capability_to_string(m->topology->kernel) : "none";
+		v = d.topology ? kernel_capability_to_string(d.topology->kernel) : "none";
 	else if (streq(property, "Hostname"))
-		v = m->topology ? m->topology->hostname : NULL;
+		v = d.topology ? d.topology->hostname : NULL;
 	else if (streq(property, "ConfigDigest"))
-		v = m->config ? m->config->digest : NULL;
+		v = d.config ? d.config->digest : NULL;
 	else if (streq(property, "ShutdownReason"))
-		v = m->shutdown_why;
+		v = d.shutdown_why;
 	else if (streq(property, "Status"))
-		v = m->status;
+		v = d.status;
 	r = sd_bus_message_append(reply, "s", bus_text(&t, v));
 	return bus_text_result(&t, r);
 }
@@ -147,16 +159,17 @@ static int property_get_bool(sd_bus *bus, const char *path, const char *interfac
 			     const char *property, sd_bus_message *reply, void *userdata,
 			     sd_bus_error *error)
 {
-	Bus *b = userdata;
+	Bus *b = ASSERT_PTR(userdata);
+	DaemonView d = view_of(b);
 	int v = 0;
 	int r = check_property_read(b, bus, error);
 
 	if (r < 0)
 		return r;
 	if (streq(property, "DryRun"))
-		v = b->manager->dry_run;
+		v = d.dry_run;
 	else if (streq(property, "ShutdownAnnounced"))
-		v = b->manager->shutdown_announced;
+		v = d.shutdown_announced;
 	return sd_bus_message_append(reply, "b", v);
 }
 
@@ -164,19 +177,19 @@ static int property_get_counts(sd_bus *bus, const char *path, const char *interf
 			       const char *property, sd_bus_message *reply, void *userdata,
 			       sd_bus_error *error)
 {
-	Bus *b = userdata;
-	Manager *m = b->manager;
+	Bus *b = ASSERT_PTR(userdata);
+	DaemonView d = view_of(b);
 	uint64_t v = 0;
 	int r = check_property_read(b, bus, error);
 
 	if (r < 0)
 		return r;
 	if (streq(property, "NSmmus"))
-		v = m->smmus.n;
+		v = d.smmus->n;
 	else if (streq(property, "NVms"))
-		v = vm_model_n_vms(m->vms);
+		v = vm_model_n_vms(d.vms);
 	else if (streq(property, "ExitsTotal"))
-		v = vm_model_exits_total(m->vms);
+		v = vm_model_exits_total(d.vms);
 	return sd_bus_message_append(reply, "t", v);
 }
 
@@ -184,8 +197,9 @@ static int property_get_config_files(sd_bus *bus, const char *path, const char *
 				     const char *property, sd_bus_message *reply,
 				     void *userdata, sd_bus_error *error)
 {
-	Bus *b = userdata;
-	char **files = b->manager->config ? b->manager->config->files : NULL;
+	Bus *b = ASSERT_PTR(userdata);
+	DaemonView d = view_of(b);
+	char **files = d.config ? d.config->files : NULL;
 	int r = check_property_read(b, bus, error);
 
 	if (r < 0)
@@ -198,16 +212,16 @@ static int property_get_storm_smmus(sd_bus *bus, const char *path, const char *i
 				    void *userdata, sd_bus_error *error)
 {
 	_cleanup_(bus_text_done) BusText t = {};
-	Bus *b = userdata;
-	Manager *m = b->manager;
+	Bus *b = ASSERT_PTR(userdata);
+	DaemonView d = view_of(b);
 	int r = check_property_read(b, bus, error);
 
 	if (r < 0)
 		return r;
 	r = sd_bus_message_open_container(reply, 'a', "s");
-	for (size_t i = 0; r >= 0 && i < m->smmus.n; i++)
-		if (m->smmus.items[i]->decided && m->smmus.items[i]->decision.storm)
-			r = sd_bus_message_append(reply, "s", bus_text(&t, m->smmus.items[i]->name));
+	for (size_t i = 0; r >= 0 && i < d.smmus->n; i++)
+		if (d.smmus->items[i]->decided && d.smmus->items[i]->decision.storm)
+			r = sd_bus_message_append(reply, "s", bus_text(&t, d.smmus->items[i]->name));
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	return bus_text_result(&t, r);
@@ -237,12 +251,12 @@ static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 	return bus_text_result(&t, r);
 }
 
-static int append_smmu(Manager *m, sd_bus_message *reply, ManagedSmmu *ms)
+static int append_smmu(const DaemonView *v, sd_bus_message *reply, const ManagedSmmu *ms)
 {
 	_cleanup_(bus_text_done) BusText t = {};
 	const Smmu *s = ms->smmu;
 	uint64_t pinned = 0;
-	size_t n_vms = manager_smmu_vms(m, ms, &pinned);
+	size_t n_vms = vm_model_vms_behind(v->vms, s, &pinned);
 	int r;
 
 	r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -285,7 +299,7 @@ static int append_smmu(Manager *m, sd_bus_message *reply, ManagedSmmu *ms)
 /* ---- reading methods -------------------------------------------------- */
 
 /* Appends a reading method's whole answer to its reply. */
-typedef int (*ReplyBuilder)(Manager *m, sd_bus_message *reply);
+typedef int (*ReplyBuilder)(const DaemonView *v, sd_bus_message *reply);
 
 /*
  * What every reading method does around its answer: the reader check
@@ -295,25 +309,25 @@ typedef int (*ReplyBuilder)(Manager *m, sd_bus_message *reply);
 static int reply_read(Bus *b, sd_bus_message *msg, sd_bus_error *error, ReplyBuilder build)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	DaemonView v = view_of(b);
 	int r = check(b, BUS_RIGHT_READ, msg, error);
 
 	if (r < 0)
 		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r < 0)
-		return r;
-	r = build(b->manager, reply);
+	if (r >= 0)
+		r = build(&v, reply);
 	if (r < 0)
 		return r;
 	return sd_bus_send(NULL, reply, NULL);
 }
 
-static int build_smmus(Manager *m, sd_bus_message *reply)
+static int build_smmus(const DaemonView *v, sd_bus_message *reply)
 {
 	int r = sd_bus_message_open_container(reply, 'a', "a{sv}");
 
-	for (size_t i = 0; r >= 0 && i < m->smmus.n; i++)
-		r = append_smmu(m, reply, m->smmus.items[i]);
+	for (size_t i = 0; r >= 0 && i < v->smmus->n; i++)
+		r = append_smmu(v, reply, v->smmus->items[i]);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	return r;
@@ -324,15 +338,15 @@ static int method_get_smmus(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return reply_read(userdata, msg, error, build_smmus);
 }
 
-static int build_vms(Manager *m, sd_bus_message *reply)
+static int build_vms(const DaemonView *v, sd_bus_message *reply)
 {
 	_cleanup_(bus_text_done) BusText t = {};
 	int r = sd_bus_message_open_container(reply, 'a', "(ussstas)");
 
-	for (size_t i = 0; r >= 0 && i < vm_model_n_vms(m->vms); i++) {
-		const Vm *vm = vm_model_vm(m->vms, i);
+	for (size_t i = 0; r >= 0 && i < vm_model_n_vms(v->vms); i++) {
+		const Vm *vm = vm_model_vm(v->vms, i);
 		const Smmu *smmus[VM_EVENT_SMMUS_MAX];
-		size_t n = vm_model_smmus_of(m->vms, vm, smmus, ELEMENTSOF(smmus));
+		size_t n = vm_model_smmus_of(v->vms, vm, smmus, ELEMENTSOF(smmus));
 
 		r = sd_bus_message_open_container(reply, 'r', "ussstas");
 		if (r >= 0)
@@ -379,7 +393,7 @@ static void append_counter(const char *name, uint64_t value, void *userdata)
 }
 
 /* One SMMU's debugfs counters (none where the file is missing or unreadable). */
-static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
+static int append_counters(const DaemonView *v, sd_bus_message *reply, const char *smmu)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_(counter_reply_done) CounterReply c = { .reply = reply };
@@ -388,7 +402,7 @@ static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
 	r = sd_bus_message_open_container(reply, 'a', "(st)");
 	if (r < 0)
 		return r;
-	if (counters_read(m->root, smmu, &text) >= 0)
+	if (counters_read(v->root, smmu, &text) >= 0)
 		counters_parse(text, append_counter, &c);
 	r = bus_text_result(&c.text, c.error);
 	if (r < 0)
@@ -396,22 +410,22 @@ static int append_counters(Manager *m, sd_bus_message *reply, const char *smmu)
 	return sd_bus_message_close_container(reply);
 }
 
-static int build_counters(Manager *m, sd_bus_message *reply)
+static int build_counters(const DaemonView *v, sd_bus_message *reply)
 {
 	int r = sd_bus_message_append(reply, "t", now_usec(CLOCK_MONOTONIC));
 
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(sa(st))");
-	for (size_t i = 0; r >= 0 && i < m->smmus.n; i++) {
+	for (size_t i = 0; r >= 0 && i < v->smmus->n; i++) {
 		r = sd_bus_message_open_container(reply, 'r', "sa(st)");
 		if (r >= 0) {
 			_cleanup_(bus_text_done) BusText t = {};
 
 			r = bus_text_result(&t, sd_bus_message_append(reply, "s",
-								      bus_text(&t, m->smmus.items[i]->name)));
+								      bus_text(&t, v->smmus->items[i]->name)));
 		}
 		if (r >= 0)
-			r = append_counters(m, reply, m->smmus.items[i]->name);
+			r = append_counters(v, reply, v->smmus->items[i]->name);
 		if (r >= 0)
 			r = sd_bus_message_close_container(reply);
 	}
@@ -425,10 +439,10 @@ static int method_get_counters(sd_bus_message *msg, void *userdata, sd_bus_error
 	return reply_read(userdata, msg, error, build_counters);
 }
 
-static int build_config(Manager *m, sd_bus_message *reply)
+static int build_config(const DaemonView *v, sd_bus_message *reply)
 {
 	_cleanup_(bus_text_done) BusText t = {};
-	const Config *c = m->config;
+	const Config *c = v->config;
 	int r = sd_bus_message_append(reply, "ss",
 				      bus_text_flags(&t, c ? c->dump : NULL, ESCAPE_KEEP_NEWLINE),
 				      c ? c->digest : "");
@@ -508,7 +522,7 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 			 smmu_desired_value(ms, KNOB_TEARDOWN_MODE));
 	}
 	knob_values_set(&pin, a, canonical);
-	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
+	r = b->control.set_override(b->userdata, ms->name, OVERRIDE_PIN, &pin);
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s %s set to %s.", ms->name, knob_attr_to_string(a), canonical);
@@ -541,12 +555,12 @@ static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *
 	for (int i = 0; i < _KNOB_ATTR_MAX; i++) {
 		if ((a >= 0 && i != a) || !ms->knobs[i])
 			continue;
-		r = manager_reclaim_knob(b->manager, ms->name, (KnobAttr)i);
+		r = b->control.reclaim_knob(b->userdata, ms->name, (KnobAttr)i);
 		if (r < 0)
 			return override_result(r, smmu, error);
 	}
 	if (ms->policy.override == OVERRIDE_PIN) {
-		r = manager_set_override(b->manager, ms->name, OVERRIDE_NONE, NULL);
+		r = b->control.set_override(b->userdata, ms->name, OVERRIDE_NONE, NULL);
 		if (r < 0)
 			return override_result(r, smmu, error);
 	}
@@ -585,9 +599,9 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		if (!find_smmu(b, names[i], error))
 			return -ENOENT;
 	if (!names || !names[0])
-		r = manager_set_override(b->manager, NULL, o, NULL);
+		r = b->control.set_override(b->userdata, NULL, o, NULL);
 	for (size_t i = 0; r >= 0 && names && names[i]; i++)
-		r = manager_set_override(b->manager, names[i], o, NULL);
+		r = b->control.set_override(b->userdata, names[i], o, NULL);
 	if (r < 0)
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
@@ -619,7 +633,7 @@ static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 	r = writable(b, ms, error);
 	if (r < 0)
 		return r;
-	r = manager_set_override(b->manager, ms->name, OVERRIDE_PIN, &pin);
+	r = b->control.set_override(b->userdata, ms->name, OVERRIDE_PIN, &pin);
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s pinned at threshold %s, teardown mode %s.", ms->name,
@@ -643,7 +657,7 @@ static int method_unpin(sd_bus_message *msg, void *userdata, sd_bus_error *error
 	ms = find_smmu(b, smmu, error);
 	if (!ms)
 		return -ENOENT;
-	r = manager_set_override(b->manager, ms->name, OVERRIDE_NONE, NULL);
+	r = b->control.set_override(b->userdata, ms->name, OVERRIDE_NONE, NULL);
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s unpinned.", ms->name);
@@ -662,7 +676,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	r = check(b, BUS_RIGHT_CHANGE, msg, error);
 	if (r < 0)
 		return r;
-	r = manager_reload(b->manager, &errors);
+	r = b->control.reload(b->userdata, &errors);
 	if (r >= 0)
 		return sd_bus_reply_method_return(msg, NULL);
 	if (!errors)
@@ -772,28 +786,32 @@ static void visit_private(sd_bus *bus, uid_t uid, gid_t gid, void *userdata)
 		emit_decision(bus, s);
 }
 
-static void on_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
-			void *userdata)
+/* A bus broadcast reaches anyone: not when reading is restricted. */
+static bool broadcast(const Bus *b)
+{
+	return b->system_bus && b->name_acquired && !b->access.reader_group_set;
+}
+
+void bus_emit_decision(Bus *b, const ManagedSmmu *ms, const PolicyDecision *d)
 {
 	DecisionSignal s = {
-		.bus = userdata,
+		.bus = b,
 		.ms = ms,
 		.d = d,
 		.when = now_usec(CLOCK_REALTIME),
 	};
 
-	bus_private_foreach(s.bus->private, visit_private, &s);
-	/* A bus broadcast reaches anyone: not when reading is restricted. */
-	if (m->bus && s.bus->name_acquired && !s.bus->access.reader_group_set)
-		emit_decision(m->bus, &s);
+	bus_private_foreach(b->private, visit_private, &s);
+	if (broadcast(b))
+		emit_decision(b->system_bus, &s);
 }
 
 typedef struct EventSignal {
 	Bus *bus;
-	const ManagerEvent *e;
+	const DaemonEvent *e;
 } EventSignal;
 
-static void emit_event(sd_bus *bus, const ManagerEvent *e)
+static void emit_event(sd_bus *bus, const DaemonEvent *e)
 {
 	_cleanup_(bus_text_done) BusText t = {};
 	int r;
@@ -816,16 +834,16 @@ static void visit_private_event(sd_bus *bus, uid_t uid, gid_t gid, void *userdat
 		emit_event(bus, s->e);
 }
 
-static void on_event(Manager *m, const ManagerEvent *e, void *userdata)
+void bus_emit_event(Bus *b, const DaemonEvent *e)
 {
 	EventSignal s = {
-		.bus = userdata,
+		.bus = b,
 		.e = e,
 	};
 
-	bus_private_foreach(s.bus->private, visit_private_event, &s);
-	if (m->bus && s.bus->name_acquired && !s.bus->access.reader_group_set)
-		emit_event(m->bus, e);
+	bus_private_foreach(b->private, visit_private_event, &s);
+	if (broadcast(b))
+		emit_event(b->system_bus, e);
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -847,33 +865,40 @@ static int add_objects(sd_bus *bus, void *userdata)
 	return add_object(bus, NULL, userdata);
 }
 
-int bus_setup(Manager *m, const BusAccess *access, Bus **ret)
+int bus_new(sd_event *event, sd_bus *system_bus, const char *runtime_dir, const BusAccess *access,
+	    const BusControl *control, void *userdata, Bus **ret)
 {
 	_cleanup_(bus_freep) Bus *b = NULL;
 	int r;
 
+	assert(event);
+	assert(runtime_dir);
+	assert(control);
+	assert(ret);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return log_oom();
-	b->manager = m;
+	b->control = *control;
+	b->userdata = userdata;
 	if (access)
 		b->access = *access;
-	b->socket_path = path_join(m->runtime_dir, "private");
+	b->socket_path = path_join(runtime_dir, "private");
 	if (!b->socket_path)
 		return log_oom();
-	r = runtime_dir_prepare(m->runtime_dir);
+	r = runtime_dir_prepare(runtime_dir);
 	if (r < 0)
-		return log_error_errno(r, "Runtime directory %s unusable: %m", m->runtime_dir);
+		return log_error_errno(r, "Runtime directory %s unusable: %m", runtime_dir);
 
-	r = bus_private_new(m->event, b->socket_path, add_objects, b, &b->private);
+	r = bus_private_new(event, b->socket_path, add_objects, b, &b->private);
 	if (r < 0)
 		return r;
 
-	if (m->bus) {
-		r = add_object(m->bus, &b->system_slot, b);
+	if (system_bus) {
+		b->system_bus = sd_bus_ref(system_bus);
+		r = add_object(system_bus, &b->system_slot, b);
 		if (r < 0)
 			return r;
-		r = sd_bus_request_name(m->bus, SMMUD_BUS_NAME, 0);
+		r = sd_bus_request_name(system_bus, SMMUD_BUS_NAME, 0);
 		if (r < 0)
 			log_warning_errno(r, "Failed to acquire " SMMUD_BUS_NAME
 					  " on the system bus, serving %s only: %m",
@@ -881,8 +906,6 @@ int bus_setup(Manager *m, const BusAccess *access, Bus **ret)
 		else
 			b->name_acquired = true;
 	}
-	manager_set_decision_hook(m, on_decision, b);
-	manager_set_event_hook(m, on_event, b);
 	log_debug("Control API on %s%s.", b->socket_path,
 		  b->name_acquired ? " and the system bus" : "");
 	*ret = TAKE_PTR(b);
@@ -893,13 +916,10 @@ Bus *bus_free(Bus *b)
 {
 	if (!b)
 		return NULL;
-	if (b->manager && b->manager->decision_hook == on_decision)
-		manager_set_decision_hook(b->manager, NULL, NULL);
-	if (b->manager && b->manager->event_hook == on_event)
-		manager_set_event_hook(b->manager, NULL, NULL);
-	if (b->name_acquired && b->manager->bus)
-		(void)sd_bus_release_name(b->manager->bus, SMMUD_BUS_NAME);
+	if (b->name_acquired)
+		(void)sd_bus_release_name(b->system_bus, SMMUD_BUS_NAME);
 	sd_bus_slot_unref(b->system_slot);
+	sd_bus_unref(b->system_bus);
 	bus_private_free(b->private);
 	free(b->socket_path);
 	free(b);
