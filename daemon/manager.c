@@ -138,29 +138,25 @@ static void schedule_deadline(Manager *m)
 
 static void log_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d, bool flipped)
 {
-	_cleanup_free_ char *f_smmu = NULL, *f_dec = NULL, *f_before = NULL, *f_after = NULL;
 	const char *state = d->storm ? "storm" : "baseline";
 	const char *dry = m->dry_run && ms->mode == SMMU_MODE_MANAGED ? " [dry run]" : "";
 
-	if (asprintf(&f_smmu, "SMMUD_SMMU=%s", ms->name) < 0 ||
-	    asprintf(&f_dec, "SMMUD_DECISION=%s", policy_reason_to_string(d->reason)) < 0 ||
-	    asprintf(&f_before, "SMMUD_BEFORE=%s",
-		     flipped ? (d->storm ? "baseline" : "storm") : state) < 0 ||
-	    asprintf(&f_after, "SMMUD_AFTER=%s", state) < 0) {
-		log_oom();
-		return;
-	}
-	{
-		const char *fields[] = { f_smmu, f_dec, f_before, f_after, NULL };
-
-		if (flipped)
-			log_struct(LOG_NOTICE, fields, "%s: storm %s: %s (%s)%s", ms->name,
-				   d->storm ? "begins" : "ends", d->why,
-				   smmu_mode_to_string(ms->mode), dry);
-		else
-			log_struct(LOG_INFO, fields, "%s: %s: %s (%s)%s", ms->name, state, d->why,
-				   smmu_mode_to_string(ms->mode), dry);
-	}
+	if (flipped)
+		log_struct(LOG_NOTICE,
+			   "SMMUD_SMMU=%s", ms->name,
+			   "SMMUD_DECISION=%s", policy_reason_to_string(d->reason),
+			   "SMMUD_BEFORE=%s", d->storm ? "baseline" : "storm",
+			   "SMMUD_AFTER=%s", state,
+			   LOG_MESSAGE("%s: storm %s: %s (%s)%s", ms->name, d->storm ? "begins" : "ends",
+				       d->why, smmu_mode_to_string(ms->mode), dry));
+	else
+		log_struct(LOG_INFO,
+			   "SMMUD_SMMU=%s", ms->name,
+			   "SMMUD_DECISION=%s", policy_reason_to_string(d->reason),
+			   "SMMUD_BEFORE=%s", state,
+			   "SMMUD_AFTER=%s", state,
+			   LOG_MESSAGE("%s: %s: %s (%s)%s", ms->name, state, d->why,
+				       smmu_mode_to_string(ms->mode), dry));
 }
 
 static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
@@ -330,7 +326,7 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 /* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
 static void on_vm_exit(Manager *m, const VmEvent *e)
 {
-	char label[128], f_vm[160], f_smmu[192] = "SMMUD_SMMU=";
+	char label[128], smmus[192] = "";
 	char bytes[FORMAT_BYTES_MAX];
 
 	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
@@ -343,22 +339,19 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 				       e->vm->pinned_bytes) < 0)
 			log_oom();
 		decide_one(m, ms, e->counted_usec, false);
-		if (i > 0)
-			strncat(f_smmu, ",", sizeof(f_smmu) - strlen(f_smmu) - 1);
-		strncat(f_smmu, ms->name, sizeof(f_smmu) - strlen(f_smmu) - 1);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
+			 ms->name);
 	}
 	if (e->was_tracked)
 		pidwatch_remove(m->pidwatch, e->pid);
 	vm_label(m, e->vm, label, sizeof(label));
-	snprintf(f_vm, sizeof(f_vm), "SMMUD_VM=%s", label);
-	{
-		const char *fields[] = { f_vm, "SMMUD_DECISION=vm-exit", e->n_smmus ? f_smmu : NULL,
-					 NULL };
-
-		log_struct(LOG_INFO, fields, "VM %s exited (%s, %s pinned), behind %s.", label,
-			   e->source, format_bytes(bytes, sizeof(bytes), e->vm->pinned_bytes),
-			   e->n_smmus ? f_smmu + strlen("SMMUD_SMMU=") : "no known SMMU");
-	}
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-exit",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s exited (%s, %s pinned), behind %s.", label, e->source,
+			       format_bytes(bytes, sizeof(bytes), e->vm->pinned_bytes),
+			       *smmus ? smmus : "no known SMMU"));
 	if (e->heard_usec && e->heard_usec <= e->counted_usec)
 		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)e->pid,
 			  e->counted_usec - e->heard_usec);

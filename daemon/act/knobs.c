@@ -332,8 +332,7 @@ static void log_change(int level, const Knob *k, const char *decision, const cha
 static void log_change(int level, const Knob *k, const char *decision, const char *before,
 		       const char *after, const char *fmt, ...)
 {
-	_cleanup_free_ char *f_smmu = NULL, *f_knob = NULL, *f_dec = NULL, *f_before = NULL,
-			    *f_after = NULL, *msg = NULL;
+	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 	int r;
 
@@ -342,17 +341,13 @@ static void log_change(int level, const Knob *k, const char *decision, const cha
 	va_end(ap);
 	if (r < 0)
 		return (void)log_oom();
-	if (asprintf(&f_smmu, "SMMUD_SMMU=%s", k->smmu) < 0 ||
-	    asprintf(&f_knob, "SMMUD_KNOB=%s", knob_attr_to_string(k->attr)) < 0 ||
-	    asprintf(&f_dec, "SMMUD_DECISION=%s", decision) < 0 ||
-	    asprintf(&f_before, "SMMUD_BEFORE=%s", before ?: "") < 0 ||
-	    asprintf(&f_after, "SMMUD_AFTER=%s", after ?: "") < 0)
-		return (void)log_oom();
-	{
-		const char *fields[] = { f_smmu, f_knob, f_dec, f_before, f_after, NULL };
-
-		log_struct(level, fields, "%s/%s: %s", k->smmu, knob_attr_to_string(k->attr), msg);
-	}
+	log_struct(level,
+		   "SMMUD_SMMU=%s", k->smmu,
+		   "SMMUD_KNOB=%s", knob_attr_to_string(k->attr),
+		   "SMMUD_DECISION=%s", decision,
+		   "SMMUD_BEFORE=%s", before ?: "",
+		   "SMMUD_AFTER=%s", after ?: "",
+		   LOG_MESSAGE("%s/%s: %s", k->smmu, knob_attr_to_string(k->attr), msg));
 }
 
 /* Someone else wrote a knob we hold: hand it over or note it, by policy. */

@@ -135,7 +135,8 @@ int bus_private_new(sd_event *event, const char *path, BusPrivateSetup setup, vo
 	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return log_error_errno(-ENAMETOOLONG, "Socket path too long: %s", path);
+		return log_error_errno(SYNTHETIC_ERRNO(ENAMETOOLONG), "Socket path too long: %s",
+				       path);
 	memcpy(sa.sun_path, path, strlen(path));
 
 	p = calloc(1, sizeof(*p));
@@ -152,7 +153,8 @@ int bus_private_new(sd_event *event, const char *path, BusPrivateSetup setup, vo
 	/* Replace a socket left by a crashed run, never anything else. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
-			return log_error_errno(-EEXIST, "%s exists and is not a socket, refusing", path);
+			return log_error_errno(SYNTHETIC_ERRNO(EEXIST),
+					       "%s exists and is not a socket, refusing", path);
 		if (unlink(path) < 0)
 			return log_error_errno(negative_errno(), "Failed to remove stale %s: %m", path);
 	}

@@ -101,7 +101,8 @@ static int check_property_read(Bus *b, sd_bus *bus, sd_bus_error *error)
 }
 
 /* A value its validator (values.h) refused, as smmuctl says it too: "what 'value': reason". */
-static int invalid_value(sd_bus_error *error, const char *what, const char *value, const char *reason)
+static int invalid_value(sd_bus_error *error, const char *what, const char *value,
+			 const char *reason)
 {
 	return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s '%s': %s", what, value, reason);
 }
