@@ -2,33 +2,31 @@
 #pragma once
 
 /*
- * The daemon: one sd-event loop that wires the observers (topology,
- * vmscan, exitwatch, pidwatch, vfiowatch, machines, shutdownwatch) to the
- * VM model, the pure policy and the knobs.  Everything a control API needs to show or change is reachable
- * from here (bus.c reads these structures on the loop's thread and calls
- * the manager_* functions below; it never touches a knob itself).
+ * The daemon: one sd-event loop that wires the observers (topology, exit
+ * events, pidfds, VFIO watches, scans, uevents, machined, shutdowns) to
+ * the VM model and the managed SMMUs, those to the knobs, and all of it
+ * to the control API, the metrics file and the log.  It decides nothing
+ * itself: the model says which exits count, the policy what the knobs
+ * should hold; it owns the event sources and calls each in turn.
  */
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
 
 #include "bus.h"
 #include "config.h"
+#include "devicewatch.h"
 #include "exitwatch.h"
 #include "knobs.h"
 #include "machines.h"
 #include "metrics.h"
 #include "pidwatch.h"
-#include "policy.h"
+#include "rescans.h"
 #include "shutdownwatch.h"
 #include "smmus.h"
 #include "topology.h"
 #include "vfiowatch.h"
 #include "vmmodel.h"
-#include "vmscan.h"
-
-typedef struct Manager Manager;
 
 typedef struct ManagerOptions {
 	const char *root;              /* "/" in production */
@@ -38,7 +36,7 @@ typedef struct ManagerOptions {
 	bool use_bus;                  /* try the system bus (machined, logind) */
 } ManagerOptions;
 
-struct Manager {
+typedef struct Manager {
 	sd_event *event;
 	sd_bus *bus;                   /* NULL: no system bus (as in the test guest) */
 	char *root;
@@ -52,39 +50,30 @@ struct Manager {
 	Topology *topology;
 	HostFacts host;
 	Knobs *knobs;
-
 	SmmuSet smmus;
 	VmModel *vms;                  /* which processes are VMs, which exits counted */
-	PidWatch *pidwatch;            /* a pidfd per VM */
-	VmScan *scan;                  /* the /proc scan under way, a slice per loop iteration */
-	sd_event_source *scan_step;
-	bool rescan_after_scan;        /* asked for while one ran */
-
 	bool shutdown_announced;
 	char *shutdown_why;
 
 	ExitWatch *exitwatch;
 	unsigned exit_sources;         /* EXITWATCH_SOURCE() bits it was opened with */
+	PidWatch *pidwatch;            /* a pidfd per VM */
+	VfioWatch *vfiowatch;          /* VFIO opens (a VM starting) and closes */
+	Rescans *rescans;              /* when to look again; the /proc scans */
 	MachineWatch *machines;
 	ShutdownWatch *shutdownwatch;
-	sd_device_monitor *device_monitor;
-	VfioWatch *vfiowatch;          /* VFIO opens (a VM starting) and closes */
-	uint64_t open_scan_due;        /* the latest open seen wants a scan starting by then */
+	DeviceWatch *devices;          /* uevents, on the real host only */
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
-	sd_event_source *scan_timer;      /* ScanInterval=, 0: none */
-	sd_event_source *rescan_defer;    /* coalesces uevents, VFIO opens, machine changes */
-	bool rescan_topology_pending;
-	bool rescan_vms_pending;
 
-	Bus *control;                  /* bus.c: org.smmud1.Manager, private socket + bus */
-
+	Bus *control;                  /* org.smmud1.Manager, private socket and system bus */
 	char *status;                  /* the last STATUS= text */
 	MetricsFile metrics;           /* MetricsFile= as last written */
-};
+} Manager;
 
 int manager_new(const ManagerOptions *o, Manager **ret);
+/* Frees, and does nothing else: manager_run() ended the run. */
 Manager *manager_free(Manager *m);
 static inline void manager_freep(Manager **m)
 {
@@ -93,22 +82,30 @@ static inline void manager_freep(Manager **m)
 
 /*
  * Restores what a crashed run left, loads the config, scans, starts the
- * observers.  A bad config fails startup (after the restore).
+ * observers and the control API, decides once.  A bad config fails
+ * startup (after the restore), before anything is written.
  */
 int manager_startup(Manager *m);
-/* Runs the loop until SIGTERM/SIGINT; then restores every knob. */
+/*
+ * Runs the loop until SIGTERM or SIGINT (0), or until it fails (-errno);
+ * then restores every knob and removes the metrics file.
+ */
 int manager_run(Manager *m);
 
-/* The control surface (also used by signals). */
-int manager_reload(Manager *m, char ***ret_errors);
-int manager_rescan(Manager *m);
-/* name NULL: every SMMU.  -ENOENT: no such SMMU. */
-int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobValues *pin);
-/* Takes a knob the operator changed back under smmud's management. */
-int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
-
-ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
-/* VMs behind the SMMU and their pinned memory. */
-size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
-/* What the daemon shows now (D-Bus, metrics, status). */
+/* The steps of a run; nothing outside the daemon calls them. */
 void manager_view(Manager *m, DaemonView *ret);
+/* Decides for every SMMU (force_apply: writes even values applied already), then tells. */
+void manager_decide_all(Manager *m, bool force_apply);
+/* The status line and the metrics file, after a state change. */
+void manager_update_status(Manager *m);
+/* An Event signal, dated now. */
+void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
+			const char *before, const char *after, const char *detail);
+/* Ends the run with r: a timer that cannot be set leaves a promise unkept. */
+void manager_fail(Manager *m, int r, const char *what);
+/* Opens the exit sources the config asks for, if they changed; the pidfds stay either way. */
+int manager_start_exitwatch(Manager *m);
+/* Loads the configuration again; a bad one changes nothing (errors: "file:line: key: reason"). */
+int manager_reload(Manager *m, char ***ret_errors);
+/* Serves the control API. */
+int manager_start_control(Manager *m);

@@ -618,6 +618,14 @@ static void proc_stop(NlSource *s)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
+/* What became of a source: running, asked for but unavailable, or off. */
+static const char *source_state(const ExitWatch *w, unsigned sources, ExitSource s)
+{
+	if (w->src[s].io)
+		return "yes";
+	return sources & EXITWATCH_SOURCE(s) ? "unavailable" : "off";
+}
+
 int exitwatch_new(sd_event *e, unsigned sources, const ExitWatchCallbacks *cb, void *userdata,
 		  ExitWatch **ret)
 {
@@ -657,7 +665,9 @@ int exitwatch_new(sd_event *e, unsigned sources, const ExitWatchCallbacks *cb, v
 		}
 		log_debug("Listening for exit events from %s", source_names[k]);
 	}
-
+	log_info("Exit events: taskstats %s, proc connector %s, pidfd per VM.",
+		 source_state(w, sources, EXIT_SOURCE_TASKSTATS),
+		 source_state(w, sources, EXIT_SOURCE_PROC_CONNECTOR));
 	*ret = w;
 	return 0;
 }

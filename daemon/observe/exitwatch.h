@@ -55,7 +55,8 @@ typedef struct ExitWatch ExitWatch;
  * exit of its own: it forks a child that exits at once and reaps it with
  * waitpid(pid) (registration succeeds in any network namespace, but only
  * the initial one receives anything).  The proc connector waits for the
- * kernel's acknowledgement of LISTEN.  Succeeds (0) even if none can: then
+ * kernel's acknowledgement of LISTEN.  Logs which run (the pidfds each VM
+ * gets besides are the caller's).  Succeeds (0) even if none can: then
  * exitwatch_has() is false for both and the caller falls back to what it
  * has.  -errno only for allocation or event loop failures.
  */
