@@ -8,6 +8,8 @@
  * to the control API, the metrics file and the log.  It decides nothing
  * itself: the model says which exits count, the policy what the knobs
  * should hold; it owns the event sources and calls each in turn.
+ * manager.c is the loop and what the host tells; manager-control.c what
+ * an operator may change.
  */
 
 #include <systemd/sd-bus.h>
@@ -92,7 +94,10 @@ int manager_startup(Manager *m);
  */
 int manager_run(Manager *m);
 
-/* The steps of a run; nothing outside the daemon calls them. */
+/*
+ * The steps manager.c and manager-control.c (what an operator may
+ * change) share; nothing outside the daemon calls them.
+ */
 void manager_view(Manager *m, DaemonView *ret);
 /* Decides for every SMMU (force_apply: writes even values applied already), then tells. */
 void manager_decide_all(Manager *m, bool force_apply);
@@ -107,5 +112,5 @@ void manager_fail(Manager *m, int r, const char *what);
 int manager_start_exitwatch(Manager *m);
 /* Loads the configuration again; a bad one changes nothing (errors: "file:line: key: reason"). */
 int manager_reload(Manager *m, char ***ret_errors);
-/* Serves the control API. */
+/* Serves the control API (manager-control.c). */
 int manager_start_control(Manager *m);
