@@ -224,7 +224,7 @@ static int adopt_topology(Manager *m, Topology *t)
 		return r;
 	m->topology = t;
 	vm_model_set_topology(m->vms, t);
-	topology_host_facts(t, &m->host);
+	profile_host_facts(t, &m->host);
 	for (size_t i = 0; i < m->smmus.n; i++)
 		smmu_configure(m->smmus.items[i], m->config, t, &m->host, m->knobs);
 	topology_free(old);

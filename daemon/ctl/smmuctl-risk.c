@@ -109,8 +109,8 @@ static void estimate(const Topology *t, Vm **vms, size_t n_vms, const Config *c,
 
 	if (!s->tunable || !c)
 		return;
-	topology_host_facts(t, &host);
-	topology_smmu_facts(s, &facts);
+	profile_host_facts(t, &host);
+	profile_smmu_facts(s, &facts);
 	settings = config_settings_for(c, &host, &facts, &r->profile);
 	r->storm_values = &settings->storm;
 	risk_knobs_from_values(settings->storm.threshold, settings->storm.teardown_mode, &current,

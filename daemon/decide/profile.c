@@ -52,3 +52,18 @@ const SmmuSettings *config_settings_for(const Config *c, const HostFacts *host,
 		*ret_profile = NULL;
 	return &c->defaults;
 }
+
+void profile_host_facts(const Topology *t, HostFacts *ret)
+{
+	*ret = (HostFacts){
+		.hostname = t->hostname,
+		.machine_id = t->machine_id,
+		.kernel = t->kernel,
+		.n_smmus = (unsigned)t->n_smmus,
+	};
+}
+
+void profile_smmu_facts(const Smmu *s, SmmuFacts *ret)
+{
+	*ret = (SmmuFacts){ .name = s->name, .range_invalidation = s->range_invalidation };
+}

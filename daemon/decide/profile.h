@@ -9,6 +9,7 @@
  */
 
 #include "config.h"
+#include "topology.h"
 
 typedef struct HostFacts {
 	const char *hostname;
@@ -21,6 +22,10 @@ typedef struct SmmuFacts {
 	const char *name;
 	bool range_invalidation;
 } SmmuFacts;
+
+/* The facts of a host and an SMMU as the topology has them. */
+void profile_host_facts(const Topology *t, HostFacts *ret);
+void profile_smmu_facts(const Smmu *s, SmmuFacts *ret);
 
 /*
  * The settings for this SMMU; *ret_profile is the matching profile's name

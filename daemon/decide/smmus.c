@@ -123,7 +123,7 @@ void smmu_configure(ManagedSmmu *ms, const Config *c, const Topology *t, const H
 	SmmuFacts f;
 	SmmuMode mode;
 
-	topology_smmu_facts(ms->smmu, &f);
+	profile_smmu_facts(ms->smmu, &f);
 	ms->settings = config_settings_for(c, host, &f, &ms->profile);
 	mode = mode_for(ms, t);
 	if (ms->mode == SMMU_MODE_MANAGED && mode != SMMU_MODE_MANAGED)

@@ -336,18 +336,3 @@ bool topology_equal(const Topology *a, const Topology *b)
 	}
 	return true;
 }
-
-void topology_host_facts(const Topology *t, HostFacts *ret)
-{
-	*ret = (HostFacts){
-		.hostname = t->hostname,
-		.machine_id = t->machine_id,
-		.kernel = t->kernel,
-		.n_smmus = (unsigned)t->n_smmus,
-	};
-}
-
-void topology_smmu_facts(const Smmu *s, SmmuFacts *ret)
-{
-	*ret = (SmmuFacts){ .name = s->name, .range_invalidation = s->range_invalidation };
-}

@@ -10,7 +10,6 @@
  */
 
 #include "config.h"
-#include "profile.h"
 
 typedef struct SmmuDevice {
 	char *bdf;              /* "0000:00:02.0" */
@@ -56,8 +55,6 @@ const Smmu *topology_smmu_for_group(const Topology *t, uint32_t group);
 /* True if both list the same SMMUs with the same devices and features. */
 bool topology_equal(const Topology *a, const Topology *b);
 
-void topology_host_facts(const Topology *t, HostFacts *ret);
-void topology_smmu_facts(const Smmu *s, SmmuFacts *ret);
 
 /* "7.1.0-rc1" >= 7.1: the kernel has mainline's built-in handling. */
 bool osrelease_has_builtin_threshold(const char *osrelease);

@@ -171,7 +171,7 @@ static void check_topology(const Topology *t, const char *name)
 
 	FUZZ_CHECK(t->n_smmus <= 1);
 	FUZZ_CHECK(t->n_nodes >= 1);
-	topology_host_facts(t, &host);
+	profile_host_facts(t, &host);
 	for (size_t i = 0; i < t->n_smmus; i++) {
 		const Smmu *s = &t->smmus[i];
 		SmmuFacts facts;
@@ -182,7 +182,7 @@ static void check_topology(const Topology *t, const char *name)
 		FUZZ_CHECK(s->n_groups <= s->n_devices);
 		for (size_t g = 0; g < s->n_groups; g++)
 			FUZZ_CHECK(topology_smmu_for_group(t, s->groups[g]) == s);
-		topology_smmu_facts(s, &facts);
+		profile_smmu_facts(s, &facts);
 		set = config_settings_for(config, &host, &facts, &profile);
 		FUZZ_CHECK(set);
 	}
