@@ -22,12 +22,10 @@
 
 #include "sha256.h"
 #include "util.h"
+#include "values.h"
 
 #define SMMUD_CONFIG_FILE SYSCONFDIR "/smmud/smmud.conf"
 #define SMMUD_CONFIG_DIR SYSCONFDIR "/smmud/smmud.conf.d"
-
-/* Values are the raw sysfs strings, so they fit what the kernel reads back. */
-#define KNOB_VALUE_MAX 24
 
 typedef enum ExternalChange {
 	/* Someone else wrote the knob: leave it to them from now on. */
@@ -46,25 +44,6 @@ typedef enum KernelCapability {
 
 const char *kernel_capability_to_string(KernelCapability k);
 const char *external_change_to_string(ExternalChange e);
-
-/* The tunables of an SMMU, by their sysfs names (inv_threshold, teardown_mode). */
-typedef enum KnobAttr {
-	KNOB_THRESHOLD,
-	KNOB_TEARDOWN_MODE,
-	_KNOB_ATTR_MAX,
-} KnobAttr;
-
-const char *knob_attr_to_string(KnobAttr a);
-int knob_attr_from_string(const char *s);
-
-/* A value for each knob of one SMMU; "keep" (baseline only) = what the kernel had. */
-typedef struct KnobValues {
-	char threshold[KNOB_VALUE_MAX];     /* "keep", "auto" or a decimal count */
-	char teardown_mode[KNOB_VALUE_MAX]; /* "keep", "strict" or "deferred" */
-} KnobValues;
-
-const char *knob_values_get(const KnobValues *v, KnobAttr a);
-void knob_values_set(KnobValues *v, KnobAttr a, const char *value);
 
 /* Everything that can differ per SMMU (and so per profile). */
 typedef struct SmmuSettings {

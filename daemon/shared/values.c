@@ -4,6 +4,34 @@
 
 #include "values.h"
 
+static const char *const knob_attr_table[_KNOB_ATTR_MAX] = {
+	[KNOB_THRESHOLD] = "inv_threshold",
+	[KNOB_TEARDOWN_MODE] = "teardown_mode",
+};
+
+const char *knob_attr_to_string(KnobAttr a)
+{
+	return a >= 0 && a < _KNOB_ATTR_MAX ? knob_attr_table[a] : NULL;
+}
+
+int knob_attr_from_string(const char *s)
+{
+	for (int i = 0; i < _KNOB_ATTR_MAX; i++)
+		if (streq(knob_attr_table[i], s))
+			return i;
+	return -EINVAL;
+}
+
+const char *knob_values_get(const KnobValues *v, KnobAttr a)
+{
+	return a == KNOB_THRESHOLD ? v->threshold : v->teardown_mode;
+}
+
+void knob_values_set(KnobValues *v, KnobAttr a, const char *value)
+{
+	snprintf(a == KNOB_THRESHOLD ? v->threshold : v->teardown_mode, KNOB_VALUE_MAX, "%s", value);
+}
+
 /* Digits only: no sign, no space, no newline (safe_atou64() allows one), not empty. */
 static bool all_digits(const char *s)
 {

@@ -8,10 +8,34 @@
  * door it comes through.  Each returns 0 and the value in its canonical
  * form (the one a knob reads back, the one the config dump prints), or
  * -EINVAL or -ERANGE and, in *reason, what was wanted, for the caller's
- * message ("not a threshold (auto or a whole number)").  Pure.
+ * message ("not a threshold (auto or a whole number)").  Pure.  The
+ * vocabulary of knob values is here too: what each knob is called, and a
+ * value for each.
  */
 
-#include "config.h"
+#include "util.h"
+
+/* Values are the raw sysfs strings, so they fit what the kernel reads back. */
+#define KNOB_VALUE_MAX 24
+
+/* The tunables of an SMMU, by their sysfs names (inv_threshold, teardown_mode). */
+typedef enum KnobAttr {
+	KNOB_THRESHOLD,
+	KNOB_TEARDOWN_MODE,
+	_KNOB_ATTR_MAX,
+} KnobAttr;
+
+const char *knob_attr_to_string(KnobAttr a);
+int knob_attr_from_string(const char *s);
+
+/* A value for each knob of one SMMU; "keep" (baseline only) = what the kernel had. */
+typedef struct KnobValues {
+	char threshold[KNOB_VALUE_MAX];     /* "keep", "auto" or a decimal count */
+	char teardown_mode[KNOB_VALUE_MAX]; /* "keep", "strict" or "deferred" */
+} KnobValues;
+
+const char *knob_values_get(const KnobValues *v, KnobAttr a);
+void knob_values_set(KnobValues *v, KnobAttr a, const char *value);
 
 /* The largest inv_threshold the kernel takes (commands). */
 #define VALUE_THRESHOLD_MAX 1048576

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "values.h"
 
 /* want: the canonical form, or NULL for a refusal. */
