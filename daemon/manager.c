@@ -28,7 +28,9 @@ static uint64_t now_mono(Manager *m)
 void manager_fail(Manager *m, int r, const char *what)
 {
 	log_error_errno(r, "Failed to %s, stopping: %m", what);
-	(void)sd_event_exit(m->event, r);
+	r = sd_event_exit(m->event, r);
+	if (r < 0)
+		log_debug_errno(r, "The loop has ended already: %m");
 }
 
 /* Arms the timer for usec (USEC_INFINITY: disarms it). */

@@ -239,10 +239,10 @@ static int source_attach(ExitWatch *w, NlSource *s, nl_recvmsg_msg_cb_t handler)
 	r = sd_event_add_io(w->event, &s->io, nl_socket_get_fd(s->sk), EPOLLIN, on_io, s);
 	if (r < 0)
 		return r;
-	(void)sd_event_source_set_description(s->io, s->kind == EXIT_SOURCE_TASKSTATS
-							     ? "exitwatch-taskstats"
-							     : "exitwatch-proc-connector");
-	return 0;
+	r = sd_event_source_set_description(s->io, s->kind == EXIT_SOURCE_TASKSTATS
+							   ? "exitwatch-taskstats"
+							   : "exitwatch-proc-connector");
+	return r < 0 ? r : 0;
 }
 
 /*

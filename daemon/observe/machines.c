@@ -307,8 +307,8 @@ static int timer_start(MachineWatch *w)
 					       w->interval / 10, on_timer, w);
 		if (r < 0)
 			return r;
-		(void)sd_event_source_set_description(w->timer, "machinewatch-reconcile");
-		return 0;
+		r = sd_event_source_set_description(w->timer, "machinewatch-reconcile");
+		return r < 0 ? r : 0;
 	}
 	r = sd_event_source_set_time_relative(w->timer, w->interval);
 	if (r < 0)
@@ -333,8 +333,9 @@ static void machined_vanished(MachineWatch *w)
 {
 	w->present = false;
 	w->list_call = sd_bus_slot_unref(w->list_call);
-	if (w->timer)
-		(void)sd_event_source_set_enabled(w->timer, SD_EVENT_OFF);
+	if (w->timer && sd_event_source_set_enabled(w->timer, SD_EVENT_OFF) < 0)
+		/* It would not turn off: dropped, and made anew when machined is back. */
+		w->timer = sd_event_source_disable_unref(w->timer);
 	/* Its names described machines it no longer vouches for. */
 	clear_all(w);
 }

@@ -169,9 +169,10 @@ int bus_private_new(sd_event *event, const char *path, BusPrivateSetup setup, vo
 	if (listen(p->listen_fd, SOMAXCONN) < 0)
 		return log_error_errno(negative_errno(), "Failed to listen on %s: %m", path);
 	r = sd_event_add_io(event, &p->listen_source, p->listen_fd, EPOLLIN, on_connection, p);
+	if (r >= 0)
+		r = sd_event_source_set_description(p->listen_source, "private-bus-listen");
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch %s: %m", path);
-	(void)sd_event_source_set_description(p->listen_source, "private-bus-listen");
 
 	*ret = TAKE_PTR(p);
 	return 0;
