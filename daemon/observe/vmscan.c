@@ -617,29 +617,33 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 	return 0;
 }
 
-static int open_proc(const char *croot)
+/* The root made canonical (fd link targets are compared with it) and its proc opened: the fd. */
+static int open_proc(const char *root, char **ret_croot)
 {
-	_cleanup_free_ char *p = path_join(croot, "proc");
-	int fd;
+	_cleanup_free_ char *croot = NULL, *p = NULL;
+	int fd, r;
 
+	r = canonical_root(root, &croot);
+	if (r < 0)
+		return r;
+	p = path_join(croot, "proc");
 	if (!p)
 		return -ENOMEM;
 	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? negative_errno() : fd;
+	if (fd < 0)
+		return negative_errno();
+	*ret_croot = TAKE_PTR(croot);
+	return fd;
 }
 
 int vm_scan_pid(const char *root, pid_t pid, Vm **ret)
 {
 	_cleanup_free_ char *croot = NULL;
 	_cleanup_close_ int proc_fd = -1;
-	int r;
 
 	if (!ret)
 		return -EINVAL;
-	r = canonical_root(root, &croot);
-	if (r < 0)
-		return r;
-	proc_fd = open_proc(croot);
+	proc_fd = open_proc(root, &croot);
 	if (proc_fd < 0)
 		return proc_fd;
 	return scan_pid_in(croot, proc_fd, pid, ret);
@@ -679,10 +683,7 @@ int vm_scan_new(const char *root, VmScan **ret)
 
 	if (!s)
 		return -ENOMEM;
-	r = canonical_root(root, &s->croot);
-	if (r < 0)
-		return r;
-	proc_fd = open_proc(s->croot);
+	proc_fd = open_proc(root, &s->croot);
 	if (proc_fd < 0)
 		return proc_fd;
 	s->proc = fdopendir(proc_fd);
@@ -780,10 +781,7 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 
 	if (pid <= 0)
 		return -EINVAL;
-	r = canonical_root(root, &croot);
-	if (r < 0)
-		return r;
-	proc_fd = open_proc(croot);
+	proc_fd = open_proc(root, &croot);
 	if (proc_fd < 0)
 		return proc_fd;
 	snprintf(name, sizeof(name), "%d", (int)pid);
