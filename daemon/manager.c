@@ -4,21 +4,13 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "event-util.h"
 #include "log.h"
 #include "manager.h"
 #include "status.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
-
-static uint64_t now_mono(Manager *m)
-{
-	uint64_t t;
-
-	if (sd_event_now(m->event, CLOCK_MONOTONIC, &t) < 0)
-		t = now_usec(CLOCK_MONOTONIC);
-	return t;
-}
 
 /*
  * A timer that cannot be set leaves a promise unkept: a storm that never
@@ -31,19 +23,6 @@ void manager_fail(Manager *m, int r, const char *what)
 	r = sd_event_exit(m->event, r);
 	if (r < 0)
 		log_debug_errno(r, "The loop has ended already: %m");
-}
-
-/* Arms the timer for usec (USEC_INFINITY: disarms it). */
-static int timer_arm(sd_event_source *s, uint64_t usec, int enabled)
-{
-	int r;
-
-	if (usec == USEC_INFINITY)
-		return sd_event_source_set_enabled(s, SD_EVENT_OFF);
-	r = sd_event_source_set_time(s, usec);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(s, enabled);
-	return r;
 }
 
 /* ---- telling ------------------------------------------------------------ */
@@ -135,21 +114,27 @@ static void log_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision
 
 /* ---- decisions --------------------------------------------------------- */
 
+/* Only while a knob is held; one already armed keeps its time. */
 static void schedule_drift_check(Manager *m)
 {
-	int r = 0;
+	uint64_t when = event_now(m->event) + m->config->drift_check_usec;
+	int r;
 
 	if (!knobs_holding(m->knobs))
 		r = sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
-	else if (sd_event_source_get_enabled(m->drift_timer, NULL) == 0)
-		r = timer_arm(m->drift_timer, now_mono(m) + m->config->drift_check_usec, SD_EVENT_ON);
+	else {
+		r = sd_event_source_get_enabled(m->drift_timer, NULL);
+		if (r == 0)
+			r = event_timer_arm(m->drift_timer, when, SD_EVENT_ON);
+	}
 	if (r < 0)
 		manager_fail(m, r, "schedule the drift check");
 }
 
 static void schedule_deadline(Manager *m)
 {
-	int r = timer_arm(m->deadline_timer, smmu_set_next_deadline(&m->smmus), SD_EVENT_ONESHOT);
+	uint64_t next = smmu_set_next_deadline(&m->smmus);
+	int r = event_timer_arm(m->deadline_timer, next, SD_EVENT_ONESHOT);
 
 	if (r < 0)
 		manager_fail(m, r, "schedule the next decision");
@@ -185,7 +170,7 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 
 void manager_decide_all(Manager *m, bool force_apply)
 {
-	uint64_t now = now_mono(m);
+	uint64_t now = event_now(m->event);
 
 	for (size_t i = 0; i < m->smmus.n; i++)
 		decide_one(m, m->smmus.items[i], now, force_apply);
@@ -202,13 +187,14 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
+	uint64_t next;
 	int r;
 
 	/* A reasserting policy writes again at once; a releasing one forgets. */
 	(void)knobs_check_drift_all(m->knobs);
 	manager_decide_all(m, false);
-	r = timer_arm(s, knobs_holding(m->knobs) ? usec + m->config->drift_check_usec : USEC_INFINITY,
-		      SD_EVENT_ON);
+	next = knobs_holding(m->knobs) ? usec + m->config->drift_check_usec : USEC_INFINITY;
+	r = event_timer_arm(s, next, SD_EVENT_ON);
 	if (r < 0)
 		manager_fail(m, r, "schedule the drift check");
 	return 0;
@@ -285,7 +271,9 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 	r = pidwatch_add(m->pidwatch, vm->pid, vm->starttime);
 	if (r == -ESRCH) {
 		/* It was a VM a moment ago: its death counts (if not counted yet). */
-		if (vm_model_gone(m->vms, e->pid, e->starttime, "gone at discovery", now_mono(m)) < 0)
+		r = vm_model_gone(m->vms, e->pid, e->starttime, "gone at discovery",
+				  event_now(m->event));
+		if (r < 0)
 			log_oom();
 		return;
 	}
@@ -398,7 +386,7 @@ static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
 		log_warning_errno(error, "Failed to scan processes for VMs: %m");
 		vm_model_scan_abort(m->vms);
 	} else
-		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, now_mono(m)));
+		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, event_now(m->event)));
 	free(found);
 	manager_update_status(m);
 }
@@ -412,14 +400,16 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 	bool files_open = src == EXIT_SOURCE_TASKSTATS;
 
 	handle_vm_events(m, vm_model_exit(m->vms, tgid, exit_source_to_string(src), files_open,
-					  when_usec, now_mono(m)));
+					  when_usec, event_now(m->event)));
 }
 
 static void on_exit_lost(ExitSource src, void *userdata)
 {
+	Manager *m = ASSERT_PTR(userdata);
+
 	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
 	/* One under way read some processes before the loss: one more after it, then. */
-	rescans_scan(((Manager *)ASSERT_PTR(userdata))->rescans);
+	rescans_scan(m->rescans);
 }
 
 static void on_pid_exited(pid_t pid, uint64_t starttime, void *userdata)
@@ -427,7 +417,7 @@ static void on_pid_exited(pid_t pid, uint64_t starttime, void *userdata)
 	Manager *m = ASSERT_PTR(userdata);
 
 	/* Readable once the whole thread group is dead: its files are closed. */
-	handle_vm_events(m, vm_model_gone(m->vms, pid, starttime, "pidfd", now_mono(m)));
+	handle_vm_events(m, vm_model_gone(m->vms, pid, starttime, "pidfd", event_now(m->event)));
 }
 
 /*
@@ -439,7 +429,7 @@ static void on_vfio_closed(uint32_t group, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
 
-	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, now_mono(m)));
+	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, event_now(m->event)));
 }
 
 static void on_vfio_opened(void *userdata)
@@ -485,7 +475,7 @@ static void on_shutdown_announced(const char *why, void *userdata)
 	manager_decide_all(m, false);
 }
 
-/* ---- exit events -------------------------------------------------------- */
+/* ---- exit sources and signals ------------------------------------------ */
 
 static unsigned exit_sources(const Config *c)
 {
@@ -621,16 +611,9 @@ static int add_signal(Manager *m, int sig, sd_event_signal_handler_t handler, in
 static int add_timer(Manager *m, sd_event_source **ret, sd_event_time_handler_t handler,
 		     int64_t priority, const char *description)
 {
-	int r;
+	int r = sd_event_add_time(m->event, ret, CLOCK_MONOTONIC, USEC_INFINITY, 0, handler, m);
 
-	r = sd_event_add_time(m->event, ret, CLOCK_MONOTONIC, USEC_INFINITY, 0, handler, m);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
-	if (r >= 0)
-		r = sd_event_source_set_priority(*ret, priority);
-	if (r >= 0)
-		r = sd_event_source_set_description(*ret, description);
-	return r;
+	return r < 0 ? r : event_source_setup(*ret, priority, description);
 }
 
 static int start_event_sources(Manager *m)

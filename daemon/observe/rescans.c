@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "event-util.h"
 #include "log.h"
 #include "rescans.h"
 
@@ -25,15 +26,6 @@ struct Rescans {
 	VmScan *scan;                  /* NULL: none */
 	bool scan_again;               /* asked for while one ran */
 };
-
-static uint64_t now_mono(Rescans *r)
-{
-	uint64_t t;
-
-	if (sd_event_now(r->event, CLOCK_MONOTONIC, &t) < 0)
-		t = now_usec(CLOCK_MONOTONIC);
-	return t;
-}
 
 Rescans *rescans_free(Rescans *r)
 {
@@ -120,27 +112,23 @@ void rescans_scan_whole(Rescans *r)
 static int schedule_at(Rescans *r, bool topology, bool vms, uint64_t when)
 {
 	uint64_t pending;
-	int k;
 
 	r->topology_pending |= topology;
 	r->vms_pending |= vms;
 	if (sd_event_source_get_enabled(r->defer, NULL) > 0 &&
 	    sd_event_source_get_time(r->defer, &pending) >= 0 && pending <= when)
 		return 0;
-	k = sd_event_source_set_time(r->defer, when);
-	if (k >= 0)
-		k = sd_event_source_set_enabled(r->defer, SD_EVENT_ONESHOT);
-	return k;
+	return event_timer_arm(r->defer, when, SD_EVENT_ONESHOT);
 }
 
 int rescans_schedule(Rescans *r, bool topology, bool vms, uint64_t delay)
 {
-	return schedule_at(r, topology, vms, now_mono(r) + delay);
+	return schedule_at(r, topology, vms, event_now(r->event) + delay);
 }
 
 int rescans_vfio_opened(Rescans *r)
 {
-	uint64_t due = now_mono(r) + OPEN_DEFER_USEC;
+	uint64_t due = event_now(r->event) + OPEN_DEFER_USEC;
 
 	if (due > r->open_due)
 		r->open_due = due;
@@ -150,7 +138,7 @@ int rescans_vfio_opened(Rescans *r)
 static int on_defer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Rescans *r = ASSERT_PTR(userdata);
-	uint64_t start = now_mono(r);
+	uint64_t start = event_now(r->event);
 
 	if (r->topology_pending) {
 		r->topology_pending = false;
@@ -188,21 +176,15 @@ int rescans_set_interval(Rescans *r, uint64_t usec)
 	/* Let the kernel batch it with other wake-ups (the watchdog's). */
 	k = sd_event_source_set_time_accuracy(r->interval, usec / 4 ?: 1);
 	if (k >= 0)
-		k = sd_event_source_set_time(r->interval, now_mono(r) + usec);
-	if (k >= 0)
-		k = sd_event_source_set_enabled(r->interval, SD_EVENT_ON);
+		k = event_timer_arm(r->interval, event_now(r->event) + usec, SD_EVENT_ON);
 	return k;
 }
 
 /* Off until needed, idle priority, and a failure in it ends the loop. */
 static int setup_source(sd_event_source *s, const char *description)
 {
-	int k = sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	int k = event_source_setup(s, SD_EVENT_PRIORITY_IDLE, description);
 
-	if (k >= 0)
-		k = sd_event_source_set_priority(s, SD_EVENT_PRIORITY_IDLE);
-	if (k >= 0)
-		k = sd_event_source_set_description(s, description);
 	if (k >= 0)
 		k = sd_event_source_set_exit_on_failure(s, true);
 	return k;
