@@ -313,17 +313,23 @@ static void test_state_file_symlink_not_followed(void **state)
 	knobs_free(ks);
 }
 
+/* smmud holds thr at 16, someone writes 99, the drift check hands it over (release). */
+static void hold_then_release(const Tree *t, Knobs *ks, Knob *thr)
+{
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	put(t->thr, "99\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
+	assert_false(knobs_holding(ks));
+}
+
 static void test_external_change_releases_knob(void **state)
 {
 	Tree *t = *state;
 	Knobs *ks = knobs(t);
 	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
 
-	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
-	put(t->thr, "99\n");
-	assert_int_equal(knobs_check_drift(ks, thr), 1);
-	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
-	assert_false(knobs_holding(ks));
+	hold_then_release(t, ks, thr);
 	/* Hands off: neither a later decision nor the stop touches it. */
 	assert_int_equal(knobs_set(ks, thr, "auto", "quiet"), -EBUSY);
 	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
@@ -551,10 +557,7 @@ static void test_reclaim(void **state)
 	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
 
 	assert_int_equal(knobs_reclaim(ks, thr), 0);
-	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
-	put(t->thr, "99\n");
-	assert_int_equal(knobs_check_drift(ks, thr), 1);
-	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
+	hold_then_release(t, ks, thr);
 	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), -EBUSY);
 	/* Given back: ours, and 99 is what a restore puts back from now on. */
 	assert_int_equal(knobs_reclaim(ks, thr), 1);
