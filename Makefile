@@ -47,11 +47,16 @@ PKGS := libsystemd libnl-3.0 libnl-genl-3.0 inih
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
+# daemon/ holds the daemon's wiring (smmud.c, manager.c); the layers below it
+# are folders of their own, each on the include path (includes name a
+# header alone, as in systemd's tree).
+DAEMON_DIRS := daemon daemon/shared daemon/observe daemon/decide daemon/act daemon/tell daemon/ctl
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
 BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE \
 	-DSMMUD_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-	-Idaemon $(PKG_CFLAGS)
+	$(addprefix -I,$(DAEMON_DIRS)) $(PKG_CFLAGS)
 ifeq ($(VARIANT),san)
 VARIANT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
@@ -65,11 +70,12 @@ LDFLAGS ?=
 ALL_CFLAGS := $(BASE_CFLAGS) $(VARIANT_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(VARIANT_LDFLAGS) $(LDFLAGS)
 
-# daemon/smmud.c is smmud's main, daemon/smmuctl*.c are smmuctl's; every
-# other daemon/*.c is the core both link, and the unit tests too.
+# daemon/smmud.c is smmud's main, daemon/ctl/smmuctl*.c are smmuctl's;
+# every other .c of DAEMON_DIRS is the core both link, and the unit tests too.
 SMMUD_MAIN := daemon/smmud.c
-SMMUCTL_SRCS := $(sort $(wildcard daemon/smmuctl*.c))
-CORE_SRCS := $(filter-out $(SMMUD_MAIN) $(SMMUCTL_SRCS),$(sort $(wildcard daemon/*.c)))
+SMMUCTL_SRCS := $(sort $(wildcard daemon/ctl/smmuctl*.c))
+CORE_SRCS := $(filter-out $(SMMUD_MAIN) $(SMMUCTL_SRCS),\
+	$(sort $(foreach d,$(DAEMON_DIRS),$(wildcard $(d)/*.c))))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_LIB_SRCS := $(sort $(wildcard tests/helpers/lib/*.c))

@@ -6,7 +6,7 @@
  * chooses its names.
  */
 #include "fuzz.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -221,7 +221,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz-dbus: the manager did not start: %s\n", strerror(-r));
 		abort();
 	}
-	FUZZ_CHECK(manager->n_smmus == 2);
+	FUZZ_CHECK(manager->smmus.n == 2);
 
 	{
 		_cleanup_free_ char *address = NULL;

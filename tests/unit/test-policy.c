@@ -264,7 +264,7 @@ static void test_shutdown_storms(void **state)
 static void test_overrides_win(void **state)
 {
 	SmmuSettings s = settings();
-	KnobProfile pin = { "128", "strict" };
+	KnobValues pin = { "128", "strict" };
 	PolicySmmu p;
 	PolicyDecision d;
 
