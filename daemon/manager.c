@@ -252,6 +252,69 @@ static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * A VM's pinned memory, read again: a VMM found by its VFIO open pins its
+ * memory after that (QEMU maps its RAM as its devices come up), and may
+ * pin more later (memory hot-plug).  No event tells: while there are VMs,
+ * their /proc/PID/status is read every PINNED_REFRESH_USEC, and soon after
+ * a VM is found.  PinnedLimit= and the risk estimate count this figure.
+ */
+#define PINNED_REFRESH_USEC (5 * USEC_PER_SEC)
+#define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
+
+static void schedule_pinned_refresh(Manager *m, uint64_t after)
+{
+	uint64_t when = event_now(m->event) + after;
+	uint64_t armed = USEC_INFINITY;
+	int r = 0, on;
+
+	if (vm_model_n_vms(m->vms) == 0) {
+		r = sd_event_source_set_enabled(m->pinned_timer, SD_EVENT_OFF);
+	} else {
+		on = sd_event_source_get_enabled(m->pinned_timer, NULL);
+		if (on > 0)
+			r = sd_event_source_get_time(m->pinned_timer, &armed);
+		else if (on < 0)
+			r = on;
+		/* An earlier time already armed stays. */
+		if (r >= 0 && when < armed)
+			r = event_timer_arm(m->pinned_timer, when, SD_EVENT_ONESHOT);
+	}
+	if (r < 0)
+		manager_fail(m, r, "schedule the pinned memory refresh");
+}
+
+static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool changed = false;
+
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+		uint64_t bytes;
+		int r;
+
+		r = vm_read_pinned(m->root, vm->pid, vm->starttime, &bytes);
+		if (r < 0) {
+			/* Gone: its exit event, pidfd or the next scan tells the model. */
+			if (r != -ESRCH)
+				log_debug_errno(r, "Cannot read the pinned memory of pid %d: %m",
+						(int)vm->pid);
+			continue;
+		}
+		if (bytes == vm->pinned_bytes)
+			continue;
+		log_debug("pid %d: %" PRIu64 " bytes pinned (was %" PRIu64 ").", (int)vm->pid, bytes,
+			  vm->pinned_bytes);
+		(void)vm_model_set_pinned(m->vms, vm->pid, vm->starttime, bytes);
+		changed = true;
+	}
+	if (changed)
+		manager_update_status(m);
+	schedule_pinned_refresh(m, PINNED_REFRESH_USEC);
+	return 0;
+}
+
 /* The model's question "what is pid now?", answered from /proc. */
 static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userdata)
 {
@@ -289,6 +352,7 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
 		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
 		 vm->iommufd ? ", iommufd" : "");
+	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
 }
 
 /* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
@@ -636,6 +700,9 @@ static int start_event_sources(Manager *m)
 		r = add_timer(m, &m->drift_timer, on_drift_check, SD_EVENT_PRIORITY_NORMAL,
 			      "drift-check");
 	if (r >= 0)
+		r = add_timer(m, &m->pinned_timer, on_pinned_refresh, SD_EVENT_PRIORITY_IDLE,
+			      "pinned-refresh");
+	if (r >= 0)
 		r = rescans_set_interval(m->rescans, m->config->scan_interval_usec);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up timers: %m");
@@ -754,6 +821,7 @@ Manager *manager_free(Manager *m)
 	smmu_set_done(&m->smmus);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
+	sd_event_source_disable_unref(m->pinned_timer);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);
 	knobs_free(m->knobs);

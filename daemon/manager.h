@@ -68,6 +68,7 @@ typedef struct Manager {
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
+	sd_event_source *pinned_timer;    /* only while there are VMs: their pinned memory */
 
 	Bus *control;                  /* org.smmud1.Manager, private socket and system bus */
 	char *status;                  /* the last STATUS= text */

@@ -470,6 +470,16 @@ const Vm *vm_model_find(const VmModel *m, pid_t pid)
 	return i >= 0 ? m->vms[i] : NULL;
 }
 
+int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t bytes)
+{
+	ssize_t i = vm_index(m, pid);
+
+	if (i < 0 || m->vms[i]->starttime != starttime)
+		return -ESRCH;
+	m->vms[i]->pinned_bytes = bytes;
+	return 0;
+}
+
 size_t vm_model_vms_behind(const VmModel *m, const Smmu *s, uint64_t *ret_pinned)
 {
 	uint64_t pinned = 0;

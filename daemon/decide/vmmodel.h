@@ -110,6 +110,13 @@ int vm_model_gone(VmModel *m, pid_t pid, uint64_t starttime, const char *source,
 /* A VFIO file was closed: group's (UINT32_MAX: a device or iommufd, or unknown). */
 int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t now);
 
+/*
+ * The process pid with starttime has bytes pinned now (a VM's memory is
+ * pinned after it was found): 0, or -ESRCH if it is not a VM of the
+ * model's.  No event.
+ */
+int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t bytes);
+
 /* The output: the oldest event not taken yet, false if none.  vm_event_done() it after. */
 bool vm_model_next_event(VmModel *m, VmEvent *ret);
 

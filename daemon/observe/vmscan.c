@@ -813,3 +813,31 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 	};
 	return 0;
 }
+
+int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
+{
+	_cleanup_free_ char *croot = NULL, *status = NULL;
+	_cleanup_close_ int proc_fd = -1, dfd = -1;
+	uint64_t now_starttime;
+	char name[16], state;
+	int r;
+
+	if (pid <= 0 || !ret_bytes)
+		return -EINVAL;
+	proc_fd = open_proc(root, &croot);
+	if (proc_fd < 0)
+		return proc_fd;
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? -ESRCH : negative_errno();
+	r = stat_of(dfd, NULL, &now_starttime, &state, NULL);
+	if (r < 0)
+		return r;
+	if (now_starttime != starttime)
+		return -ESRCH;
+	r = read_proc_file(dfd, "status", &status);
+	if (r < 0)
+		return r;
+	return vm_parse_status_pinned(status, ret_bytes);
+}

@@ -79,6 +79,14 @@ typedef struct VmProcess {
  */
 int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret);
 
+/*
+ * The memory the process pid (started at starttime) has pinned now, from
+ * /proc/PID/status: -ESRCH if that process is gone.  A VMM pins its
+ * memory after it opened its VFIO files, so a VM found by its open is
+ * found before it pins: its figure is read again later.
+ */
+int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes);
+
 Vm *vm_free(Vm *vm);
 void vm_array_free(Vm **vms, size_t n);
 

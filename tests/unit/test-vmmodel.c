@@ -535,6 +535,14 @@ static void test_queries(void **state)
 	assert_int_equal(pinned, 2 << 20);
 	assert_int_equal(vm_model_vms_behind(f.model, &f.smmus[1], &pinned), 1);
 	assert_int_equal(pinned, 1 << 20);
+	/* Pinned memory read again later (a VMM pins after its open): only for that process. */
+	assert_int_equal(vm_model_set_pinned(f.model, 100, 1, 8 << 20), 0);
+	assert_int_equal(vm_model_vms_behind(f.model, &f.smmus[1], &pinned), 1);
+	assert_int_equal(pinned, 8 << 20);
+	assert_int_equal(vm_model_set_pinned(f.model, 100, 7, 1), -ESRCH);
+	assert_int_equal(vm_model_set_pinned(f.model, 103, 1, 1), -ESRCH);
+	assert_int_equal(vm_model_vms_behind(f.model, &f.smmus[0], &pinned), 2);
+	assert_int_equal(pinned, (8 << 20) + (1 << 20));
 	assert_int_equal(vm_model_smmus_of(f.model, vm_model_find(f.model, 100), smmus, 4), 2);
 	assert_ptr_equal(smmus[0], &f.smmus[0]);
 	assert_ptr_equal(smmus[1], &f.smmus[1]);

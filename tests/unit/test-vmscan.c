@@ -621,6 +621,22 @@ static void test_probe(void **state)
 	assert_int_equal(vm_probe(f->root, 0, true, &p), -EINVAL);
 }
 
+/* The pinned memory of one process, as it is now; another process on its pid is not it. */
+static void test_read_pinned(void **state)
+{
+	Fixture *f = *state;
+	size_t bytes = 64 * (size_t)sysconf(_SC_PAGESIZE);
+	pid_t pid = spawn_holder(f->root, NULL, 0, bytes);
+	uint64_t st = real_starttime(pid), got = 0;
+
+	assert_int_equal(vm_read_pinned(f->root, pid, st, &got), 0);
+	assert_true(got >= bytes);
+	assert_int_equal(vm_read_pinned(f->root, pid, st + 1, &got), -ESRCH);
+	kill_and_reap(pid);
+	assert_int_equal(vm_read_pinned(f->root, pid, st, &got), -ESRCH);
+	assert_int_equal(vm_read_pinned(f->root, 0, st, &got), -EINVAL);
+}
+
 /* The caller has control back after every process looked at: at least one step per child. */
 static void test_scan_steps(void **state)
 {
@@ -675,6 +691,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_all, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_scan_steps, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_probe, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_read_pinned, setup_root, teardown_root),
 	};
 
 	return cmocka_run_group_tests_name("vmscan", tests, NULL, NULL);
