@@ -544,7 +544,16 @@ static int canonical_root(const char *root, char **ret)
 	return 0;
 }
 
-static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
+/*
+ * dying_too: look at the files of a process in do_exit() as well.  A scan
+ * does not: such a process is closing its files, and reading one of its fd
+ * links takes a reference on that file for a moment; if the process drops
+ * its own meanwhile, the last reference is ours, and the file's release
+ * (for a VFIO group: the VM's whole IOMMU teardown) runs in smmud, at its
+ * return to user space, while the VMM's parent finds the group still busy.
+ * Its exit events tell of it instead.
+ */
+static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, bool dying_too, Vm **ret)
 {
 	_cleanup_(vm_freep) Vm *vm = NULL;
 	_cleanup_free_ char *status = NULL, *cgroup = NULL;
@@ -578,6 +587,8 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 	 */
 	if (flags & VM_PF_KTHREAD)
 		return -ENOENT;
+	if ((flags & VM_PF_EXITING) && !dying_too)
+		return -ESRCH;
 
 	r = scan_fds(croot, dfd, pid, vm);
 	if (r < 0)
@@ -646,7 +657,7 @@ int vm_scan_pid(const char *root, pid_t pid, Vm **ret)
 	proc_fd = open_proc(root, &croot);
 	if (proc_fd < 0)
 		return proc_fd;
-	return scan_pid_in(croot, proc_fd, pid, ret);
+	return scan_pid_in(croot, proc_fd, pid, false, ret);
 }
 
 static int vm_cmp(const void *a, const void *b)
@@ -717,8 +728,15 @@ int vm_scan_step(VmScan *s)
 		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
 		    pid > INT_MAX)
 			continue;
+		/*
+		 * Not smmud itself: sd-event keeps an O_PATH fd of each file it
+		 * watches with inotify (/dev/iommu among them) while it adds
+		 * the watch, which is no open of the device.
+		 */
+		if ((pid_t)pid == getpid())
+			continue;
 
-		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, &vm);
+		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, false, &vm);
 		if (r == -ESRCH || r == -ENOENT)
 			return 1;
 		if (r == -ENOMEM)
@@ -796,7 +814,7 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 	if (r < 0)
 		return r;
 	if (want_files && state != 'Z' && state != 'X') {
-		r = scan_pid_in(croot, proc_fd, pid, &vm);
+		r = scan_pid_in(croot, proc_fd, pid, true, &vm);
 		if (r < 0 && r != -ENOENT && r != -ESRCH)
 			return r;
 		/* Another process took the pid since: the one we read first is gone. */

@@ -31,7 +31,7 @@ typedef struct Vm {
 
 /*
  * Scans one process.  0 and *ret (a VM), -ESRCH if the process is gone (or
- * is a zombie), -ENOENT if it holds no VFIO group, device or iommufd, other
+ * in do_exit(), or a zombie: its exit events tell of it), -ENOENT if it holds no VFIO group, device or iommufd, other
  * -errno on failure.
  */
 int vm_scan_pid(const char *root, pid_t pid, Vm **ret);
