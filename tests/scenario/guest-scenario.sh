@@ -107,55 +107,6 @@ live_cont() { kill -CONT "$live_pid"; }
 begin() { live_stop; marker "$1"; snap "$2"; live_cont; }
 end() { live_stop; snap "$1"; marker "$2"; live_cont; }
 
-# ---- the live VM -------------------------------------------------------------
-if [ "$host" = 1 ] && { [ "$config" = 4 ] || [ "$config" = 5 ]; }; then
-	start_smmud
-fi
-before=$( [ -n "$dbg" ] && sed -n 's/.* asid=\([0-9]*\) .*/\1/p' "$dbg/domains" | tr '\n' ' ')
-rm -f /tmp/live.ready
-vfio-vmm --bdf "$1" --layout thp --live 0 --dma-every 1 --dma-check \
-	--ready-file /tmp/live.ready --rounds-file /tmp/live.rounds >/tmp/live.out 2>&1 &
-live_pid=$!
-i=0
-while [ ! -e /tmp/live.ready ] && kill -0 $live_pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-check "live VM mapped and running" -e /tmp/live.ready
-live_asid=
-if [ -n "$dbg" ]; then
-	for a in $(sed -n 's/.* asid=\([0-9]*\) .*/\1/p' "$dbg/domains"); do
-		case " $before " in *" $a "*) ;; *) live_asid=$a ;; esac
-	done
-	say "live asid=$live_asid"
-fi
-
-# ---- the VMMs that will die together ------------------------------------------
-shift
-layouts="4k thp hugetlb"
-# The graceful teardowns first: they end before their VMM exits, so the
-# exit that crosses smmud's ExitLimit (4 by default) is a VMM that exits
-# or is killed, whose exit smmud can hear before its teardown (issue 6's
-# reaction target).  Any K of 4 or more has both teardown orders.
-tds="close unmap exit kill exit kill"
-VMM_PIDS=
-i=0
-if echo "$phases" | grep -q storm; then
-	while [ $i -lt "$k" ]; do
-		bdf=$1
-		shift
-		lay=$(echo $layouts | cut -d' ' -f$((i % 3 + 1)))
-		td=$(echo $tds | cut -d' ' -f$((i % 6 + 1)))
-		vmm_start "vm$i-$lay-$td" --bdf "$bdf" --layout "$lay" --size "$m" --teardown "$td" \
-			--dma-check --dma-pages 4
-		# One at a time: the domains view (oldest first) then lists the
-		# VMMs' domains in this order, so QEMU's per-ASID counts map to VMs.
-		vmm_ready_all 600 || break
-		i=$((i + 1))
-	done
-	if vmm_ready_all 600; then ok "$k VMMs of $m MiB mapped and DMA-checked"; else
-		not_ok "$k VMMs of $m MiB mapped and DMA-checked" "a VMM died or took over 600 s"
-		for n in $VMM_PIDS; do sed "s/^/  $n: /" "/tmp/vmm-$n.out"; done
-	fi
-fi
-
 # ---- smmud (configurations 4 and 5) -------------------------------------------
 # In the busybox guest smmud starts by hand once the VMMs are mapped; on
 # the deployed host image it is installed from its package before any VM
@@ -206,6 +157,56 @@ wait_smmud_tracks() {
 	check "smmud tracks the live VM and the $k VMMs ($nvm VMs)" "$nvm" -ge "$1"
 	say "smmud vms=$nvm"
 }
+# ---- the live VM -------------------------------------------------------------
+if [ "$host" = 1 ] && { [ "$config" = 4 ] || [ "$config" = 5 ]; }; then
+	start_smmud
+fi
+before=$( [ -n "$dbg" ] && sed -n 's/.* asid=\([0-9]*\) .*/\1/p' "$dbg/domains" | tr '\n' ' ')
+rm -f /tmp/live.ready
+vfio-vmm --bdf "$1" --layout thp --live 0 --dma-every 1 --dma-check \
+	--ready-file /tmp/live.ready --rounds-file /tmp/live.rounds >/tmp/live.out 2>&1 &
+live_pid=$!
+i=0
+while [ ! -e /tmp/live.ready ] && kill -0 $live_pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+check "live VM mapped and running" -e /tmp/live.ready
+live_asid=
+if [ -n "$dbg" ]; then
+	for a in $(sed -n 's/.* asid=\([0-9]*\) .*/\1/p' "$dbg/domains"); do
+		case " $before " in *" $a "*) ;; *) live_asid=$a ;; esac
+	done
+	say "live asid=$live_asid"
+fi
+
+# ---- the VMMs that will die together ------------------------------------------
+shift
+layouts="4k thp hugetlb"
+# The graceful teardowns first: they end before their VMM exits, so the
+# exit that crosses smmud's ExitLimit (4 by default) is a VMM that exits
+# or is killed, whose exit smmud can hear before its teardown (issue 6's
+# reaction target).  Any K of 4 or more has both teardown orders.
+tds="close unmap exit kill exit kill"
+VMM_PIDS=
+i=0
+if echo "$phases" | grep -q storm; then
+	while [ $i -lt "$k" ]; do
+		bdf=$1
+		shift
+		lay=$(echo $layouts | cut -d' ' -f$((i % 3 + 1)))
+		td=$(echo $tds | cut -d' ' -f$((i % 6 + 1)))
+		vmm_start "vm$i-$lay-$td" --bdf "$bdf" --layout "$lay" --size "$m" --teardown "$td" \
+			--dma-check --dma-pages 4
+		# One at a time: the domains view (oldest first) then lists the
+		# VMMs' domains in this order, so QEMU's per-ASID counts map to VMs.
+		vmm_ready_all 600 || break
+		i=$((i + 1))
+	done
+	if vmm_ready_all 600; then ok "$k VMMs of $m MiB mapped and DMA-checked"; else
+		not_ok "$k VMMs of $m MiB mapped and DMA-checked" "a VMM died or took over 600 s"
+		for n in $VMM_PIDS; do sed "s/^/  $n: /" "/tmp/vmm-$n.out"; done
+	fi
+fi
+
+# ---- smmud tracks them (configurations 4 and 5) ----------------------------------
 if [ "$config" = 4 ] || [ "$config" = 5 ]; then
 	[ "$host" = 1 ] || start_smmud
 	wait_smmud_tracks $((k + 1))
