@@ -36,7 +36,7 @@ void manager_view(Manager *m, DaemonView *ret)
 		.topology = m->topology,
 		.smmus = &m->smmus,
 		.vms = m->vms,
-		.shutdown_announced = m->shutdown_announced,
+		.shutdown_announced = m->announced.shutdown_until == USEC_INFINITY,
 		.shutdown_why = m->shutdown_why,
 		.status = m->status,
 	};
@@ -145,7 +145,7 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 	const PolicyDecision *d = &ms->decision;
 	SmmuDecided c;
 
-	smmu_decide(ms, m->shutdown_announced, now, &c);
+	smmu_decide(ms, &m->announced, now, &c);
 	/*
 	 * The knobs first, the telling after: the exit that crossed the limit
 	 * was heard before the dying VMM releases its files, and every log
@@ -367,8 +367,10 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 
 		if (!ms)
 			continue;
+		/* Counted at its stop job already, if this SMMU counts those. */
 		if (policy_record_exit(&ms->policy, ms->settings, e->counted_usec,
-				       e->vm->pinned_bytes) < 0)
+				       e->vm->pinned_bytes,
+				       ms->settings->count_vm_stops ? e->vm->stopping_usec : 0) < 0)
 			log_oom();
 		decide_one(m, ms, e->counted_usec, false);
 		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
@@ -387,6 +389,36 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 	if (e->heard_usec && e->heard_usec <= e->counted_usec)
 		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)e->pid,
 			  e->counted_usec - e->heard_usec);
+	schedule_deadline(m);
+}
+
+/* A VM's stop job: its exit is coming, and counts now where OnVmStop= says so. */
+static void on_vm_stopping(Manager *m, const VmEvent *e)
+{
+	const Vm *vm = vm_model_find(m->vms, e->pid);
+	char label[128], smmus[192] = "";
+
+	if (!vm)
+		return;
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
+
+		if (!ms || !ms->settings->count_vm_stops)
+			continue;
+		if (policy_record_stop(&ms->policy, ms->settings, e->counted_usec,
+				       vm->pinned_bytes) < 0)
+			log_oom();
+		decide_one(m, ms, e->counted_usec, false);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", *smmus ? "," : "",
+			 ms->name);
+	}
+	vm_label(m, vm, label, sizeof(label));
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-stopping",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s is being stopped (a stop job for its unit), counted behind %s.",
+			       label, *smmus ? smmus : "no SMMU that counts stop jobs"));
 	schedule_deadline(m);
 }
 
@@ -414,6 +446,9 @@ static void handle_vm_events(Manager *m, int r)
 			break;
 		case VM_EVENT_DROPPED:
 			on_vm_dropped(m, &e);
+			break;
+		case VM_EVENT_STOPPING:
+			on_vm_stopping(m, &e);
 			break;
 		default:
 			assert_not_reached();
@@ -525,18 +560,68 @@ static void on_devices_changed(bool topology, void *userdata)
 	schedule_rescan(ASSERT_PTR(userdata), topology);
 }
 
-static void on_shutdown_announced(const char *why, void *userdata)
+static void on_shutdown(bool start, const char *why, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.shutdown_until == USEC_INFINITY;
 
-	if (m->shutdown_announced)
+	if (start == announced)
 		return;
-	log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
-		   why);
-	m->shutdown_announced = true;
-	free(m->shutdown_why);
-	m->shutdown_why = strdup(why);
+	if (start) {
+		log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
+			   why);
+		m->announced.shutdown_until = USEC_INFINITY;
+		free(m->shutdown_why);
+		m->shutdown_why = strdup(why);
+	} else {
+		log_notice("Host shutdown cancelled (%s): its storms end HoldTime after the last exit.",
+			   why);
+		m->announced.shutdown_until = event_now(m->event);
+	}
 	manager_decide_all(m, false);
+}
+
+static void on_guests_stopping(bool stopping, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.guests_until == USEC_INFINITY;
+
+	if (stopping == announced)
+		return;
+	if (stopping)
+		log_notice(LIBVIRT_GUESTS_UNIT " stops every guest: storm settings on every SMMU with "
+			   "OnGuestsStop=yes.");
+	m->announced.guests_until = stopping ? USEC_INFINITY : event_now(m->event);
+	manager_decide_all(m, false);
+}
+
+/*
+ * A job for a VM's scope stops it: a scope is never started again or
+ * reloaded.  Its VMs are the VMs in that unit, and the leader of the
+ * machine machined runs in it.  Jobs for anything else are no news.
+ */
+static void on_unit_job(const char *unit, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	pid_t leader;
+	uint64_t now;
+	int r = 0;
+
+	if (!endswith(unit, ".scope"))
+		return;
+	leader = machinewatch_leader_for_unit(m->machines, unit);
+	now = event_now(m->event);
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (vm->pid == leader || streq_ptr(vm->unit, unit)) {
+			int k = vm_model_stopping(m->vms, vm->pid, now);
+
+			if (k < 0 && r == 0)
+				r = k;
+		}
+	}
+	handle_vm_events(m, r);
 }
 
 /* ---- exit sources and signals ------------------------------------------ */
@@ -726,7 +811,13 @@ static int start_observers(Manager *m)
 			log_warning_errno(r, "No VM names from machined: %m");
 	}
 	if (m->bus) {
-		r = shutdownwatch_new(m->bus, on_shutdown_announced, m, &m->shutdownwatch);
+		static const ShutdownWatchCallbacks callbacks = {
+			.shutdown = on_shutdown,
+			.guests_stopping = on_guests_stopping,
+			.unit_job = on_unit_job,
+		};
+
+		r = shutdownwatch_new(m->bus, &callbacks, m, &m->shutdownwatch);
 		if (r < 0)
 			log_warning_errno(r, "Host shutdowns will not be seen in advance: %m");
 	}

@@ -54,7 +54,7 @@ typedef struct Manager {
 	Knobs *knobs;
 	SmmuSet smmus;
 	VmModel *vms;                  /* which processes are VMs, which exits counted */
-	bool shutdown_announced;
+	PolicyHost announced;          /* host shutdown, libvirt-guests stopping: until when */
 	char *shutdown_why;
 
 	ExitWatch *exitwatch;

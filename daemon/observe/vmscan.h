@@ -27,6 +27,7 @@ typedef struct Vm {
 	uint32_t *groups;       /* IOMMU groups, sorted, no duplicates */
 	size_t n_groups;
 	bool iommufd;           /* holds /dev/iommu open */
+	uint64_t stopping_usec; /* the VM model's: when its stop job was heard, 0: never */
 } Vm;
 
 /*

@@ -35,6 +35,12 @@
 #define assert_not_reached() abort()
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 static inline void freep(void *p)
 {
@@ -100,6 +106,14 @@ static inline const char *startswith(const char *s, const char *prefix)
 	size_t n = strlen(prefix);
 
 	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+/* Whether s ends with suffix. */
+static inline bool endswith(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), l = strlen(suffix);
+
+	return n >= l && memcmp(s + n - l, suffix, l) == 0;
 }
 
 static inline int negative_errno(void)
