@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "event-util.h"
 #include "log.h"
 #include "manager.h"
 
@@ -122,6 +123,44 @@ static int control_reclaim_knob(void *userdata, const char *name, KnobAttr attr)
 	return 0;
 }
 
+static int control_announce_storm(void *userdata, const char *name, uint64_t usec)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	uint64_t now = event_now(m->event);
+	ManagedSmmu *only = NULL;
+
+	if (name) {
+		only = smmu_set_find(&m->smmus, name);
+		if (!only)
+			return -ENOENT;
+	}
+	for (size_t i = 0; i < m->smmus.n; i++) {
+		ManagedSmmu *ms = m->smmus.items[i];
+		char before[FORMAT_TIMESPAN_MAX + 8] = "none", after[FORMAT_TIMESPAN_MAX + 8] = "none";
+
+		if (only && ms != only)
+			continue;
+		/* A withdrawal of nothing (or of one over already) is no news. */
+		if (usec == 0 && ms->policy.announced_until <= now) {
+			policy_announce(&ms->policy, now, 0);
+			continue;
+		}
+		if (ms->policy.announced_until > now)
+			format_timespan(before, sizeof(before), ms->policy.announced_usec);
+		policy_announce(&ms->policy, now, usec);
+		if (usec > 0) {
+			format_timespan(after, sizeof(after), usec);
+			log_notice("%s: storm announced by the operator for %s.", ms->name, after);
+		} else
+			log_notice("%s: announced storm withdrawn by the operator.", ms->name);
+		manager_emit_event(m, "announce", ms->name, NULL, before, after,
+				   usec > 0 ? "storm announced by the operator"
+					    : "withdrawn by the operator");
+	}
+	manager_decide_all(m, false);
+	return 0;
+}
+
 static int control_reload(void *userdata, char ***ret_errors)
 {
 	return manager_reload(ASSERT_PTR(userdata), ret_errors);
@@ -139,6 +178,7 @@ int manager_start_control(Manager *m)
 		.reload = control_reload,
 		.set_override = control_set_override,
 		.reclaim_knob = control_reclaim_knob,
+		.announce_storm = control_announce_storm,
 	};
 	BusAccess access;
 

@@ -603,9 +603,48 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		r = b->control.set_override(b->userdata, NULL, o, NULL);
 	for (size_t i = 0; r >= 0 && names && names[i]; i++)
 		r = b->control.set_override(b->userdata, names[i], o, NULL);
+	/* "auto" hands every decision back: an announced storm goes too. */
+	if (r >= 0 && request == STORM_REQUEST_AUTO && (!names || !names[0]))
+		r = b->control.announce_storm(b->userdata, NULL, 0);
+	for (size_t i = 0; r >= 0 && request == STORM_REQUEST_AUTO && names && names[i]; i++)
+		r = b->control.announce_storm(b->userdata, names[i], 0);
 	if (r < 0)
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
+		 names && names[0] ? names[0] : "every SMMU");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_(bus_text_done) BusText t = {};
+	Bus *b = userdata;
+	const char *duration, *reason;
+	uint64_t usec;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &duration);
+	if (r >= 0)
+		r = sd_bus_message_read_strv(msg, &names);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	if (value_storm_duration(duration, &usec, &reason) < 0)
+		return invalid_value(error, "duration", bus_text(&t, duration), reason);
+	/* Check every name first: all or nothing. */
+	for (size_t i = 0; names && names[i]; i++)
+		if (!find_smmu(b, names[i], error))
+			return -ENOENT;
+	if (!names || !names[0])
+		r = b->control.announce_storm(b->userdata, NULL, usec);
+	for (size_t i = 0; r >= 0 && names && names[i]; i++)
+		r = b->control.announce_storm(b->userdata, names[i], usec);
+	if (r < 0)
+		return override_result(r, NULL, error);
+	log_info("Control API: storm announced for %s on %s.", duration,
 		 names && names[0] ? names[0] : "every SMMU");
 	return sd_bus_reply_method_return(msg, NULL);
 }
@@ -736,6 +775,8 @@ const sd_bus_vtable bus_manager_vtable[] = {
 				method_reset_knob, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("SetStorm", SD_BUS_ARGS("s", mode, "as", smmus), SD_BUS_NO_RESULT,
 				method_set_storm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("AnnounceStorm", SD_BUS_ARGS("s", duration, "as", smmus),
+				SD_BUS_NO_RESULT, method_announce_storm, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Pin", SD_BUS_ARGS("s", smmu, "s", threshold, "s", teardown_mode),
 				SD_BUS_NO_RESULT, method_pin, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Unpin", SD_BUS_ARGS("s", smmu), SD_BUS_NO_RESULT, method_unpin,
