@@ -181,7 +181,9 @@ int manager_start_control(Manager *m)
 		.announce_storm = control_announce_storm,
 	};
 	BusAccess access;
+	int r;
 
 	bus_access_resolve(m->config->admin_group, m->config->reader_group, &access);
-	return bus_new(m->event, m->bus, m->runtime_dir, &access, &control, m, &m->control);
+	r = bus_new(m->event, m->bus, m->runtime_dir, &access, &control, m, &m->control);
+	return r;
 }

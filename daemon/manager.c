@@ -39,7 +39,15 @@ void manager_view(Manager *m, DaemonView *ret)
 		.shutdown_announced = m->announced.shutdown_until == USEC_INFINITY,
 		.shutdown_why = m->shutdown_why,
 		.status = m->status,
+		.costs = &m->costs,
 	};
+	if (m->rescans) {
+		const RescanStats *st = rescans_stats(m->rescans);
+
+		m->costs.scans = st->scans;
+		m->costs.looks = st->looks;
+		m->costs.open_scans = st->open_scans;
+	}
 }
 
 /* After every decision and state change: the status line and the metrics file follow it. */
@@ -241,6 +249,69 @@ static int rescan_topology(Manager *m)
 	return same ? 0 : 1;
 }
 
+/* ---- the exit filter ---------------------------------------------------- */
+
+/*
+ * The kernel keeps the exit events of the processes the model watches
+ * (its VMs, and the exits it counted while their files were open), and
+ * drops every other process's: a host forking thousands of processes a
+ * second wakes smmud for none of them.  A VM smmud has not found yet is
+ * a process that opened a VFIO node (the watch on /dev/vfio,
+ * /dev/vfio/devices and /dev/iommu hears every open): from that open
+ * until a look or a scan has been into it, every group's death passes,
+ * and the model looks at each unknown one as before.
+ */
+static void update_exit_filter(Manager *m)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	bool all = rescans_opens_pending(m->rescans);
+	uint64_t gen = vm_model_generation(m->vms);
+	size_t n = 0;
+	int r;
+
+	if (sd_event_source_set_enabled(m->filter_defer, SD_EVENT_OFF) < 0)
+		log_debug("Cannot turn the exit filter's update off.");
+	if (!m->exitwatch || !m->started)
+		return;
+	if (m->filter_set && all == m->filter_all && (all || gen == m->filter_generation))
+		return;
+	if (!all && vm_model_watched_pids(m->vms, &pids, &n) < 0) {
+		log_oom();
+		all = true;
+	}
+	r = exitwatch_set_filter(m->exitwatch, pids, n, all);
+	if (r < 0)
+		/* The source keeps its last filter, or none: more wake-ups, no exit lost. */
+		log_debug_errno(r, "Exit events: not every source could be filtered: %m");
+	m->filter_set = true;
+	m->filter_all = all;
+	m->filter_generation = gen;
+	m->costs.exit_filter = exitwatch_filtered(m->exitwatch, EXIT_SOURCE_TASKSTATS) ||
+			       exitwatch_filtered(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR);
+	m->costs.exit_filter_all = all;
+	m->costs.exit_filter_pids = all ? 0 : n;
+	m->costs.exit_filter_updates++;
+	manager_update_status(m);
+	log_debug("Exit events: the kernel keeps %s%zu process(es)' deaths.", all ? "every group's, not " : "",
+		  all ? 0 : n);
+}
+
+static int on_filter_defer(sd_event_source *s, void *userdata)
+{
+	update_exit_filter(ASSERT_PTR(userdata));
+	return 0;
+}
+
+/* The watched set changed: at once if it grew (the new VM's exit must pass), when idle if not. */
+static void exit_filter_changed(Manager *m, bool grew)
+{
+	if (grew)
+		update_exit_filter(m);
+	else if (m->filter_set && vm_model_generation(m->vms) != m->filter_generation &&
+		 sd_event_source_set_enabled(m->filter_defer, SD_EVENT_ONESHOT) < 0)
+		update_exit_filter(m);
+}
+
 /* ---- VMs: the model's events ------------------------------------------- */
 
 static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
@@ -431,7 +502,7 @@ static void on_vm_dropped(Manager *m, const VmEvent *e)
 /* Acts on what the model concluded from its inputs, in order (r: the input's result). */
 static void handle_vm_events(Manager *m, int r)
 {
-	bool any = false;
+	bool any = false, grew = false;
 	VmEvent e;
 
 	if (r < 0)
@@ -440,6 +511,7 @@ static void handle_vm_events(Manager *m, int r)
 		switch (e.kind) {
 		case VM_EVENT_FOUND:
 			on_vm_found(m, &e);
+			grew = true;
 			break;
 		case VM_EVENT_EXIT:
 			on_vm_exit(m, &e);
@@ -458,6 +530,7 @@ static void handle_vm_events(Manager *m, int r)
 	}
 	if (any)
 		manager_update_status(m);
+	exit_filter_changed(m, grew);
 }
 
 static void on_rescan_topology(void *userdata)
@@ -475,6 +548,9 @@ static void on_scan_begin(void *userdata)
 	/* Before the scan: a VM opening its files meanwhile is seen next time. */
 	(void)vfiowatch_update(m->vfiowatch);
 	vm_model_scan_begin(m->vms);
+	/* A look after it probes only what is started from now on. */
+	if (vm_pid_cursor_now(m->root, &m->pid_cursor) < 0)
+		m->pid_cursor.set = false;
 }
 
 static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
@@ -488,6 +564,123 @@ static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
 		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, event_now(m->event)));
 	free(found);
 	manager_update_status(m);
+	update_exit_filter(m);
+}
+
+/* Looks at the processes pids (n of them, sorted) one by one: those found VMs join the model. */
+static void probe_pids(Manager *m, pid_t *pids, size_t n)
+{
+	uint64_t now = event_now(m->event);
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		Vm *vm;
+		int k;
+
+		if ((i > 0 && pids[i] == pids[i - 1]) || vm_model_find(m->vms, pids[i]))
+			continue;
+		m->costs.probes++;
+		k = vm_scan_pid(m->root, pids[i], &vm);
+		if (k == -ENOMEM)
+			r = k;
+		if (k < 0)
+			continue; /* gone, no VM, or unreadable */
+		k = vm_model_probed(m->vms, vm, now);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	handle_vm_events(m, r);
+}
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether a VM the model knows holds the node o. */
+static bool known_holder(Manager *m, const VfioOpened *o)
+{
+	uint32_t group = o->group;
+
+	if (o->kind == VFIO_OPENED_DEVICE && vm_device_group(m->root, o->device, &group) < 0)
+		return false;
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (o->kind == VFIO_OPENED_IOMMUFD) {
+			if (vm->iommufd)
+				return true;
+			continue;
+		}
+		for (size_t g = 0; g < vm->n_groups; g++)
+			if (vm->groups[g] == group)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * VFIO nodes were opened: who did it, without a scan of every process?
+ * The processes started since the last look (a VMM opens its files as it
+ * starts), the leaders of machined's machines and the processes under
+ * machine.slice (a running VM hot-plugging its first device).  Enough if
+ * every node opened and still held is held by a VM known now; otherwise
+ * (a node no VM known holds, lost inotify events, an unreadable /proc)
+ * rescans scans every process, and counts it.
+ */
+static bool on_look(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	VfioOpened *opened = NULL;
+	size_t n = 0, n_opened = 0, n_leaders;
+	bool overflow = false, known = true;
+	int r;
+
+	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
+	if (r < 0 || overflow)
+		return false;
+	if (n_opened == 0)
+		return true; /* closed again already: nothing is held that was opened */
+	r = vm_scan_new_pids(m->root, &m->pid_cursor, &pids, &n);
+	if (r < 0) {
+		log_debug_errno(r, "Cannot tell the processes started since the last look: %m");
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	n_leaders = machinewatch_leaders(m->machines, NULL, 0);
+	if (n_leaders > 0) {
+		pid_t *np = realloc(pids, (n + n_leaders) * sizeof(pid_t));
+
+		if (np) {
+			pids = np;
+			n += machinewatch_leaders(m->machines, pids + n, n_leaders);
+		}
+	}
+	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
+		log_debug("Cannot read the processes under machine.slice.");
+	if (n > 1)
+		qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
+
+	for (size_t i = 0; i < n_opened; i++)
+		if (!known_holder(m, &opened[i])) {
+			log_debug("A VFIO node opened (%s %u%s%s) is held by no VM known: scanning.",
+				  opened[i].kind == VFIO_OPENED_GROUP    ? "group"
+				  : opened[i].kind == VFIO_OPENED_DEVICE ? "device"
+									 : "iommufd",
+				  opened[i].group, opened[i].device ? " " : "", opened[i].device ?: "");
+			known = false;
+		}
+	vfio_opened_array_free(opened, n_opened);
+	return known;
+}
+
+static void on_opens_covered(void *userdata)
+{
+	update_exit_filter(ASSERT_PTR(userdata));
 }
 
 /* ---- observers' callbacks ---------------------------------------------- */
@@ -537,7 +730,9 @@ static void on_vfio_opened(void *userdata)
 	int r = rescans_vfio_opened(m->rescans);
 
 	if (r < 0)
-		manager_fail(m, r, "schedule a scan");
+		manager_fail(m, r, "schedule a look");
+	/* Until it is looked into, the opener's death must be heard whoever it is. */
+	update_exit_filter(m);
 }
 
 static void schedule_rescan(Manager *m, bool topology)
@@ -550,8 +745,19 @@ static void schedule_rescan(Manager *m, bool topology)
 
 static void on_machines_changed(void *userdata)
 {
-	/* A new machine is most likely a new VM: find its VFIO files. */
-	schedule_rescan(ASSERT_PTR(userdata), false);
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = machinewatch_leaders(m->machines, NULL, 0);
+
+	/* A new machine is most likely a new VM: its leader, looked at alone. */
+	if (n == 0)
+		return;
+	pids = calloc(n, sizeof(pid_t));
+	if (!pids)
+		return (void)log_oom();
+	n = machinewatch_leaders(m->machines, pids, n);
+	qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
 }
 
 static void on_devices_changed(bool topology, void *userdata)
@@ -643,10 +849,12 @@ int manager_start_exitwatch(Manager *m)
 	if (m->exitwatch && exit_sources(m->config) == m->exit_sources)
 		return 0;
 	m->exitwatch = exitwatch_free(m->exitwatch);
+	m->filter_set = false;
 	r = exitwatch_new(m->event, exit_sources(m->config), &callbacks, m, &m->exitwatch);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up exit events: %m");
 	m->exit_sources = exit_sources(m->config);
+	update_exit_filter(m);
 	return 0;
 }
 
@@ -685,6 +893,8 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 		.topology = on_rescan_topology,
 		.scan_begin = on_scan_begin,
 		.scan_done = on_scan_done,
+		.look = on_look,
+		.opens_covered = on_opens_covered,
 	};
 	_cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
 	int r;
@@ -788,6 +998,10 @@ static int start_event_sources(Manager *m)
 		r = add_timer(m, &m->pinned_timer, on_pinned_refresh, SD_EVENT_PRIORITY_IDLE,
 			      "pinned-refresh");
 	if (r >= 0)
+		r = sd_event_add_defer(m->event, &m->filter_defer, on_filter_defer, m);
+	if (r >= 0)
+		r = event_source_setup(m->filter_defer, SD_EVENT_PRIORITY_IDLE, "exit-filter");
+	if (r >= 0)
 		r = rescans_set_interval(m->rescans, m->config->scan_interval_usec);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up timers: %m");
@@ -872,6 +1086,8 @@ int manager_startup(Manager *m)
 		return r;
 	/* The first scan whole, before the first decision: the baseline may already want writes. */
 	rescans_scan_whole(m->rescans);
+	m->started = true;
+	update_exit_filter(m);
 	manager_decide_all(m, true);
 	return 0;
 }
@@ -913,6 +1129,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->pinned_timer);
+	sd_event_source_disable_unref(m->filter_defer);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);
 	knobs_free(m->knobs);

@@ -66,6 +66,14 @@ typedef struct Manager {
 	ShutdownWatch *shutdownwatch;
 	DeviceWatch *devices;          /* uevents, on the real host only */
 
+	VmPidCursor pid_cursor;        /* process creation when the last look or scan began */
+	DaemonCosts costs;
+	/* The exit filter: built from the model's generation, or keeping every group's death. */
+	bool filter_set, filter_all;
+	uint64_t filter_generation;
+	sd_event_source *filter_defer; /* the set only shrank: updated when the loop is idle */
+	bool started;                  /* the first scan is done: the model knows the VMs */
+
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
 	sd_event_source *pinned_timer;    /* only while there are VMs: their pinned memory */

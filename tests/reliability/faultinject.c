@@ -11,6 +11,8 @@
  *                           not write still reads)
  *   write ERRNO SUBSTRING   open() succeeds, every write() to that fd fails
  *   rcvbuf BYTES -          setsockopt(SO_RCVBUF[FORCE]) asks for BYTES instead
+ *   filter ERRNO -          setsockopt(SO_ATTACH_FILTER) fails (the kernel refuses
+ *                           smmud's exit filter)
  *
  * ERRNO is a name (EIO, EACCES, ENOENT, ENOSPC, EROFS).  Every injected
  * fault is appended as one line to $FAULTINJECT_LOG (if set), so a test
@@ -271,6 +273,11 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		small = (int)b;
 		note("rcvbuf", NULL, b);
 		return real(fd, level, name, &small, len);
+	}
+	if (level == SOL_SOCKET && name == SO_ATTACH_FILTER && (b = rule_for("filter", NULL)) > 0) {
+		note("filter", NULL, b);
+		errno = (int)b;
+		return -1;
 	}
 	return real(fd, level, name, val, len);
 }
