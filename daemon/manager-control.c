@@ -55,9 +55,7 @@ int manager_reload(Manager *m, char ***ret_errors)
 			manager_fail(m, k, "schedule the scans of ScanInterval=");
 		manager_decide_all(m, true);
 	}
-	free(m->status);
-	m->status = NULL;
-	manager_update_status(m);
+	outbox_forget_status(m->outbox);
 	(void)sd_notify(false, "READY=1");
 	if (r < 0 && ret_errors)
 		*ret_errors = TAKE_PTR(errors);
@@ -185,5 +183,7 @@ int manager_start_control(Manager *m)
 
 	bus_access_resolve(m->config->admin_group, m->config->reader_group, &access);
 	r = bus_new(m->event, m->bus, m->runtime_dir, &access, &control, m, &m->control);
+	if (r >= 0)
+		outbox_set_bus(m->outbox, m->control);
 	return r;
 }

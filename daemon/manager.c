@@ -7,7 +7,6 @@
 #include "event-util.h"
 #include "log.h"
 #include "manager.h"
-#include "status.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
@@ -38,7 +37,7 @@ void manager_view(Manager *m, DaemonView *ret)
 		.vms = m->vms,
 		.shutdown_announced = m->announced.shutdown_until == USEC_INFINITY,
 		.shutdown_why = m->shutdown_why,
-		.status = m->status,
+		.status = outbox_status(m->outbox),
 		.costs = &m->costs,
 	};
 	if (m->rescans) {
@@ -53,16 +52,12 @@ void manager_view(Manager *m, DaemonView *ret)
 /* After every decision and state change: the status line and the metrics file follow it. */
 void manager_update_status(Manager *m)
 {
-	_cleanup_free_ char *s = NULL;
-	DaemonView v;
+	outbox_changed(m->outbox);
+}
 
-	manager_view(m, &v);
-	metrics_file_update(&m->metrics, &v);
-	if (status_format(&v, &s) < 0 || streq_ptr(s, m->status))
-		return;
-	free(m->status);
-	m->status = TAKE_PTR(s);
-	(void)sd_notifyf(false, "STATUS=%s", m->status);
+static void outbox_view(void *userdata, DaemonView *ret)
+{
+	manager_view(ASSERT_PTR(userdata), ret);
 }
 
 static void emit_event_at(Manager *m, uint64_t when, const char *kind, const char *smmu,
@@ -79,8 +74,7 @@ static void emit_event_at(Manager *m, uint64_t when, const char *kind, const cha
 		.detail = detail,
 	};
 
-	if (m->control)
-		bus_emit_event(m->control, &e);
+	outbox_event(m->outbox, &e);
 }
 
 void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
@@ -171,8 +165,16 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 	if (!c.first && c.flipped)
 		manager_emit_event(m, "storm", ms->name, NULL, c.was_storm ? "storm" : "baseline",
 				   d->storm ? "storm" : "baseline", d->why);
-	if (c.flipped && m->control)
-		bus_emit_decision(m->control, ms, d);
+	if (c.flipped)
+		outbox_decision(m->outbox, &(DaemonDecision){
+			.realtime_usec = now_usec(CLOCK_REALTIME),
+			.smmu = ms->name,
+			.storm = d->storm,
+			.reason = policy_reason_to_string(d->reason),
+			.why = d->why,
+			.threshold = d->values ? d->values->threshold : NULL,
+			.teardown_mode = d->values ? d->values->teardown_mode : NULL,
+		});
 	smmu_arm(ms, m->knobs);
 }
 
@@ -920,6 +922,9 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		return r;
+	r = outbox_new(m->event, outbox_view, m, &m->outbox);
+	if (r < 0)
+		return r;
 	r = knobs_new(m->root, m->runtime_dir, m->dry_run, &m->knobs);
 	if (r < 0)
 		return r;
@@ -1107,8 +1112,8 @@ int manager_run(Manager *m)
 	k = knobs_restore_all(m->knobs, "stop");
 	if (k < 0)
 		log_error_errno(k, "Not every knob could be restored: %m");
-	/* Stopped, the values it showed are history: no stale storm for the collector. */
-	metrics_file_remove(&m->metrics);
+	/* The restores told; stopped, the metrics are history: no stale storm for the collector. */
+	outbox_stop(m->outbox);
 	return r;
 }
 
@@ -1116,6 +1121,8 @@ Manager *manager_free(Manager *m)
 {
 	if (!m)
 		return NULL;
+	/* What is queued goes out while the bus is still there. */
+	m->outbox = outbox_free(m->outbox);
 	bus_free(m->control);
 	rescans_free(m->rescans);
 	vm_model_free(m->vms);
@@ -1140,9 +1147,6 @@ Manager *manager_free(Manager *m)
 	free(m->config_file);
 	free(m->config_dir);
 	free(m->shutdown_why);
-	free(m->status);
-	free(m->metrics.path);
-	free(m->metrics.text);
 	free(m);
 	return NULL;
 }

@@ -22,6 +22,7 @@
 #include "knobs.h"
 #include "machines.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "pidwatch.h"
 #include "rescans.h"
 #include "shutdownwatch.h"
@@ -79,8 +80,7 @@ typedef struct Manager {
 	sd_event_source *pinned_timer;    /* only while there are VMs: their pinned memory */
 
 	Bus *control;                  /* org.smmud1.Manager, private socket and system bus */
-	char *status;                  /* the last STATUS= text */
-	MetricsFile metrics;           /* MetricsFile= as last written */
+	Outbox *outbox;                /* its signals, the status line, the metrics: after the writes */
 } Manager;
 
 int manager_new(const ManagerOptions *o, Manager **ret);
@@ -110,9 +110,9 @@ int manager_run(Manager *m);
 void manager_view(Manager *m, DaemonView *ret);
 /* Decides for every SMMU (force_apply: writes even values applied already), then tells. */
 void manager_decide_all(Manager *m, bool force_apply);
-/* The status line and the metrics file, after a state change. */
+/* The status line and the metrics file will follow a state change (outbox.h). */
 void manager_update_status(Manager *m);
-/* An Event signal, dated now. */
+/* An Event signal, dated now, sent after what is being done now (outbox.h). */
 void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
 			const char *before, const char *after, const char *detail);
 /* Ends the run with r: a timer that cannot be set leaves a promise unkept. */

@@ -153,7 +153,11 @@ int read_full_file(const char *path, size_t max, char **ret);
 
 /*
  * Writes data to path atomically: a temporary file in the same directory,
- * fsync, rename.  Readers see the old or the new contents, never a mix.
+ * renamed over it.  Readers, and smmud after a crash of its own, see the
+ * old or the new contents, never a mix.  No fsync: what smmud writes (the
+ * state file, the metrics) a reboot makes meaningless anyway (the knobs'
+ * values do not survive one either), and no write on the way of a storm
+ * may wait for a disk.
  */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 

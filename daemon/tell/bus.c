@@ -799,22 +799,19 @@ const sd_bus_vtable bus_manager_vtable[] = {
 
 typedef struct DecisionSignal {
 	Bus *bus;
-	const ManagedSmmu *ms;
-	const PolicyDecision *d;
-	uint64_t when;
+	const DaemonDecision *d;
 } DecisionSignal;
 
-static void emit_decision(sd_bus *bus, const DecisionSignal *s)
+static void emit_decision(sd_bus *bus, const DaemonDecision *d)
 {
 	_cleanup_(bus_text_done) BusText t = {};
-	const KnobValues *v = s->d->values;
 	int r;
 
 	r = sd_bus_emit_signal(bus, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE, "Decision", "tsbssss",
-			       s->when, bus_text(&t, s->ms->name), (int)s->d->storm,
-			       policy_reason_to_string(s->d->reason), bus_text(&t, s->d->why),
-			       bus_text(&t, v ? v->threshold : NULL),
-			       bus_text(&t, v ? v->teardown_mode : NULL));
+			       d->realtime_usec, bus_text(&t, d->smmu), (int)d->storm,
+			       bus_text(&t, d->reason), bus_text(&t, d->why),
+			       bus_text(&t, d->threshold), bus_text(&t, d->teardown_mode));
+	r = bus_text_result(&t, r);
 	if (r < 0)
 		log_debug_errno(r, "Failed to emit Decision: %m");
 }
@@ -825,7 +822,7 @@ static void visit_private(sd_bus *bus, uid_t uid, gid_t gid, void *userdata)
 
 	/* Only to peers that may read: a monitor is a read. */
 	if (bus_access_allows_peer(&s->bus->access, BUS_RIGHT_READ, uid, gid))
-		emit_decision(bus, s);
+		emit_decision(bus, s->d);
 }
 
 /* A bus broadcast reaches anyone: not when reading is restricted. */
@@ -834,18 +831,16 @@ static bool broadcast(const Bus *b)
 	return b->system_bus && b->name_acquired && !b->access.reader_group_set;
 }
 
-void bus_emit_decision(Bus *b, const ManagedSmmu *ms, const PolicyDecision *d)
+void bus_emit_decision(Bus *b, const DaemonDecision *d)
 {
 	DecisionSignal s = {
 		.bus = b,
-		.ms = ms,
 		.d = d,
-		.when = now_usec(CLOCK_REALTIME),
 	};
 
 	bus_private_foreach(b->private, visit_private, &s);
 	if (broadcast(b))
-		emit_decision(b->system_bus, &s);
+		emit_decision(b->system_bus, d);
 }
 
 typedef struct EventSignal {

@@ -51,7 +51,7 @@ static inline void bus_freep(Bus **b)
 void bus_set_access(Bus *b, const BusAccess *access);
 
 /* A storm flip, as the Decision signal, to every peer that may read. */
-void bus_emit_decision(Bus *b, const ManagedSmmu *ms, const PolicyDecision *d);
+void bus_emit_decision(Bus *b, const DaemonDecision *d);
 /* One thing smmud did or saw, as the Event signal, to every peer that may read. */
 void bus_emit_event(Bus *b, const DaemonEvent *e);
 

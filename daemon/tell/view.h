@@ -56,3 +56,16 @@ typedef struct DaemonEvent {
 	const char *detail;
 } DaemonEvent;
 
+/*
+ * A storm decision as the Decision signal carries it: at every storm
+ * start and end, what the SMMU's knobs should hold from then on.
+ */
+typedef struct DaemonDecision {
+	uint64_t realtime_usec;
+	const char *smmu;
+	bool storm;
+	const char *reason;
+	const char *why;
+	const char *threshold;        /* NULL: none */
+	const char *teardown_mode;
+} DaemonDecision;
