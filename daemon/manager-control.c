@@ -68,19 +68,23 @@ static const char *knob_values_text(const KnobValues *p, char *buf, size_t size)
 	return buf;
 }
 
+/* The SMMU a change names (*ret NULL: every SMMU, when name is NULL); -ENOENT: none such. */
+static int named_smmu(Manager *m, const char *name, ManagedSmmu **ret)
+{
+	*ret = name ? smmu_set_find(&m->smmus, name) : NULL;
+	return name && !*ret ? -ENOENT : 0;
+}
+
 static int control_set_override(void *userdata, const char *name, PolicyOverride o,
 				const KnobValues *pin)
 {
 	Manager *m = ASSERT_PTR(userdata);
-	ManagedSmmu *only = NULL;
+	ManagedSmmu *only;
 
 	if (o == OVERRIDE_PIN && !pin)
 		return -EINVAL;
-	if (name) {
-		only = smmu_set_find(&m->smmus, name);
-		if (!only)
-			return -ENOENT;
-	}
+	if (named_smmu(m, name, &only) < 0)
+		return -ENOENT;
 	for (size_t i = 0; i < m->smmus.n; i++) {
 		ManagedSmmu *ms = m->smmus.items[i];
 		char before[2 * KNOB_VALUE_MAX + 64], after[2 * KNOB_VALUE_MAX + 64];
@@ -125,13 +129,10 @@ static int control_announce_storm(void *userdata, const char *name, uint64_t use
 {
 	Manager *m = ASSERT_PTR(userdata);
 	uint64_t now = event_now(m->event);
-	ManagedSmmu *only = NULL;
+	ManagedSmmu *only;
 
-	if (name) {
-		only = smmu_set_find(&m->smmus, name);
-		if (!only)
-			return -ENOENT;
-	}
+	if (named_smmu(m, name, &only) < 0)
+		return -ENOENT;
 	for (size_t i = 0; i < m->smmus.n; i++) {
 		ManagedSmmu *ms = m->smmus.items[i];
 		char before[FORMAT_TIMESPAN_MAX + 8] = "none", after[FORMAT_TIMESPAN_MAX + 8] = "none";

@@ -117,41 +117,43 @@ static size_t ring_stops(PolicySmmu *p)
 	return n;
 }
 
-static void saw_exit(PolicySmmu *p, uint64_t now)
+/* An exit or a stop job at now: in the window (unless counted there already), and for the hold. */
+static int record(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes,
+		  bool in_window, bool stop)
 {
+	int r;
+
+	ring_prune(p, s, now);
+	if (!in_window) {
+		r = ring_push(p, now, pinned_bytes, stop);
+		if (r < 0)
+			return r;
+	}
 	if (!p->any_exit || now > p->last_exit)
 		p->last_exit = now;
 	p->any_exit = true;
+	return 0;
 }
 
 int policy_record_exit(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes,
 		       uint64_t stopped)
 {
-	int r;
-
-	ring_prune(p, s, now);
 	/* Its stop job is in the window still: counted once, at the stop. */
-	if (stopped == 0 || stopped > now || now - stopped >= s->window_usec) {
-		r = ring_push(p, now, pinned_bytes, false);
-		if (r < 0)
-			return r;
-	}
-	saw_exit(p, now);
-	p->exits_total++;
-	return 0;
+	bool counted = stopped > 0 && stopped <= now && now - stopped < s->window_usec;
+	int r = record(p, s, now, pinned_bytes, counted, false);
+
+	if (r >= 0)
+		p->exits_total++;
+	return r;
 }
 
 int policy_record_stop(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes)
 {
-	int r;
+	int r = record(p, s, now, pinned_bytes, false, true);
 
-	ring_prune(p, s, now);
-	r = ring_push(p, now, pinned_bytes, true);
-	if (r < 0)
-		return r;
-	saw_exit(p, now);
-	p->stops_total++;
-	return 0;
+	if (r >= 0)
+		p->stops_total++;
+	return r;
 }
 
 size_t policy_window_exits(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t *ret_bytes)

@@ -265,6 +265,16 @@ static void set(Prog *p, const pid_t *pids, size_t n, bool all)
 	ret(p, EXIT_FILTER_DROP);
 }
 
+/* Where the checks jump: keep, drop, and the set (A holds the group's pid). */
+static void verdicts(Prog *p, const pid_t *pids, size_t n, bool all)
+{
+	label(p, LBL_KEEP);
+	ret(p, EXIT_FILTER_KEEP);
+	label(p, LBL_DROP);
+	ret(p, EXIT_FILTER_DROP);
+	set(p, pids, n, all);
+}
+
 static int resolve(Prog *p, int l, size_t from, uint8_t *ret8, uint32_t *ret32)
 {
 	size_t to = p->labels[l];
@@ -350,11 +360,7 @@ static void taskstats_program(Prog *p, const TaskstatsLayout *l, const pid_t *pi
 	ld(p, BPF_W, m1 + 2 * NLA_HDRLEN);
 	ja(p, LBL_SET);
 
-	label(p, LBL_KEEP);
-	ret(p, EXIT_FILTER_KEEP);
-	label(p, LBL_DROP);
-	ret(p, EXIT_FILTER_DROP);
-	set(p, pids, n, all);
+	verdicts(p, pids, n, all);
 }
 
 #define CN_OFF (NLMSG_HDRLEN)
@@ -381,11 +387,7 @@ static void proc_connector_program(Prog *p, const pid_t *pids, size_t n, bool al
 	emit(p, BPF_JMP | BPF_JEQ | BPF_X, 0, LBL_NONE, LBL_DROP);
 	ja(p, LBL_SET);
 
-	label(p, LBL_KEEP);
-	ret(p, EXIT_FILTER_KEEP);
-	label(p, LBL_DROP);
-	ret(p, EXIT_FILTER_DROP);
-	set(p, pids, n, all);
+	verdicts(p, pids, n, all);
 }
 
 int exit_filter_build(const TaskstatsLayout *layout, const pid_t *pids, size_t n, bool all,

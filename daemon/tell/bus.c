@@ -570,6 +570,36 @@ static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
+/*
+ * The SMMUs a storm method names, each checked first (all or nothing),
+ * then f for each of them, or once for every SMMU (NULL) if none is named.
+ */
+typedef int (*PerSmmu)(Bus *b, const char *smmu, const void *arg);
+
+static int for_named(Bus *b, char **names, PerSmmu f, const void *arg, sd_bus_error *error)
+{
+	int r = 0;
+
+	for (size_t i = 0; names && names[i]; i++)
+		if (!find_smmu(b, names[i], error))
+			return -ENOENT;
+	if (!names || !names[0])
+		return f(b, NULL, arg);
+	for (size_t i = 0; r >= 0 && names[i]; i++)
+		r = f(b, names[i], arg);
+	return r;
+}
+
+static int override_one(Bus *b, const char *smmu, const void *arg)
+{
+	return b->control.set_override(b->userdata, smmu, *(const PolicyOverride *)arg, NULL);
+}
+
+static int announce_one(Bus *b, const char *smmu, const void *arg)
+{
+	return b->control.announce_storm(b->userdata, smmu, *(const uint64_t *)arg);
+}
+
 static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_strv_free_ char **names = NULL;
@@ -595,19 +625,12 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (value_storm_request(mode, &request, &reason) < 0)
 		return invalid_value(error, "storm mode", mode, reason);
 	o = overrides[request];
-	/* Check every name first: all or nothing. */
-	for (size_t i = 0; names && names[i]; i++)
-		if (!find_smmu(b, names[i], error))
-			return -ENOENT;
-	if (!names || !names[0])
-		r = b->control.set_override(b->userdata, NULL, o, NULL);
-	for (size_t i = 0; r >= 0 && names && names[i]; i++)
-		r = b->control.set_override(b->userdata, names[i], o, NULL);
+	r = for_named(b, names, override_one, &o, error);
+	if (r == -ENOENT && sd_bus_error_is_set(error))
+		return r;
 	/* "auto" hands every decision back: an announced storm goes too. */
-	if (r >= 0 && request == STORM_REQUEST_AUTO && (!names || !names[0]))
-		r = b->control.announce_storm(b->userdata, NULL, 0);
-	for (size_t i = 0; r >= 0 && request == STORM_REQUEST_AUTO && names && names[i]; i++)
-		r = b->control.announce_storm(b->userdata, names[i], 0);
+	if (r >= 0 && request == STORM_REQUEST_AUTO)
+		r = for_named(b, names, announce_one, &(const uint64_t){ 0 }, error);
 	if (r < 0)
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
@@ -634,14 +657,9 @@ static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_err
 		return r;
 	if (value_storm_duration(duration, &usec, &reason) < 0)
 		return invalid_value(error, "duration", bus_text(&t, duration), reason);
-	/* Check every name first: all or nothing. */
-	for (size_t i = 0; names && names[i]; i++)
-		if (!find_smmu(b, names[i], error))
-			return -ENOENT;
-	if (!names || !names[0])
-		r = b->control.announce_storm(b->userdata, NULL, usec);
-	for (size_t i = 0; r >= 0 && names && names[i]; i++)
-		r = b->control.announce_storm(b->userdata, names[i], usec);
+	r = for_named(b, names, announce_one, &usec, error);
+	if (r == -ENOENT && sd_bus_error_is_set(error))
+		return r;
 	if (r < 0)
 		return override_result(r, NULL, error);
 	log_info("Control API: storm announced for %s on %s.", duration,

@@ -455,17 +455,25 @@ static void reap(pid_t pid)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 }
 
+/* A child that exits at once, reaped: its pid. */
+static pid_t exit_one(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	reap(pid);
+	return pid;
+}
+
 static void test_real_single(void **state)
 {
 	Real *r = *state;
 	pid_t pid;
 
 	require_source(r);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	reap(pid);
+	pid = exit_one();
 	run_until(r, seen_pred, pid);
 	assert_int_equal(count(pid, r->src), 1);
 }
@@ -541,13 +549,8 @@ static void test_real_lost(void **state)
 	assert_true(fd >= 0);
 	/* The kernel rounds 1 up to its minimum: two or three messages. */
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny)), 0);
-	for (int i = 0; i < 64; i++) {
-		pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0)
-			_exit(0);
-		reap(pid);
-	}
+	for (int i = 0; i < 64; i++)
+		exit_one();
 	run_until(r, lost_pred, 0);
 	assert_true(seen.lost[r->src] >= 1);
 
@@ -555,11 +558,7 @@ static void test_real_lost(void **state)
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)), 0);
 	while (sd_event_run(r->event, 0) > 0)
 		;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	reap(pid);
+	pid = exit_one();
 	run_until(r, seen_pred, pid);
 	assert_int_equal(count(pid, r->src), 1);
 }
@@ -599,22 +598,19 @@ static void test_real_filtered(void **state)
 	int go;
 
 	require_source(r);
-	while (sd_event_run(r->event, 0) > 0)
-		;
 	watched = fork_waiting(&go);
 	pids[0] = 1; /* never exits: the set may hold more than the one */
 	pids[1] = watched;
 	assert_int_equal(exitwatch_set_filter(r->watch, pids, 2, false), 0);
 	assert_true(exitwatch_filtered(r->watch, r->src));
+	/* What the host's other processes queued before the filter, out of the way. */
+	while (sd_event_run(r->event, 0) > 0)
+		;
+	seen.n = 0;
 
 	/* A hundred exits of processes nobody watches: not one queued. */
-	for (int i = 0; i < 100; i++) {
-		other = fork();
-		assert_true(other >= 0);
-		if (other == 0)
-			_exit(0);
-		reap(other);
-	}
+	for (int i = 0; i < 100; i++)
+		other = exit_one();
 	assert_true(queue_empty(r));
 
 	close(go);
@@ -626,21 +622,13 @@ static void test_real_filtered(void **state)
 
 	/* Every group's death: the next one is heard again. */
 	assert_int_equal(exitwatch_set_filter(r->watch, NULL, 0, true), 0);
-	other = fork();
-	assert_true(other >= 0);
-	if (other == 0)
-		_exit(0);
-	reap(other);
+	other = exit_one();
 	run_until(r, seen_pred, other);
 	assert_int_equal(count(other, r->src), 1);
 
 	/* No VM: nothing at all. */
 	assert_int_equal(exitwatch_set_filter(r->watch, pids, 0, false), 0);
-	other = fork();
-	assert_true(other >= 0);
-	if (other == 0)
-		_exit(0);
-	reap(other);
+	exit_one();
 	assert_true(queue_empty(r));
 }
 
@@ -660,8 +648,6 @@ static void test_real_filtered_threads(void **state)
 	char c;
 
 	require_source(r);
-	while (sd_event_run(r->event, 0) > 0)
-		;
 	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
 	pid = fork();
@@ -682,6 +668,8 @@ static void test_real_filtered_threads(void **state)
 	close(go[0]);
 	close(ready[1]);
 	assert_int_equal(exitwatch_set_filter(r->watch, &pid, 1, false), 0);
+	while (sd_event_run(r->event, 0) > 0)
+		;
 	seen.n = 0;
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
