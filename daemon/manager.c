@@ -251,6 +251,13 @@ static int rescan_topology(Manager *m)
 	return same ? 0 : 1;
 }
 
+/*
+ * The most processes a look probes one by one, on the loop; more (a host
+ * that started thousands since the last look) are left to a scan of every
+ * process, which runs a slice at a time.
+ */
+#define LOOK_PROBES_MAX 256
+
 /* ---- the exit filter ---------------------------------------------------- */
 
 /*
@@ -294,8 +301,10 @@ static void update_exit_filter(Manager *m)
 	m->costs.exit_filter_pids = all ? 0 : n;
 	m->costs.exit_filter_updates++;
 	manager_update_status(m);
-	log_debug("Exit events: the kernel keeps %s%zu process(es)' deaths.", all ? "every group's, not " : "",
-		  all ? 0 : n);
+	if (all)
+		log_debug("Exit events: the kernel keeps every group's death (a VFIO open is being looked into).");
+	else
+		log_debug("Exit events: the kernel keeps the deaths of %zu process(es), drops the rest.", n);
 }
 
 static int on_filter_defer(sd_event_source *s, void *userdata)
@@ -663,6 +672,11 @@ static bool on_look(void *userdata)
 	}
 	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
 		log_debug("Cannot read the processes under machine.slice.");
+	if (n > LOOK_PROBES_MAX) {
+		log_debug("%zu processes may have opened VFIO nodes: scanning.", n);
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
 	if (n > 1)
 		qsort(pids, n, sizeof(pid_t), pid_cmp);
 	probe_pids(m, pids, n);

@@ -810,7 +810,6 @@ int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t 
 	_cleanup_closedir_ DIR *d = NULL;
 	VmPidCursor now;
 	uint64_t pid_max = 0;
-	bool all;
 	size_t n = 0;
 	int fd, r;
 
@@ -822,8 +821,10 @@ int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t 
 	r = read_u64_at(root, "proc/sys/kernel/pid_max", &pid_max);
 	if (r < 0)
 		return r;
-	all = !cursor->set || now.forks < cursor->forks ||
-	      now.forks - cursor->forks + PID_WRAP_FIRST >= pid_max;
+	/* Every pid may have been given out again since: no telling which are new. */
+	if (!cursor->set || now.forks < cursor->forks ||
+	    now.forks - cursor->forks + PID_WRAP_FIRST >= pid_max)
+		return -ERANGE;
 
 	fd = open_proc(root, &croot);
 	if (fd < 0)
@@ -849,7 +850,7 @@ int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t 
 		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
 		    pid > INT_MAX)
 			continue;
-		if (!all && !pid_between((pid_t)pid, cursor->last_pid, now.last_pid))
+		if (!pid_between((pid_t)pid, cursor->last_pid, now.last_pid))
 			continue;
 		np = realloc(pids, (n + 1) * sizeof(pid_t));
 		if (!np)

@@ -71,9 +71,9 @@ int vm_pid_cursor_now(const char *root, VmPidCursor *ret);
 /*
  * The processes started since cursor: those <root>/proc lists whose pid
  * was given out after it (pids go round from pid_max to 300), sorted,
- * malloc'd (NULL if none); every process listed if the cursor was not
- * set or more processes were forked since than there are pids.  Then
- * *cursor is where things stand now.  What a VFIO open's look probes
+ * malloc'd (NULL if none); then *cursor is where things stand now.
+ * -ERANGE if the cursor was not set or more processes were forked since
+ * than there are pids (any may be new).  What a VFIO open's look probes
  * first: the opener is almost always a VMM started since the last look.
  */
 int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t *ret_n);
