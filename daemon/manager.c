@@ -7,7 +7,6 @@
 #include "event-util.h"
 #include "log.h"
 #include "manager.h"
-#include "status.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
@@ -36,25 +35,29 @@ void manager_view(Manager *m, DaemonView *ret)
 		.topology = m->topology,
 		.smmus = &m->smmus,
 		.vms = m->vms,
-		.shutdown_announced = m->shutdown_announced,
+		.shutdown_announced = m->announced.shutdown_until == USEC_INFINITY,
 		.shutdown_why = m->shutdown_why,
-		.status = m->status,
+		.status = outbox_status(m->outbox),
+		.costs = &m->costs,
 	};
+	if (m->rescans) {
+		const RescanStats *st = rescans_stats(m->rescans);
+
+		m->costs.scans = st->scans;
+		m->costs.looks = st->looks;
+		m->costs.open_scans = st->open_scans;
+	}
 }
 
 /* After every decision and state change: the status line and the metrics file follow it. */
 void manager_update_status(Manager *m)
 {
-	_cleanup_free_ char *s = NULL;
-	DaemonView v;
+	outbox_changed(m->outbox);
+}
 
-	manager_view(m, &v);
-	metrics_file_update(&m->metrics, &v);
-	if (status_format(&v, &s) < 0 || streq_ptr(s, m->status))
-		return;
-	free(m->status);
-	m->status = TAKE_PTR(s);
-	(void)sd_notifyf(false, "STATUS=%s", m->status);
+static void outbox_view(void *userdata, DaemonView *ret)
+{
+	manager_view(ASSERT_PTR(userdata), ret);
 }
 
 static void emit_event_at(Manager *m, uint64_t when, const char *kind, const char *smmu,
@@ -71,8 +74,7 @@ static void emit_event_at(Manager *m, uint64_t when, const char *kind, const cha
 		.detail = detail,
 	};
 
-	if (m->control)
-		bus_emit_event(m->control, &e);
+	outbox_event(m->outbox, &e);
 }
 
 void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
@@ -145,7 +147,7 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 	const PolicyDecision *d = &ms->decision;
 	SmmuDecided c;
 
-	smmu_decide(ms, m->shutdown_announced, now, &c);
+	smmu_decide(ms, &m->announced, now, &c);
 	/*
 	 * The knobs first, the telling after: the exit that crossed the limit
 	 * was heard before the dying VMM releases its files, and every log
@@ -163,8 +165,16 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 	if (!c.first && c.flipped)
 		manager_emit_event(m, "storm", ms->name, NULL, c.was_storm ? "storm" : "baseline",
 				   d->storm ? "storm" : "baseline", d->why);
-	if (c.flipped && m->control)
-		bus_emit_decision(m->control, ms, d);
+	if (c.flipped)
+		outbox_decision(m->outbox, &(DaemonDecision){
+			.realtime_usec = now_usec(CLOCK_REALTIME),
+			.smmu = ms->name,
+			.storm = d->storm,
+			.reason = policy_reason_to_string(d->reason),
+			.why = d->why,
+			.threshold = d->values ? d->values->threshold : NULL,
+			.teardown_mode = d->values ? d->values->teardown_mode : NULL,
+		});
 	smmu_arm(ms, m->knobs);
 }
 
@@ -239,6 +249,78 @@ static int rescan_topology(Manager *m)
 		return log_oom();
 	TAKE_PTR(t);
 	return same ? 0 : 1;
+}
+
+/*
+ * The most processes a look probes one by one, on the loop; more (a host
+ * that started thousands since the last look) are left to a scan of every
+ * process, which runs a slice at a time.
+ */
+#define LOOK_PROBES_MAX 256
+
+/* ---- the exit filter ---------------------------------------------------- */
+
+/*
+ * The kernel keeps the exit events of the processes the model watches
+ * (its VMs, and the exits it counted while their files were open), and
+ * drops every other process's: a host forking thousands of processes a
+ * second wakes smmud for none of them.  A VM smmud has not found yet is
+ * a process that opened a VFIO node (the watch on /dev/vfio,
+ * /dev/vfio/devices and /dev/iommu hears every open): from that open
+ * until a look or a scan has been into it, every group's death passes,
+ * and the model looks at each unknown one as before.
+ */
+static void update_exit_filter(Manager *m)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	bool all = rescans_opens_pending(m->rescans);
+	uint64_t gen = vm_model_generation(m->vms);
+	size_t n = 0;
+	int r;
+
+	if (sd_event_source_set_enabled(m->filter_defer, SD_EVENT_OFF) < 0)
+		log_debug("Cannot turn the exit filter's update off.");
+	if (!m->exitwatch || !m->started)
+		return;
+	if (m->filter_set && all == m->filter_all && (all || gen == m->filter_generation))
+		return;
+	if (!all && vm_model_watched_pids(m->vms, &pids, &n) < 0) {
+		log_oom();
+		all = true;
+	}
+	r = exitwatch_set_filter(m->exitwatch, pids, n, all);
+	if (r < 0)
+		/* The source keeps its last filter, or none: more wake-ups, no exit lost. */
+		log_debug_errno(r, "Exit events: not every source could be filtered: %m");
+	m->filter_set = true;
+	m->filter_all = all;
+	m->filter_generation = gen;
+	m->costs.exit_filter = exitwatch_filtered(m->exitwatch, EXIT_SOURCE_TASKSTATS) ||
+			       exitwatch_filtered(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR);
+	m->costs.exit_filter_all = all;
+	m->costs.exit_filter_pids = all ? 0 : n;
+	m->costs.exit_filter_updates++;
+	manager_update_status(m);
+	if (all)
+		log_debug("Exit events: the kernel keeps every group's death (a VFIO open is being looked into).");
+	else
+		log_debug("Exit events: the kernel keeps the deaths of %zu process(es), drops the rest.", n);
+}
+
+static int on_filter_defer(sd_event_source *s, void *userdata)
+{
+	update_exit_filter(ASSERT_PTR(userdata));
+	return 0;
+}
+
+/* The watched set changed: at once if it grew (the new VM's exit must pass), when idle if not. */
+static void exit_filter_changed(Manager *m, bool grew)
+{
+	if (grew)
+		update_exit_filter(m);
+	else if (m->filter_set && vm_model_generation(m->vms) != m->filter_generation &&
+		 sd_event_source_set_enabled(m->filter_defer, SD_EVENT_ONESHOT) < 0)
+		update_exit_filter(m);
 }
 
 /* ---- VMs: the model's events ------------------------------------------- */
@@ -367,8 +449,10 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 
 		if (!ms)
 			continue;
+		/* Counted at its stop job already, if this SMMU counts those. */
 		if (policy_record_exit(&ms->policy, ms->settings, e->counted_usec,
-				       e->vm->pinned_bytes) < 0)
+				       e->vm->pinned_bytes,
+				       ms->settings->count_vm_stops ? e->vm->stopping_usec : 0) < 0)
 			log_oom();
 		decide_one(m, ms, e->counted_usec, false);
 		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
@@ -390,6 +474,36 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 	schedule_deadline(m);
 }
 
+/* A VM's stop job: its exit is coming, and counts now where OnVmStop= says so. */
+static void on_vm_stopping(Manager *m, const VmEvent *e)
+{
+	const Vm *vm = vm_model_find(m->vms, e->pid);
+	char label[128], smmus[192] = "";
+
+	if (!vm)
+		return;
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
+
+		if (!ms || !ms->settings->count_vm_stops)
+			continue;
+		if (policy_record_stop(&ms->policy, ms->settings, e->counted_usec,
+				       vm->pinned_bytes) < 0)
+			log_oom();
+		decide_one(m, ms, e->counted_usec, false);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", *smmus ? "," : "",
+			 ms->name);
+	}
+	vm_label(m, vm, label, sizeof(label));
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-stopping",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s is being stopped (a stop job for its unit), counted behind %s.",
+			       label, *smmus ? smmus : "no SMMU that counts stop jobs"));
+	schedule_deadline(m);
+}
+
 static void on_vm_dropped(Manager *m, const VmEvent *e)
 {
 	pidwatch_remove(m->pidwatch, e->pid);
@@ -399,7 +513,7 @@ static void on_vm_dropped(Manager *m, const VmEvent *e)
 /* Acts on what the model concluded from its inputs, in order (r: the input's result). */
 static void handle_vm_events(Manager *m, int r)
 {
-	bool any = false;
+	bool any = false, grew = false;
 	VmEvent e;
 
 	if (r < 0)
@@ -408,12 +522,16 @@ static void handle_vm_events(Manager *m, int r)
 		switch (e.kind) {
 		case VM_EVENT_FOUND:
 			on_vm_found(m, &e);
+			grew = true;
 			break;
 		case VM_EVENT_EXIT:
 			on_vm_exit(m, &e);
 			break;
 		case VM_EVENT_DROPPED:
 			on_vm_dropped(m, &e);
+			break;
+		case VM_EVENT_STOPPING:
+			on_vm_stopping(m, &e);
 			break;
 		default:
 			assert_not_reached();
@@ -423,6 +541,7 @@ static void handle_vm_events(Manager *m, int r)
 	}
 	if (any)
 		manager_update_status(m);
+	exit_filter_changed(m, grew);
 }
 
 static void on_rescan_topology(void *userdata)
@@ -440,6 +559,9 @@ static void on_scan_begin(void *userdata)
 	/* Before the scan: a VM opening its files meanwhile is seen next time. */
 	(void)vfiowatch_update(m->vfiowatch);
 	vm_model_scan_begin(m->vms);
+	/* A look after it probes only what is started from now on. */
+	if (vm_pid_cursor_now(m->root, &m->pid_cursor) < 0)
+		m->pid_cursor.set = false;
 }
 
 static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
@@ -453,6 +575,128 @@ static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
 		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, event_now(m->event)));
 	free(found);
 	manager_update_status(m);
+	update_exit_filter(m);
+}
+
+/* Looks at the processes pids (n of them, sorted) one by one: those found VMs join the model. */
+static void probe_pids(Manager *m, pid_t *pids, size_t n)
+{
+	uint64_t now = event_now(m->event);
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		Vm *vm;
+		int k;
+
+		if ((i > 0 && pids[i] == pids[i - 1]) || vm_model_find(m->vms, pids[i]))
+			continue;
+		m->costs.probes++;
+		k = vm_scan_pid(m->root, pids[i], &vm);
+		if (k == -ENOMEM)
+			r = k;
+		if (k < 0)
+			continue; /* gone, no VM, or unreadable */
+		k = vm_model_probed(m->vms, vm, now);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	handle_vm_events(m, r);
+}
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether a VM the model knows holds the node o. */
+static bool known_holder(Manager *m, const VfioOpened *o)
+{
+	uint32_t group = o->group;
+
+	if (o->kind == VFIO_OPENED_DEVICE && vm_device_group(m->root, o->device, &group) < 0)
+		return false;
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (o->kind == VFIO_OPENED_IOMMUFD) {
+			if (vm->iommufd)
+				return true;
+			continue;
+		}
+		for (size_t g = 0; g < vm->n_groups; g++)
+			if (vm->groups[g] == group)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * VFIO nodes were opened: who did it, without a scan of every process?
+ * The processes started since the last look (a VMM opens its files as it
+ * starts), the leaders of machined's machines and the processes under
+ * machine.slice (a running VM hot-plugging its first device).  Enough if
+ * every node opened and still held is held by a VM known now; otherwise
+ * (a node no VM known holds, lost inotify events, an unreadable /proc)
+ * rescans scans every process, and counts it.
+ */
+static bool on_look(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	VfioOpened *opened = NULL;
+	size_t n = 0, n_opened = 0, n_leaders;
+	bool overflow = false, known = true;
+	int r;
+
+	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
+	if (r < 0 || overflow)
+		return false;
+	if (n_opened == 0)
+		return true; /* closed again already: nothing is held that was opened */
+	r = vm_scan_new_pids(m->root, &m->pid_cursor, &pids, &n);
+	if (r < 0) {
+		log_debug_errno(r, "Cannot tell the processes started since the last look: %m");
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	n_leaders = machinewatch_leaders(m->machines, NULL, 0);
+	if (n_leaders > 0) {
+		pid_t *np = realloc(pids, (n + n_leaders) * sizeof(pid_t));
+
+		if (np) {
+			pids = np;
+			n += machinewatch_leaders(m->machines, pids + n, n_leaders);
+		}
+	}
+	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
+		log_debug("Cannot read the processes under machine.slice.");
+	if (n > LOOK_PROBES_MAX) {
+		log_debug("%zu processes may have opened VFIO nodes: scanning.", n);
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	if (n > 1)
+		qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
+
+	for (size_t i = 0; i < n_opened; i++)
+		if (!known_holder(m, &opened[i])) {
+			log_debug("A VFIO node opened (%s %u%s%s) is held by no VM known: scanning.",
+				  opened[i].kind == VFIO_OPENED_GROUP    ? "group"
+				  : opened[i].kind == VFIO_OPENED_DEVICE ? "device"
+									 : "iommufd",
+				  opened[i].group, opened[i].device ? " " : "", opened[i].device ?: "");
+			known = false;
+		}
+	vfio_opened_array_free(opened, n_opened);
+	return known;
+}
+
+static void on_opens_covered(void *userdata)
+{
+	update_exit_filter(ASSERT_PTR(userdata));
 }
 
 /* ---- observers' callbacks ---------------------------------------------- */
@@ -502,7 +746,9 @@ static void on_vfio_opened(void *userdata)
 	int r = rescans_vfio_opened(m->rescans);
 
 	if (r < 0)
-		manager_fail(m, r, "schedule a scan");
+		manager_fail(m, r, "schedule a look");
+	/* Until it is looked into, the opener's death must be heard whoever it is. */
+	update_exit_filter(m);
 }
 
 static void schedule_rescan(Manager *m, bool topology)
@@ -515,8 +761,19 @@ static void schedule_rescan(Manager *m, bool topology)
 
 static void on_machines_changed(void *userdata)
 {
-	/* A new machine is most likely a new VM: find its VFIO files. */
-	schedule_rescan(ASSERT_PTR(userdata), false);
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = machinewatch_leaders(m->machines, NULL, 0);
+
+	/* A new machine is most likely a new VM: its leader, looked at alone. */
+	if (n == 0)
+		return;
+	pids = calloc(n, sizeof(pid_t));
+	if (!pids)
+		return (void)log_oom();
+	n = machinewatch_leaders(m->machines, pids, n);
+	qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
 }
 
 static void on_devices_changed(bool topology, void *userdata)
@@ -525,18 +782,68 @@ static void on_devices_changed(bool topology, void *userdata)
 	schedule_rescan(ASSERT_PTR(userdata), topology);
 }
 
-static void on_shutdown_announced(const char *why, void *userdata)
+static void on_shutdown(bool start, const char *why, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.shutdown_until == USEC_INFINITY;
 
-	if (m->shutdown_announced)
+	if (start == announced)
 		return;
-	log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
-		   why);
-	m->shutdown_announced = true;
-	free(m->shutdown_why);
-	m->shutdown_why = strdup(why);
+	if (start) {
+		log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
+			   why);
+		m->announced.shutdown_until = USEC_INFINITY;
+		free(m->shutdown_why);
+		m->shutdown_why = strdup(why);
+	} else {
+		log_notice("Host shutdown cancelled (%s): its storms end HoldTime after the last exit.",
+			   why);
+		m->announced.shutdown_until = event_now(m->event);
+	}
 	manager_decide_all(m, false);
+}
+
+static void on_guests_stopping(bool stopping, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.guests_until == USEC_INFINITY;
+
+	if (stopping == announced)
+		return;
+	if (stopping)
+		log_notice(LIBVIRT_GUESTS_UNIT " stops every guest: storm settings on every SMMU with "
+			   "OnGuestsStop=yes.");
+	m->announced.guests_until = stopping ? USEC_INFINITY : event_now(m->event);
+	manager_decide_all(m, false);
+}
+
+/*
+ * A job for a VM's scope stops it: a scope is never started again or
+ * reloaded.  Its VMs are the VMs in that unit, and the leader of the
+ * machine machined runs in it.  Jobs for anything else are no news.
+ */
+static void on_unit_job(const char *unit, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	pid_t leader;
+	uint64_t now;
+	int r = 0;
+
+	if (!endswith(unit, ".scope"))
+		return;
+	leader = machinewatch_leader_for_unit(m->machines, unit);
+	now = event_now(m->event);
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (vm->pid == leader || streq_ptr(vm->unit, unit)) {
+			int k = vm_model_stopping(m->vms, vm->pid, now);
+
+			if (k < 0 && r == 0)
+				r = k;
+		}
+	}
+	handle_vm_events(m, r);
 }
 
 /* ---- exit sources and signals ------------------------------------------ */
@@ -558,10 +865,12 @@ int manager_start_exitwatch(Manager *m)
 	if (m->exitwatch && exit_sources(m->config) == m->exit_sources)
 		return 0;
 	m->exitwatch = exitwatch_free(m->exitwatch);
+	m->filter_set = false;
 	r = exitwatch_new(m->event, exit_sources(m->config), &callbacks, m, &m->exitwatch);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up exit events: %m");
 	m->exit_sources = exit_sources(m->config);
+	update_exit_filter(m);
 	return 0;
 }
 
@@ -600,6 +909,8 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 		.topology = on_rescan_topology,
 		.scan_begin = on_scan_begin,
 		.scan_done = on_scan_done,
+		.look = on_look,
+		.opens_covered = on_opens_covered,
 	};
 	_cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
 	int r;
@@ -623,6 +934,9 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	m->dry_run = o->dry_run;
 
 	r = sd_event_default(&m->event);
+	if (r < 0)
+		return r;
+	r = outbox_new(m->event, outbox_view, m, &m->outbox);
 	if (r < 0)
 		return r;
 	r = knobs_new(m->root, m->runtime_dir, m->dry_run, &m->knobs);
@@ -703,6 +1017,10 @@ static int start_event_sources(Manager *m)
 		r = add_timer(m, &m->pinned_timer, on_pinned_refresh, SD_EVENT_PRIORITY_IDLE,
 			      "pinned-refresh");
 	if (r >= 0)
+		r = sd_event_add_defer(m->event, &m->filter_defer, on_filter_defer, m);
+	if (r >= 0)
+		r = event_source_setup(m->filter_defer, SD_EVENT_PRIORITY_IDLE, "exit-filter");
+	if (r >= 0)
 		r = rescans_set_interval(m->rescans, m->config->scan_interval_usec);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up timers: %m");
@@ -726,7 +1044,13 @@ static int start_observers(Manager *m)
 			log_warning_errno(r, "No VM names from machined: %m");
 	}
 	if (m->bus) {
-		r = shutdownwatch_new(m->bus, on_shutdown_announced, m, &m->shutdownwatch);
+		static const ShutdownWatchCallbacks callbacks = {
+			.shutdown = on_shutdown,
+			.guests_stopping = on_guests_stopping,
+			.unit_job = on_unit_job,
+		};
+
+		r = shutdownwatch_new(m->bus, &callbacks, m, &m->shutdownwatch);
 		if (r < 0)
 			log_warning_errno(r, "Host shutdowns will not be seen in advance: %m");
 	}
@@ -781,6 +1105,8 @@ int manager_startup(Manager *m)
 		return r;
 	/* The first scan whole, before the first decision: the baseline may already want writes. */
 	rescans_scan_whole(m->rescans);
+	m->started = true;
+	update_exit_filter(m);
 	manager_decide_all(m, true);
 	return 0;
 }
@@ -800,8 +1126,8 @@ int manager_run(Manager *m)
 	k = knobs_restore_all(m->knobs, "stop");
 	if (k < 0)
 		log_error_errno(k, "Not every knob could be restored: %m");
-	/* Stopped, the values it showed are history: no stale storm for the collector. */
-	metrics_file_remove(&m->metrics);
+	/* The restores told; stopped, the metrics are history: no stale storm for the collector. */
+	outbox_stop(m->outbox);
 	return r;
 }
 
@@ -809,6 +1135,8 @@ Manager *manager_free(Manager *m)
 {
 	if (!m)
 		return NULL;
+	/* What is queued goes out while the bus is still there. */
+	m->outbox = outbox_free(m->outbox);
 	bus_free(m->control);
 	rescans_free(m->rescans);
 	vm_model_free(m->vms);
@@ -822,6 +1150,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->pinned_timer);
+	sd_event_source_disable_unref(m->filter_defer);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);
 	knobs_free(m->knobs);
@@ -832,9 +1161,6 @@ Manager *manager_free(Manager *m)
 	free(m->config_file);
 	free(m->config_dir);
 	free(m->shutdown_why);
-	free(m->status);
-	free(m->metrics.path);
-	free(m->metrics.text);
 	free(m);
 	return NULL;
 }
