@@ -168,6 +168,29 @@ static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userd
 	return vm_probe(m->root, pid, want_files, ret);
 }
 
+/*
+ * A VM found before its VMM was registered with machined ran in its
+ * starter's unit then; machined has moved it into the machine's scope
+ * since (or is about to: its MachineNew comes before the scope's start
+ * job has run, so the cgroup would still say the old unit).  machined's
+ * word is the unit.
+ */
+static void take_machine_unit(Manager *m, pid_t pid)
+{
+	const char *unit = machinewatch_unit_for_pid(m->machines, pid);
+	const Vm *vm = vm_model_find(m->vms, pid);
+	bool moved = false;
+	int r;
+
+	if (!vm || !unit)
+		return;
+	r = vm_model_set_unit(m->vms, vm->pid, vm->starttime, unit, &moved);
+	if (r < 0)
+		log_oom();
+	else if (moved)
+		log_debug("VM pid %d: unit %s, as machined says.", (int)pid, unit);
+}
+
 static void on_vm_found(Manager *m, const VmEvent *e)
 {
 	const Vm *vm = vm_model_find(m->vms, e->pid);
@@ -194,6 +217,7 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 		if (r < 0)
 			log_debug_errno(r, "Cannot ask machined for machines: %m");
 	}
+	take_machine_unit(m, vm->pid);
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
 		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
 		 vm->iommufd ? ", iommufd" : "");
@@ -522,26 +546,6 @@ static void schedule_rescan(Manager *m, bool topology)
 		manager_fail(m, r, "schedule a rescan");
 }
 
-static void reread_unit(Manager *m, pid_t pid)
-{
-	const Vm *vm = vm_model_find(m->vms, pid);
-	_cleanup_free_ char *unit = NULL;
-	bool moved = false;
-	int r;
-
-	if (!vm)
-		return;
-	r = vm_read_unit(m->root, vm->pid, vm->starttime, &unit);
-	if (r >= 0)
-		r = vm_model_set_unit(m->vms, vm->pid, vm->starttime, unit, &moved);
-	if (r == -ENOMEM)
-		log_oom();
-	else if (r < 0)
-		log_debug_errno(r, "Cannot read the unit of VM pid %d again: %m", (int)pid);
-	else if (moved)
-		log_debug("VM pid %d is in %s now.", (int)pid, unit ?: "no unit");
-}
-
 static void on_machines_changed(void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
@@ -556,10 +560,9 @@ static void on_machines_changed(void *userdata)
 		return (void)log_oom();
 	n = machinewatch_leaders(m->machines, pids, n);
 	qsort(pids, n, sizeof(pid_t), pid_cmp);
-	/* A VM found before its VMM registered it has been moved into its scope since. */
-	for (size_t i = 0; i < n; i++)
-		reread_unit(m, pids[i]);
 	probe_pids(m, pids, n);
+	for (size_t i = 0; i < n; i++)
+		take_machine_unit(m, pids[i]);
 }
 
 static void on_devices_changed(bool topology, void *userdata)

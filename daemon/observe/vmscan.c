@@ -1059,24 +1059,3 @@ int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *re
 		return r;
 	return vm_parse_status_pinned(status, ret_bytes);
 }
-
-int vm_read_unit(const char *root, pid_t pid, uint64_t starttime, char **ret_unit)
-{
-	_cleanup_free_ char *cgroup = NULL;
-	_cleanup_close_ int dfd = -1;
-	int r;
-
-	if (pid <= 0 || !ret_unit)
-		return -EINVAL;
-	r = open_process(root, pid, starttime, &dfd);
-	if (r < 0)
-		return r;
-	r = read_proc_file(dfd, "cgroup", &cgroup);
-	if (r == -ESRCH && faccessat(dfd, "stat", F_OK, 0) == 0) {
-		*ret_unit = NULL; /* a kernel without cgroups */
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	return vm_parse_cgroup_unit(cgroup, ret_unit);
-}

@@ -121,14 +121,6 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret);
  */
 int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes);
 
-/*
- * The unit of the process pid (started at starttime) now, as its cgroup
- * names it (*ret_unit malloc'd, NULL outside any): -ESRCH if that process
- * is gone.  A VM found before its VMM registered it with machined was
- * then still in its starter's unit: machined moves it into its scope.
- */
-int vm_read_unit(const char *root, pid_t pid, uint64_t starttime, char **ret_unit);
-
 Vm *vm_free(Vm *vm);
 void vm_array_free(Vm **vms, size_t n);
 

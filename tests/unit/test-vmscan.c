@@ -637,29 +637,6 @@ static void test_read_pinned(void **state)
 	assert_int_equal(vm_read_pinned(f->root, 0, st, &got), -EINVAL);
 }
 
-/* The unit of one process, as its cgroup file says now; another process on its pid is not it. */
-static void test_read_unit(void **state)
-{
-	Fixture *f = *state;
-	pid_t pid = spawn_holder(f->root, NULL, 0, 0);
-	uint64_t st = real_starttime(pid);
-	_cleanup_free_ char *got = NULL, *want = NULL, *text = NULL;
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (read_full_file(path, 65536, &text) >= 0)
-		assert_int_equal(vm_parse_cgroup_unit(text, &want), 0);
-	assert_int_equal(vm_read_unit(f->root, pid, st, &got), 0);
-	if (want)
-		assert_string_equal(got, want);
-	else
-		assert_null(got);
-	assert_int_equal(vm_read_unit(f->root, pid, st + 1, &got), -ESRCH);
-	kill_and_reap(pid);
-	assert_int_equal(vm_read_unit(f->root, pid, st, &got), -ESRCH);
-	assert_int_equal(vm_read_unit(f->root, 0, st, &got), -EINVAL);
-}
-
 /* The caller has control back after every process looked at: at least one step per child. */
 static void test_scan_steps(void **state)
 {
@@ -794,7 +771,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_steps, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_probe, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_read_pinned, setup_root, teardown_root),
-		cmocka_unit_test_setup_teardown(test_read_unit, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_new_pids, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_cgroup_pids, setup_root, teardown_root),
 	};
