@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
 #include <inttypes.h>
-#include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -402,8 +401,9 @@ typedef struct ConfigParse {
 	Config *config;
 	const char *file;
 	FILE *f;
-	char *buf;
-	size_t buf_size;
+	char buf[CONFIG_LINE_MAX + 2]; /* the line, its CR and its NUL */
+	size_t line_len;      /* of the line read last, even if longer than buf */
+	bool line_nul;        /* ... and it holds a NUL byte */
 	unsigned line;
 	char ***errors;
 	int error;            /* first -errno other than -EINVAL (e.g. -ENOMEM) */
@@ -573,64 +573,68 @@ static void parse_section_header(ConfigParse *p, const char *line)
 }
 
 /*
- * inih's reader: we hand it one line at a time, so we know the line number
- * of every key, can refuse what inih would silently mangle (an overlong
- * line split in two, a NUL byte, an indented line taken as a continuation
- * of the previous value), and handle section headers ourselves (inih calls
- * no handler for an empty section, so duplicates would go unnoticed).
+ * Reads the next line into p->buf: 1, or 0 at the end of the file.  A line
+ * longer than CONFIG_LINE_MAX is read to its end and flagged (its length
+ * counted, its bytes dropped), so it costs no memory and never spills into
+ * a line of its own; a NUL byte is flagged too.
  */
-static char *config_reader(char *str, int num, void *stream)
+static int read_line(ConfigParse *p)
 {
-	ConfigParse *p = stream;
-	ssize_t n;
-	char *line;
-	size_t len;
+	size_t n = 0;
+	int ch;
 
+	p->line_len = 0;
+	p->line_nul = false;
 	errno = 0;
-	n = getline(&p->buf, &p->buf_size, p->f);
-	if (n < 0)
-		return NULL;
-	p->line++;
-	line = p->buf;
-	if (strlen(line) != (size_t)n) {
-		add_error(p, NULL, "line contains a NUL byte");
-		goto blank;
+	while ((ch = getc_unlocked(p->f)) != EOF) {
+		if (ch == '\n')
+			break;
+		if (ch == 0)
+			p->line_nul = true;
+		if (n < sizeof(p->buf) - 1)
+			p->buf[n] = (char)ch;
+		n++;
 	}
-	if (n > 0 && line[n - 1] == '\n')
-		line[--n] = 0;
-	if (n > 0 && line[n - 1] == '\r')
-		line[--n] = 0;
-	if (n + 2 > num) {
+	if (ch == EOF && n == 0)
+		return 0;
+	p->line++;
+	/* A CR before the newline is part of the line ending. */
+	if (n > 0 && n < sizeof(p->buf) && p->buf[n - 1] == '\r')
+		n--;
+	p->line_len = n;
+	p->buf[n < sizeof(p->buf) ? n : sizeof(p->buf) - 1] = 0;
+	return 1;
+}
+
+static void parse_assignment(ConfigParse *p, char *line);
+
+/*
+ * One line: a comment, a [Section] header, or Key=value.  Only the first
+ * '=' separates; white space around key and value is dropped; nothing
+ * else is special (no inline comments, no "Key: value"), so what a value
+ * holds is what its key's parser sees, and refuses.
+ */
+static void parse_line(ConfigParse *p)
+{
+	char *line = p->buf;
+
+	if (p->line_nul)
+		return add_error(p, NULL, "line contains a NUL byte");
+	if (p->line_len > CONFIG_LINE_MAX) {
 		char reason[96];
 
-		snprintf(reason, sizeof(reason), "line too long (%zd bytes, at most %d)", n,
-			 num - 2);
-		add_error(p, NULL, reason);
-		goto blank;
+		snprintf(reason, sizeof(reason), "line too long (%zu bytes, at most %d)", p->line_len,
+			 CONFIG_LINE_MAX);
+		return add_error(p, NULL, reason);
 	}
 	if (p->line == 1 && startswith(line, "\xEF\xBB\xBF"))
 		line += 3;
 	line += strspn(line, " \t");
-	len = strlen(line);
-
-	if (*line == '[') {
-		parse_section_header(p, line);
-		goto blank;
-	}
-	if (*line && *line != ';' && *line != '#') {
-		if (!strchr(line, '=')) {
-			add_error(p, NULL, "expected 'Key=value', a [Section] or a comment");
-			goto blank;
-		}
-	}
-	memcpy(str, line, len);
-	str[len] = '\n';
-	str[len + 1] = 0;
-	return str;
-blank:
-	str[0] = '\n';
-	str[1] = 0;
-	return str;
+	if (*line == 0 || *line == '#' || *line == ';')
+		return;
+	if (*line == '[')
+		return parse_section_header(p, line);
+	parse_assignment(p, line);
 }
 
 static void *field_address(ConfigParse *p, const ConfigKey *k, bool in_profile)
@@ -663,9 +667,8 @@ static const ConfigKey *key_lookup(ConfigSection section, const char *name, size
 	return NULL;
 }
 
-static int config_handler(void *user, const char *section, const char *name, const char *value)
+static void set_key(ConfigParse *p, const char *name, const char *value)
 {
-	ConfigParse *p = user;
 	_cleanup_free_ char *seen = NULL;
 	const char *reason = "invalid value";
 	const ConfigKey *k;
@@ -674,10 +677,10 @@ static int config_handler(void *user, const char *section, const char *name, con
 
 	if (!p->seen_header) {
 		add_error(p, name, "key outside of any section");
-		return 1;
+		return;
 	}
 	if (!p->section_ok)
-		return 1;
+		return;
 
 	k = key_lookup(p->section, name, &index);
 	if (!k) {
@@ -685,37 +688,37 @@ static int config_handler(void *user, const char *section, const char *name, con
 
 		snprintf(reason_buf, sizeof(reason_buf), "unknown key in [%s]", p->section_name);
 		add_error(p, name, reason_buf);
-		return 1;
+		return;
 	}
 	if (asprintf(&seen, "%s\n%s", p->section_name, name) < 0) {
 		p->error = p->error ?: -ENOMEM;
-		return 1;
+		return;
 	}
 	if (strv_contains(p->keys_seen, seen)) {
 		add_error(p, name, "duplicate key in this section");
-		return 1;
+		return;
 	}
 	r = strv_extend(&p->keys_seen, seen);
 	if (r < 0) {
 		p->error = p->error ?: r;
-		return 1;
+		return;
 	}
 	if (!*value && k->parse != parse_group && k->parse != parse_path) {
 		add_error(p, name, "empty value");
-		return 1;
+		return;
 	}
 
 	r = k->parse(value, field_address(p, k, p->section == SECTION_PROFILE), &reason);
 	if (r == -ENOMEM) {
 		p->error = p->error ?: r;
-		return 1;
+		return;
 	}
 	if (r < 0) {
 		char buf[256];
 
 		snprintf(buf, sizeof(buf), "%s: '%.120s'", reason, value);
 		add_error(p, name, buf);
-		return 1;
+		return;
 	}
 	{
 		char **origin = p->section == SECTION_PROFILE
@@ -732,7 +735,26 @@ static int config_handler(void *user, const char *section, const char *name, con
 			}
 		}
 	}
-	return 1;
+}
+
+static void parse_assignment(ConfigParse *p, char *line)
+{
+	char *eq = strchr(line, '='), *key_end, *value, *value_end;
+
+	if (!eq)
+		return add_error(p, NULL, "expected 'Key=value', a [Section] or a comment");
+	key_end = eq;
+	while (key_end > line && strchr(" \t", key_end[-1]))
+		key_end--;
+	if (key_end == line)
+		return add_error(p, NULL, "expected 'Key=value', a [Section] or a comment");
+	*key_end = 0;
+	value = eq + 1 + strspn(eq + 1, " \t");
+	value_end = value + strlen(value);
+	while (value_end > value && strchr(" \t", value_end[-1]))
+		value_end--;
+	*value_end = 0;
+	set_key(p, line, value);
 }
 
 int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
@@ -743,22 +765,13 @@ int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
 		.f = f,
 		.errors = errors,
 	};
-	int r;
 
-	r = ini_parse_stream(config_reader, &p, config_handler, &p);
+	while (read_line(&p) > 0)
+		parse_line(&p);
 	if (ferror(f)) {
-		int e = errno ?: EIO;
-
 		p.line++;
-		add_error(&p, NULL, strerror(e));
-	} else if (r > 0 && !p.had_error) {
-		/* Something inih refused that our reader did not foresee. */
-		p.line = (unsigned)r;
-		add_error(&p, NULL, "syntax error");
-	} else if (r == -2 && p.error == 0) {
-		p.error = -ENOMEM;
+		add_error(&p, NULL, strerror(errno ?: EIO));
 	}
-	free(p.buf);
 	free(p.section_name);
 	strv_free(p.sections_seen);
 	strv_free(p.keys_seen);

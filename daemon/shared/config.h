@@ -3,8 +3,8 @@
 
 /*
  * smmud's configuration: /etc/smmud/smmud.conf and smmud.conf.d/ *.conf in
- * lexical order, parsed with inih into a fresh Config and validated as a
- * whole.  Nothing here touches running state: the caller swaps a loaded
+ * lexical order, parsed line by line into a fresh Config and validated as
+ * a whole.  Nothing here touches running state: the caller swaps a loaded
  * Config in only when config_load() succeeded, so a bad file changes
  * nothing.  Callable without a daemon (smmuctl check-config, fuzzers).
  *
@@ -26,6 +26,9 @@
 
 #define SMMUD_CONFIG_FILE SYSCONFDIR "/smmud/smmud.conf"
 #define SMMUD_CONFIG_DIR SYSCONFDIR "/smmud/smmud.conf.d"
+
+/* Bytes of a line, without its newline. */
+#define CONFIG_LINE_MAX 1022
 
 typedef enum ExternalChange {
 	/* Someone else wrote the knob: leave it to them from now on. */

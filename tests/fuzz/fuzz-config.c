@@ -3,8 +3,8 @@
  * The configuration loader, whole: the input is written as smmud.conf and
  * up to seven drop-ins (fields separated by NUL bytes: main file, then
  * smmud.conf.d/10-*.conf, 11-*.conf, ...) and loaded by config_load(),
- * the same call smmud makes at start and on SIGHUP (inih, every key's
- * parser, cross-key validation, profile overlays, dump and digest).
+ * the same call smmud makes at start and on SIGHUP (the line parser, every
+ * key's parser, cross-key validation, profile overlays, dump and digest).
  *
  * Invariants beyond "no crash":
  *  - a failed load reports at least one error, a good one none;

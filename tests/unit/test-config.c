@@ -148,7 +148,7 @@ static void test_values_and_units(void **state)
 				   "[Trigger]\nWindow=5s\nExitLimit=7\nPinnedLimit=512M\n"
 				   "HoldTime=2min\nOnShutdown=false\n"
 				   "[Baseline]\nThreshold=auto\nTeardownMode=strict\n"
-				   "[Storm]\nThreshold=0008\nTeardownMode=strict ; inline comment\n",
+				   "[Storm]\nThreshold=0008\n  TeardownMode =\tstrict \r\n",
 				   &c, &errs),
 			 0);
 	assert_int_equal(c->external_change, EXTERNAL_CHANGE_REASSERT);
@@ -229,20 +229,41 @@ static void test_bad_inputs(void **state)
 
 static void test_overlong_line_is_an_error(void **state)
 {
-	char text[1024];
+	char text[4096];
 
-	/* inih would split it and parse the tail as a line of its own. */
-	snprintf(text, sizeof(text), "[Manager]\nScanInterval=%0400d\n", 5);
-	assert_refused(text, ":2: line too long (413 bytes, at most 198)");
-	/* The longest line that fits is fine. */
-	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0184d\n", 1);
+	/* Refused whole: its tail is never parsed as a line of its own. */
+	snprintf(text, sizeof(text), "[Manager]\nScanInterval=%01100d\n", 5);
+	assert_refused(text, ":2: line too long (1113 bytes, at most 1022)");
+	/* The longest line that fits is fine, and a glob of 255 characters fits. */
+	snprintf(text, sizeof(text), "[Profile x]\nMatchSmmu=%01012d\n", 1);
+	assert_refused(text, "MatchSmmu: pattern longer than 255 characters");
+	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0255d\nMatchSmmu=%01012d\n", 1, 2);
+	assert_refused(text, ":3: MatchSmmu: pattern longer than 255 characters");
+	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0255d\n", 1);
 	{
 		Config *c = NULL;
 		char **errs = NULL;
 
 		assert_int_equal(load_text(text, &c, &errs), 0);
+		assert_int_equal(strlen(c->profiles[0].match.hostname_glob), 255);
 		config_free(c);
 	}
+}
+
+/* Nothing but the first '=' is special: no inline comments, no "Key: value". */
+static void test_value_is_the_rest_of_the_line(void **state)
+{
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_refused("[Trigger]\nExitLimit = 64 ; x\n", ":2: ExitLimit: not a whole number: '64 ; x'");
+	assert_refused("[Trigger]\nExitLimit = 64 # x\n", ":2: ExitLimit: not a whole number: '64 # x'");
+	assert_refused("[Trigger]\nExitLimit: 64\n", ":2: expected 'Key=value'");
+	assert_refused("[Trigger]\nExitLimit: 6=4\n", ":2: ExitLimit: 6: unknown key in [Trigger]");
+	assert_refused("[Trigger]\n=4\n", ":2: expected 'Key=value'");
+	assert_int_equal(load_text("[Profile p]\nMatchHostname=a=b;c#d\n", &c, &errs), 0);
+	assert_string_equal(c->profiles[0].match.hostname_glob, "a=b;c#d");
+	config_free(c);
 }
 
 static void test_nul_byte_is_an_error(void **state)
@@ -587,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_values_and_units),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_overlong_line_is_an_error),
+		cmocka_unit_test(test_value_is_the_rest_of_the_line),
 		cmocka_unit_test(test_nul_byte_is_an_error),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_errors_are_escaped_utf8),
