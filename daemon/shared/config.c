@@ -395,40 +395,64 @@ Config *config_free(Config *c)
 	return NULL;
 }
 
-/* ---- parsing --------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------- */
 
-typedef struct ConfigParse {
-	Config *config;
-	const char *file;
-	FILE *f;
-	char buf[CONFIG_LINE_MAX + 2]; /* the line, its CR and its NUL */
-	size_t line_len;      /* of the line read last, even if longer than buf */
-	bool line_nul;        /* ... and it holds a NUL byte */
-	unsigned line;
-	char ***errors;
-	int error;            /* first -errno other than -EINVAL (e.g. -ENOMEM) */
-	bool had_error;
-	ConfigSection section;
-	bool section_ok;      /* false: an unknown or duplicate header, skip its keys */
-	bool seen_header;     /* keys before any header are an error */
-	Profile *profile;
-	char *section_name;   /* full header text, for messages */
-	char **sections_seen; /* headers of this file */
-	char **keys_seen;     /* "section\nkey" of this file */
-} ConfigParse;
+/*
+ * The messages of one load.  The first CONFIG_ERRORS_MAX are kept, the
+ * rest only counted: a file of junk costs neither quadratic time nor a log
+ * line (and a D-Bus error line) for each of its lines.
+ */
+typedef struct ConfigErrors {
+	char **messages;
+	size_t n;
+	size_t n_dropped;
+} ConfigErrors;
+
+/* Takes over the messages of *l (may be NULL), as the public calls get them. */
+static ConfigErrors config_errors_from(char ***l)
+{
+	ConfigErrors e = {
+		.messages = l ? TAKE_PTR(*l) : NULL,
+	};
+
+	e.n = strv_length(e.messages);
+	return e;
+}
+
+/*
+ * Hands the messages back to *l (freed if l is NULL), the last one saying
+ * how many more there were, if any.  -ENOMEM if that line could not be
+ * made (the others are handed back all the same).
+ */
+static int config_errors_done(ConfigErrors *e, char ***l)
+{
+	int r = 0;
+
+	if (e->n_dropped > 0)
+		r = strv_extendf(&e->messages, "... and %zu more error(s)", e->n_dropped);
+	if (l)
+		*l = TAKE_PTR(e->messages);
+	strv_free(e->messages);
+	*e = (ConfigErrors){};
+	return r;
+}
 
 /*
  * Appends one error message, escaped (text_escape()): it quotes keys,
  * values and file names as they were, and those may hold any bytes, but
  * the message goes to terminals, the journal and D-Bus.
  */
-_printf_(2, 3) static int error_extendf(char ***errors, const char *fmt, ...)
+_printf_(2, 3) static int error_extendf(ConfigErrors *errors, const char *fmt, ...)
 {
 	_cleanup_free_ char *raw = NULL;
 	char *e;
 	va_list ap;
 	int r;
 
+	if (errors->n >= CONFIG_ERRORS_MAX) {
+		errors->n_dropped++;
+		return 0;
+	}
 	va_start(ap, fmt);
 	r = vasprintf(&raw, fmt, ap);
 	va_end(ap);
@@ -437,10 +461,39 @@ _printf_(2, 3) static int error_extendf(char ***errors, const char *fmt, ...)
 	e = text_escape(raw, 0);
 	if (!e)
 		return -ENOMEM;
-	r = strv_extend(errors, e);
+	r = strv_extend(&errors->messages, e);
 	free(e);
+	if (r >= 0)
+		errors->n++;
 	return r;
 }
+
+/* ---- parsing --------------------------------------------------------- */
+
+typedef struct ConfigParse {
+	Config *config;
+	const char *file;
+	FILE *f;
+	size_t budget;        /* bytes this file may still have */
+	const char *too_large; /* the error once it has more */
+	char buf[CONFIG_LINE_MAX + 2]; /* the line, its CR and its NUL */
+	size_t line_len;      /* of the line read last, even if longer than buf */
+	bool line_nul;        /* ... and it holds a NUL byte */
+	unsigned line;
+	ConfigErrors *errors;
+	int error;            /* first -errno other than -EINVAL (e.g. -ENOMEM) */
+	bool had_error;
+	ConfigSection section;
+	bool section_ok;      /* false: an unknown or duplicate header, skip its keys */
+	bool seen_header;     /* keys before any header are an error */
+	size_t profile;       /* in config->profiles, of a [Profile] section */
+	char *section_name;   /* full header text, for messages */
+	/* What this file had so far: sections, and keys of each (bit = key index). */
+	unsigned sections_seen;
+	uint64_t keys_seen[_SECTION_MAX];
+	bool profile_seen[CONFIG_PROFILES_MAX];
+	uint64_t profile_keys_seen[CONFIG_PROFILES_MAX];
+} ConfigParse;
 
 static void add_error(ConfigParse *p, const char *key, const char *reason)
 {
@@ -455,30 +508,26 @@ static void add_error(ConfigParse *p, const char *key, const char *reason)
 		p->error = r;
 }
 
-static bool strv_contains(char **l, const char *s)
-{
-	for (size_t i = 0; l && l[i]; i++)
-		if (streq(l[i], s))
-			return true;
-	return false;
-}
-
-static Profile *profile_find(Config *c, const char *name)
+/* The index of the profile NAME in c->profiles, or -1. */
+static ssize_t profile_find(const Config *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_profiles; i++)
 		if (streq(c->profiles[i].name, name))
-			return &c->profiles[i];
-	return NULL;
+			return (ssize_t)i;
+	return -1;
 }
 
-static Profile *profile_add(ConfigParse *p, const char *name)
+/* Its index, -ENOMEM, or -E2BIG past CONFIG_PROFILES_MAX. */
+static ssize_t profile_add(ConfigParse *p, const char *name)
 {
 	Config *c = p->config;
-	Profile *n = realloc(c->profiles, (c->n_profiles + 1) * sizeof(Profile));
-	Profile *prof;
+	Profile *n, *prof;
 
+	if (c->n_profiles >= CONFIG_PROFILES_MAX)
+		return -E2BIG;
+	n = realloc(c->profiles, (c->n_profiles + 1) * sizeof(Profile));
 	if (!n)
-		return NULL;
+		return -ENOMEM;
 	c->profiles = n;
 	prof = &c->profiles[c->n_profiles];
 	*prof = (Profile){
@@ -490,10 +539,21 @@ static Profile *profile_add(ConfigParse *p, const char *name)
 		prof->origin = NULL;
 	if (!prof->name || !prof->origin) {
 		profile_done(prof);
-		return NULL;
+		return -ENOMEM;
 	}
-	c->n_profiles++;
-	return prof;
+	return (ssize_t)c->n_profiles++;
+}
+
+/* "[name]: reason" */
+static void add_section_error(ConfigParse *p, const char *name, const char *reason)
+{
+	_cleanup_free_ char *k = NULL;
+
+	if (asprintf(&k, "[%s]", name) < 0) {
+		p->error = p->error ?: -ENOMEM;
+		return;
+	}
+	add_error(p, k, reason);
 }
 
 /* A "[...]" line: which section, and is it acceptable here. */
@@ -502,12 +562,11 @@ static void parse_section_header(ConfigParse *p, const char *line)
 	const char *close = strchr(line, ']');
 	_cleanup_free_ char *name = NULL;
 	const char *rest;
-	int r;
+	ssize_t i;
 
 	p->section_ok = false;
 	p->seen_header = true;
 	p->section = SECTION_NONE;
-	p->profile = NULL;
 	free(p->section_name);
 	p->section_name = NULL;
 
@@ -523,53 +582,41 @@ static void parse_section_header(ConfigParse *p, const char *line)
 	}
 	p->section_name = strdup(name);
 
-	if (strv_contains(p->sections_seen, name)) {
-		_cleanup_free_ char *k = NULL;
-
-		if (asprintf(&k, "[%s]", name) >= 0)
-			add_error(p, k, "duplicate section in this file");
-		return;
-	}
-	r = strv_extend(&p->sections_seen, name);
-	if (r < 0) {
-		p->error = p->error ?: r;
-		return;
-	}
-
 	for (int s = SECTION_MANAGER; s < SECTION_PROFILE; s++)
 		if (streq(name, section_table[s])) {
+			if (p->sections_seen & (1U << s))
+				return add_section_error(p, name, "duplicate section in this file");
+			p->sections_seen |= 1U << s;
 			p->section = (ConfigSection)s;
 			p->section_ok = true;
 			return;
 		}
 
 	rest = startswith(name, "Profile ");
-	if (rest) {
+	if (!rest)
+		return add_section_error(p, name, "unknown section");
+	{
 		const char *reason;
 
-		if (value_profile_name(rest, &reason) < 0) {
-			_cleanup_free_ char *k = NULL;
-
-			if (asprintf(&k, "[%s]", name) >= 0)
-				add_error(p, k, reason);
-			return;
-		}
-		p->profile = profile_find(p->config, rest) ?: profile_add(p, rest);
-		if (!p->profile) {
-			p->error = p->error ?: -ENOMEM;
-			return;
-		}
-		p->section = SECTION_PROFILE;
-		p->section_ok = true;
+		if (value_profile_name(rest, &reason) < 0)
+			return add_section_error(p, name, reason);
+	}
+	i = profile_find(p->config, rest);
+	if (i < 0)
+		i = profile_add(p, rest);
+	if (i == -E2BIG)
+		return add_section_error(p, name,
+					 "too many profiles (at most " STRINGIFY(CONFIG_PROFILES_MAX) ")");
+	if (i < 0) {
+		p->error = p->error ?: (int)i;
 		return;
 	}
-
-	{
-		_cleanup_free_ char *k = NULL;
-
-		if (asprintf(&k, "[%s]", name) >= 0)
-			add_error(p, k, "unknown section");
-	}
+	if (p->profile_seen[i])
+		return add_section_error(p, name, "duplicate section in this file");
+	p->profile_seen[i] = true;
+	p->profile = (size_t)i;
+	p->section = SECTION_PROFILE;
+	p->section_ok = true;
 }
 
 /*
@@ -587,6 +634,13 @@ static int read_line(ConfigParse *p)
 	p->line_nul = false;
 	errno = 0;
 	while ((ch = getc_unlocked(p->f)) != EOF) {
+		if (p->budget == 0) {
+			/* Past the size it may have (it grew since it was measured). */
+			p->line++;
+			add_error(p, NULL, p->too_large);
+			return 0;
+		}
+		p->budget--;
 		if (ch == '\n')
 			break;
 		if (ch == 0)
@@ -637,16 +691,21 @@ static void parse_line(ConfigParse *p)
 	parse_assignment(p, line);
 }
 
+static Profile *current_profile(ConfigParse *p)
+{
+	return &p->config->profiles[p->profile];
+}
+
 static void *field_address(ConfigParse *p, const ConfigKey *k, bool in_profile)
 {
 	switch (k->base) {
 	case IN_CONFIG:
 		return (char *)p->config + k->offset;
 	case IN_SETTINGS:
-		return (char *)(in_profile ? &p->profile->overrides : &p->config->defaults) +
+		return (char *)(in_profile ? &current_profile(p)->overrides : &p->config->defaults) +
 		       k->offset;
 	case IN_MATCH:
-		return (char *)&p->profile->match + k->offset;
+		return (char *)&current_profile(p)->match + k->offset;
 	}
 	return NULL;
 }
@@ -669,16 +728,14 @@ static const ConfigKey *key_lookup(ConfigSection section, const char *name, size
 
 static void set_key(ConfigParse *p, const char *name, const char *value)
 {
-	_cleanup_free_ char *seen = NULL;
 	const char *reason = "invalid value";
 	const ConfigKey *k;
+	uint64_t *seen;
 	size_t index;
 	int r;
 
-	if (!p->seen_header) {
-		add_error(p, name, "key outside of any section");
-		return;
-	}
+	if (!p->seen_header)
+		return add_error(p, name, "key outside of any section");
 	if (!p->section_ok)
 		return;
 
@@ -687,26 +744,15 @@ static void set_key(ConfigParse *p, const char *name, const char *value)
 		char reason_buf[128];
 
 		snprintf(reason_buf, sizeof(reason_buf), "unknown key in [%s]", p->section_name);
-		add_error(p, name, reason_buf);
-		return;
+		return add_error(p, name, reason_buf);
 	}
-	if (asprintf(&seen, "%s\n%s", p->section_name, name) < 0) {
-		p->error = p->error ?: -ENOMEM;
-		return;
-	}
-	if (strv_contains(p->keys_seen, seen)) {
-		add_error(p, name, "duplicate key in this section");
-		return;
-	}
-	r = strv_extend(&p->keys_seen, seen);
-	if (r < 0) {
-		p->error = p->error ?: r;
-		return;
-	}
-	if (!*value && k->parse != parse_group && k->parse != parse_path) {
-		add_error(p, name, "empty value");
-		return;
-	}
+	seen = p->section == SECTION_PROFILE ? &p->profile_keys_seen[p->profile]
+					     : &p->keys_seen[p->section];
+	if (*seen & (1ULL << index))
+		return add_error(p, name, "duplicate key in this section");
+	*seen |= 1ULL << index;
+	if (!*value && k->parse != parse_group && k->parse != parse_path)
+		return add_error(p, name, "empty value");
 
 	r = k->parse(value, field_address(p, k, p->section == SECTION_PROFILE), &reason);
 	if (r == -ENOMEM) {
@@ -717,16 +763,15 @@ static void set_key(ConfigParse *p, const char *name, const char *value)
 		char buf[256];
 
 		snprintf(buf, sizeof(buf), "%s: '%.120s'", reason, value);
-		add_error(p, name, buf);
-		return;
+		return add_error(p, name, buf);
 	}
 	{
-		char **origin = p->section == SECTION_PROFILE
-					? (k->base == IN_SETTINGS ? &p->profile->origins[index] : NULL)
-					: &p->config->origins[index];
+		Profile *prof = p->section == SECTION_PROFILE ? current_profile(p) : NULL;
+		char **origin = prof ? (k->base == IN_SETTINGS ? &prof->origins[index] : NULL)
+				     : &p->config->origins[index];
 
-		if (p->section == SECTION_PROFILE && k->base == IN_SETTINGS)
-			p->profile->set_mask |= 1ULL << index;
+		if (prof && k->base == IN_SETTINGS)
+			prof->set_mask |= 1ULL << index;
 		if (origin) {
 			free(*origin);
 			if (asprintf(origin, "%s:%u", p->file, p->line) < 0) {
@@ -757,15 +802,24 @@ static void parse_assignment(ConfigParse *p, char *line)
 	set_key(p, line, value);
 }
 
-int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
+/*
+ * One file's text into c.  budget: the bytes it may have; too_large: the
+ * error if it has more.
+ */
+static int parse_stream(Config *c, FILE *f, const char *name, size_t budget, const char *too_large,
+			ConfigErrors *errors)
 {
 	ConfigParse p = {
 		.config = c,
 		.file = name,
 		.f = f,
+		.budget = budget,
+		.too_large = too_large,
 		.errors = errors,
 	};
 
+	_Static_assert(_SECTION_MAX <= 32, "sections_seen");
+	_Static_assert(CONFIG_N_KEYS <= 64, "keys_seen");
 	while (read_line(&p) > 0)
 		parse_line(&p);
 	if (ferror(f)) {
@@ -773,11 +827,20 @@ int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
 		add_error(&p, NULL, strerror(errno ?: EIO));
 	}
 	free(p.section_name);
-	strv_free(p.sections_seen);
-	strv_free(p.keys_seen);
 	if (p.error < 0)
 		return p.error;
 	return p.had_error ? -EINVAL : 0;
+}
+
+int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
+{
+	ConfigErrors e = config_errors_from(errors);
+	int r, k;
+
+	r = parse_stream(c, f, name, CONFIG_FILE_SIZE_MAX,
+			 "file too large (more than " STRINGIFY(CONFIG_FILE_SIZE_MAX) " bytes)", &e);
+	k = config_errors_done(&e, errors);
+	return r < 0 ? r : k;
 }
 
 /* ---- whole-config validation, dump and digest ------------------------- */
@@ -787,7 +850,7 @@ int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
  * set there); the message blames the key that was set, HoldTime first.
  */
 static int validate_settings(const SmmuSettings *s, char *const *origins, const char *fallback,
-			     char ***errors)
+			     ConfigErrors *errors)
 {
 	char w[FORMAT_TIMESPAN_MAX], h[FORMAT_TIMESPAN_MAX];
 	int hold = key_index(parse_positive_timespan_value, "HoldTime");
@@ -911,7 +974,7 @@ int config_dump(const Config *c, char **ret)
 	return 0;
 }
 
-int config_finalize(Config *c, char ***errors)
+static int finalize(Config *c, ConfigErrors *errors)
 {
 	bool bad = false;
 	int r;
@@ -944,11 +1007,29 @@ int config_finalize(Config *c, char ***errors)
 	return 0;
 }
 
+int config_finalize(Config *c, char ***errors)
+{
+	ConfigErrors e = config_errors_from(errors);
+	int r, k;
+
+	r = finalize(c, &e);
+	k = config_errors_done(&e, errors);
+	return r < 0 ? r : k;
+}
+
 /* ---- files ---------------------------------------------------------- */
 
-static int parse_one_file(Config *c, const char *path, bool required, char ***errors)
+/*
+ * *total: the bytes the files read so far had; this one may bring it to
+ * CONFIG_TOTAL_SIZE_MAX at most.  A file larger than its share is refused
+ * before a byte of it is read.
+ */
+static int parse_one_file(Config *c, const char *path, bool required, size_t *total,
+			  ConfigErrors *errors)
 {
 	_cleanup_fclose_ FILE *f = NULL;
+	char too_large[128];
+	size_t budget;
 	struct stat st;
 	int r;
 
@@ -967,6 +1048,22 @@ static int parse_one_file(Config *c, const char *path, bool required, char ***er
 		r = error_extendf(errors, "%s: not a regular file", path);
 		return r < 0 ? r : -EINVAL;
 	}
+	if ((uint64_t)st.st_size > CONFIG_FILE_SIZE_MAX) {
+		r = error_extendf(errors, "%s: too large (%jd bytes, at most %u)", path,
+				  (intmax_t)st.st_size, CONFIG_FILE_SIZE_MAX);
+		return r < 0 ? r : -EINVAL;
+	}
+	if (*total + (size_t)st.st_size > CONFIG_TOTAL_SIZE_MAX) {
+		r = error_extendf(errors,
+				  "%s: too large (%jd bytes): the files would have more than %u "
+				  "bytes together",
+				  path, (intmax_t)st.st_size, CONFIG_TOTAL_SIZE_MAX);
+		return r < 0 ? r : -EINVAL;
+	}
+	budget = CONFIG_TOTAL_SIZE_MAX - *total;
+	if (budget > CONFIG_FILE_SIZE_MAX)
+		budget = CONFIG_FILE_SIZE_MAX;
+	snprintf(too_large, sizeof(too_large), "grew past %zu bytes while being read", budget);
 	f = fdopen(fd, "re");
 	if (!f)
 		return -ENOMEM;
@@ -974,7 +1071,9 @@ static int parse_one_file(Config *c, const char *path, bool required, char ***er
 	r = strv_extend(&c->files, path);
 	if (r < 0)
 		return r;
-	return config_parse_stream(c, f, path, errors);
+	r = parse_stream(c, f, path, budget, too_large, errors);
+	*total += (size_t)ftello(f);
+	return r;
 }
 
 static int compare_strings(const void *a, const void *b)
@@ -982,10 +1081,11 @@ static int compare_strings(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_dropins(const char *dir, char ***ret, char ***errors)
+static int list_dropins(const char *dir, char ***ret, ConfigErrors *errors)
 {
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	_cleanup_strv_free_ char **names = NULL;
+	size_t n_names = 0;
 	struct dirent *de;
 	int r;
 
@@ -1000,40 +1100,41 @@ static int list_dropins(const char *dir, char ***ret, char ***errors)
 
 		if (de->d_name[0] == '.' || n < 6 || !streq(de->d_name + n - 5, ".conf"))
 			continue;
+		if (n_names >= CONFIG_DROPINS_MAX) {
+			r = error_extendf(errors, "%s: more than %d drop-ins", dir, CONFIG_DROPINS_MAX);
+			return r < 0 ? r : -EINVAL;
+		}
 		r = strv_extend(&names, de->d_name);
 		if (r < 0)
 			return r;
+		n_names++;
 	}
 	if (errno != 0) {
 		r = error_extendf(errors, "%s: cannot read directory: %s", dir, strerror(errno));
 		return r < 0 ? r : -EINVAL;
 	}
 	if (names)
-		qsort(names, strv_length(names), sizeof(char *), compare_strings);
+		qsort(names, n_names, sizeof(char *), compare_strings);
 	*ret = TAKE_PTR(names);
 	return 0;
 }
 
-int config_load(const ConfigSource *src, Config **ret, char ***ret_errors)
+static int load(const ConfigSource *src, Config *c, ConfigErrors *errors)
 {
-	_cleanup_config_free_ Config *c = config_new_defaults();
 	_cleanup_strv_free_ char **dropins = NULL;
-	_cleanup_strv_free_ char **errors = NULL;
 	const char *file = src && src->file ? src->file : SMMUD_CONFIG_FILE;
 	const char *dir = src && src->dropin_dir ? src->dropin_dir : SMMUD_CONFIG_DIR;
+	size_t total = 0;
 	bool bad = false;
 	int r;
 
-	if (!c)
-		return -ENOMEM;
-
-	r = parse_one_file(c, file, src && src->file_required, &errors);
+	r = parse_one_file(c, file, src && src->file_required, &total, errors);
 	if (r == -ENOMEM)
 		return r;
 	bad = bad || r < 0;
 
 	if (*dir) {
-		r = list_dropins(dir, &dropins, &errors);
+		r = list_dropins(dir, &dropins, errors);
 		if (r == -ENOMEM)
 			return r;
 		bad = bad || r < 0;
@@ -1043,22 +1144,34 @@ int config_load(const ConfigSource *src, Config **ret, char ***ret_errors)
 
 		if (!path)
 			return -ENOMEM;
-		r = parse_one_file(c, path, true, &errors);
+		r = parse_one_file(c, path, true, &total, errors);
 		if (r == -ENOMEM)
 			return r;
 		bad = bad || r < 0;
 	}
 
 	/* Cross-key checks only make sense once every key parsed. */
-	if (!bad) {
-		r = config_finalize(c, &errors);
-		if (r == -ENOMEM)
-			return r;
-		bad = r < 0;
-	}
-	if (bad) {
+	if (bad)
+		return -EINVAL;
+	return finalize(c, errors);
+}
+
+int config_load(const ConfigSource *src, Config **ret, char ***ret_errors)
+{
+	_cleanup_config_free_ Config *c = config_new_defaults();
+	_cleanup_strv_free_ char **messages = NULL;
+	ConfigErrors errors = {};
+	int r, k;
+
+	if (!c)
+		return -ENOMEM;
+	r = load(src, c, &errors);
+	k = config_errors_done(&errors, &messages);
+	if (r == -ENOMEM || k < 0)
+		return -ENOMEM;
+	if (r < 0) {
 		if (ret_errors)
-			*ret_errors = TAKE_PTR(errors);
+			*ret_errors = TAKE_PTR(messages);
 		return -EINVAL;
 	}
 	*ret = TAKE_PTR(c);

@@ -672,6 +672,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	size_t len = 0;
+	char *p;
 	int r;
 
 	r = check(b, BUS_RIGHT_CHANGE, msg, error);
@@ -688,10 +689,11 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	joined = calloc(1, len + 1);
 	if (!joined)
 		return -ENOMEM;
+	p = joined;
 	for (size_t i = 0; errors[i]; i++) {
-		strcat(joined, errors[i]);
-		if (errors[i + 1])
-			strcat(joined, "\n");
+		if (i > 0)
+			*p++ = '\n';
+		p = stpcpy(p, errors[i]);
 	}
 	/* config.c escaped each message already; this is the bus's own guarantee. */
 	return sd_bus_error_set(error, SMMUD_ERROR_CONFIG_INVALID,

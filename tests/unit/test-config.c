@@ -302,6 +302,123 @@ static void test_all_errors_reported(void **state)
 	strv_free(errs);
 }
 
+/* Junk costs one error line each up to CONFIG_ERRORS_MAX, then one line in all. */
+static void test_errors_are_bounded(void **state)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t size = 0;
+	Config *c = NULL;
+	char **errs = NULL;
+	FILE *f = open_memstream(&text, &size);
+
+	assert_non_null(f);
+	fputs("[Manager]\n", f);
+	for (int i = 0; i < 5000; i++)
+		fprintf(f, "junk line %d\n", i);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(load_text(text, &c, &errs), -EINVAL);
+	assert_null(c);
+	assert_int_equal(strv_length(errs), CONFIG_ERRORS_MAX + 1);
+	assert_non_null(strstr(errs[0], ":2: expected 'Key=value'"));
+	assert_non_null(strstr(errs[CONFIG_ERRORS_MAX - 1], ":21: expected 'Key=value'"));
+	assert_string_equal(errs[CONFIG_ERRORS_MAX], "... and 4980 more error(s)");
+	strv_free(errs);
+}
+
+static void write_size(const Dir *d, const char *name, size_t size)
+{
+	_cleanup_free_ char *p = path_join(d->path, name);
+	FILE *f;
+
+	assert_non_null(p);
+	f = fopen(p, "we");
+	assert_non_null(f);
+	/* Comment lines: valid text, so only the size can be refused. */
+	for (size_t i = 0; i < size; i++)
+		fputc(i % 64 == 63 ? '\n' : '#', f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_sizes_are_bounded(void **state)
+{
+	Dir d;
+	_cleanup_free_ char *main_file = NULL, *dropins = NULL;
+	Config *c = NULL;
+	char **errs = NULL;
+	ConfigSource src;
+	char name[64];
+
+	dir_make(&d);
+	main_file = write_file(&d, "smmud.conf", "[Trigger]\nExitLimit=5\n");
+	dropins = path_join(d.path, "d");
+	assert_int_equal(mkdir(dropins, 0755), 0);
+	src = (ConfigSource){ .file = main_file, .dropin_dir = dropins };
+
+	/* One file: refused by its size, unread, with one error naming it. */
+	write_size(&d, "d/10-big.conf", CONFIG_FILE_SIZE_MAX + 1);
+	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+	assert_int_equal(strv_length(errs), 1);
+	assert_non_null(strstr(errs[0], "d/10-big.conf: too large (262145 bytes, at most 262144)"));
+	strv_free(errs);
+	errs = NULL;
+
+	/* As large as a file may be: fine; four of them and a main file: too much together. */
+	write_size(&d, "d/10-big.conf", CONFIG_FILE_SIZE_MAX);
+	assert_int_equal(config_load(&src, &c, &errs), 0);
+	config_free(c);
+	c = NULL;
+	for (int i = 11; i < 14; i++) {
+		snprintf(name, sizeof(name), "d/%d-big.conf", i);
+		write_size(&d, name, CONFIG_FILE_SIZE_MAX);
+	}
+	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+	assert_int_equal(strv_length(errs), 1);
+	assert_non_null(strstr(errs[0], "d/13-big.conf: too large (262144 bytes): the files would "
+					"have more than 1048576 bytes together"));
+	strv_free(errs);
+	errs = NULL;
+	dir_remove(&d);
+
+	/* More drop-ins than CONFIG_DROPINS_MAX. */
+	dir_make(&d);
+	dropins = (free(dropins), path_join(d.path, "d"));
+	assert_int_equal(mkdir(dropins, 0755), 0);
+	for (int i = 0; i <= CONFIG_DROPINS_MAX; i++) {
+		snprintf(name, sizeof(name), "d/%03d.conf", i);
+		free(write_file(&d, name, ""));
+	}
+	src = (ConfigSource){ .file = "/nonexistent", .dropin_dir = dropins };
+	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+	assert_int_equal(strv_length(errs), 1);
+	assert_non_null(strstr(errs[0], "/d: more than 128 drop-ins"));
+	strv_free(errs);
+	dir_remove(&d);
+}
+
+static void test_profiles_are_bounded(void **state)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t size = 0;
+	Config *c = NULL;
+	char **errs = NULL;
+	FILE *f = open_memstream(&text, &size);
+
+	assert_non_null(f);
+	for (int i = 0; i < CONFIG_PROFILES_MAX; i++)
+		fprintf(f, "[Profile p%d]\nExitLimit=%d\n", i, i + 1);
+	assert_int_equal(fflush(f), 0);
+	assert_int_equal(load_text(text, &c, &errs), 0);
+	assert_int_equal(c->n_profiles, CONFIG_PROFILES_MAX);
+	config_free(c);
+	c = NULL;
+	fprintf(f, "[Profile one-more]\nExitLimit=1\n");
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(load_text(text, &c, &errs), -EINVAL);
+	assert_int_equal(strv_length(errs), 1);
+	assert_non_null(strstr(errs[0], ":129: [Profile one-more]: too many profiles (at most 64)"));
+	strv_free(errs);
+}
+
 static void test_unreadable_file(void **state)
 {
 	Dir d;
@@ -611,6 +728,9 @@ int main(void)
 		cmocka_unit_test(test_value_is_the_rest_of_the_line),
 		cmocka_unit_test(test_nul_byte_is_an_error),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_errors_are_bounded),
+		cmocka_unit_test(test_sizes_are_bounded),
+		cmocka_unit_test(test_profiles_are_bounded),
 		cmocka_unit_test(test_errors_are_escaped_utf8),
 		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_unreadable_file),
