@@ -295,11 +295,11 @@ static const ConfigKey config_keys[] = {
 _Static_assert(ELEMENTSOF(config_keys) == CONFIG_N_KEYS, "CONFIG_N_KEYS");
 #define N_SETTINGS_KEYS CONFIG_N_SETTINGS_KEYS
 
-static int key_index(ValueParser parse_fn, const char *profile_name)
+/* The index of the settings key a profile calls profile_name. */
+static int key_index(const char *profile_name)
 {
-	for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
-		if (config_keys[i].parse == parse_fn && config_keys[i].profile_name &&
-		    streq(config_keys[i].profile_name, profile_name))
+	for (size_t i = 0; i < N_SETTINGS_KEYS; i++)
+		if (streq(config_keys[i].profile_name, profile_name))
 			return (int)i;
 	return -1;
 }
@@ -769,9 +769,13 @@ static void set_key(ConfigParse *p, const char *name, const char *value)
 		Profile *prof = p->section == SECTION_PROFILE ? current_profile(p) : NULL;
 		char **origin = prof ? (k->base == IN_SETTINGS ? &prof->origins[index] : NULL)
 				     : &p->config->origins[index];
+		unsigned *seq = prof ? (k->base == IN_SETTINGS ? &prof->origin_seq[index] : NULL)
+				     : &p->config->origin_seq[index];
 
 		if (prof && k->base == IN_SETTINGS)
 			prof->set_mask |= 1ULL << index;
+		if (seq)
+			*seq = ++p->config->n_set;
 		if (origin) {
 			free(*origin);
 			if (asprintf(origin, "%s:%u", p->file, p->line) < 0) {
@@ -847,14 +851,16 @@ int config_parse_stream(Config *c, FILE *f, const char *name, char ***errors)
 
 /*
  * origins[] are "file:line" of where each settings key was set (NULL: not
- * set there); the message blames the key that was set, HoldTime first.
+ * set there), seqs[] when (0: not set); fallback names the section for
+ * defaults.  Of HoldTime= and Window=, the message blames the one set
+ * later: the assignment (in a drop-in, say) that made the pair conflict.
  */
-static int validate_settings(const SmmuSettings *s, char *const *origins, const char *fallback,
-			     ConfigErrors *errors)
+static int validate_settings(const SmmuSettings *s, char *const *origins, const unsigned *seqs,
+			     const char *fallback, ConfigErrors *errors)
 {
 	char w[FORMAT_TIMESPAN_MAX], h[FORMAT_TIMESPAN_MAX];
-	int hold = key_index(parse_positive_timespan_value, "HoldTime");
-	int window = key_index(parse_positive_timespan_value, "Window");
+	int hold = key_index("HoldTime");
+	int window = key_index("Window");
 	int r;
 
 	/*
@@ -867,12 +873,14 @@ static int validate_settings(const SmmuSettings *s, char *const *origins, const 
 		return 0;
 	format_timespan(h, sizeof(h), s->hold_usec);
 	format_timespan(w, sizeof(w), s->window_usec);
-	if (origins[hold] || !origins[window])
-		r = error_extendf(errors, "%s: HoldTime: %s is shorter than Window=%s",
-				 origins[hold] ?: fallback, h, w);
+	if (seqs[hold] >= seqs[window])
+		r = error_extendf(errors, "%s: HoldTime: %s is shorter than Window=%s%s%s%s",
+				  origins[hold] ?: fallback, h, w, origins[window] ? " (set at " : "",
+				  origins[window] ?: "", origins[window] ? ")" : "");
 	else
-		r = error_extendf(errors, "%s: Window: %s is longer than HoldTime=%s", origins[window],
-				 w, h);
+		r = error_extendf(errors, "%s: Window: %s is longer than HoldTime=%s%s%s%s",
+				  origins[window], w, h, origins[hold] ? " (set at " : "",
+				  origins[hold] ?: "", origins[hold] ? ")" : "");
 	return r < 0 ? r : -EINVAL;
 }
 
@@ -979,18 +987,21 @@ static int finalize(Config *c, ConfigErrors *errors)
 	bool bad = false;
 	int r;
 
-	r = validate_settings(&c->defaults, c->origins, "[Trigger]", errors);
+	r = validate_settings(&c->defaults, c->origins, c->origin_seq, "[Trigger]", errors);
 	if (r == -ENOMEM)
 		return r;
 	bad = bad || r < 0;
 	for (size_t i = 0; i < c->n_profiles; i++) {
 		Profile *prof = &c->profiles[i];
 		char *origins[N_SETTINGS_KEYS];
+		unsigned seqs[N_SETTINGS_KEYS];
 
 		profile_overlay(c, prof);
-		for (size_t j = 0; j < N_SETTINGS_KEYS; j++)
+		for (size_t j = 0; j < N_SETTINGS_KEYS; j++) {
 			origins[j] = prof->origins[j] ?: c->origins[j];
-		r = validate_settings(&prof->effective, origins, prof->origin, errors);
+			seqs[j] = prof->origins[j] ? prof->origin_seq[j] : c->origin_seq[j];
+		}
+		r = validate_settings(&prof->effective, origins, seqs, prof->origin, errors);
 		if (r == -ENOMEM)
 			return r;
 		bad = bad || r < 0;

@@ -93,6 +93,7 @@ typedef struct Profile {
 	SmmuSettings effective;     /* defaults with the overrides on top */
 	char *origin;               /* "file:line" of its first section header */
 	char *origins[CONFIG_N_SETTINGS_KEYS]; /* "file:line" of each key it sets */
+	unsigned origin_seq[CONFIG_N_SETTINGS_KEYS]; /* ... and when (Config.n_set) */
 } Profile;
 
 typedef struct Config {
@@ -110,6 +111,8 @@ typedef struct Config {
 	size_t n_profiles;
 	char **files;               /* the files it came from, in parse order */
 	char *origins[CONFIG_N_KEYS]; /* "file:line" that set each key; NULL: default */
+	unsigned origin_seq[CONFIG_N_KEYS]; /* ... and when: the n_set of that assignment */
+	unsigned n_set;             /* assignments parsed so far, in file and line order */
 	char *dump;                 /* canonical text of the effective config */
 	char digest[SHA256_HEX_SIZE]; /* sha256 of dump */
 } Config;

@@ -505,6 +505,44 @@ static void test_dropins_in_lexical_order(void **state)
 	dir_remove(&d);
 }
 
+/* A conflict a drop-in brings is blamed on the drop-in, whichever key it set. */
+static void test_conflict_blames_the_later_file(void **state)
+{
+	static const struct {
+		const char *main, *dropin, *error;
+	} cases[] = {
+		{ "[Trigger]\nHoldTime=30s\n", "[Trigger]\nWindow=1min\n",
+		  "d/50.conf:2: Window: 1min is longer than HoldTime=30s (set at " },
+		{ "[Trigger]\nWindow=1min\nHoldTime=2min\n", "[Trigger]\nHoldTime=30s\n",
+		  "d/50.conf:2: HoldTime: 30s is shorter than Window=1min (set at " },
+		{ "[Profile p]\nHoldTime=30s\n", "[Profile p]\nWindow=1min\n",
+		  "d/50.conf:2: Window: 1min is longer than HoldTime=30s (set at " },
+		{ "[Trigger]\nHoldTime=30s\n", "[Profile p]\nWindow=1min\n",
+		  "d/50.conf:2: Window: 1min is longer than HoldTime=30s (set at " },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		Dir d;
+		_cleanup_free_ char *main_file = NULL, *dropins = NULL;
+		Config *c = NULL;
+		char **errs = NULL;
+		ConfigSource src;
+
+		dir_make(&d);
+		main_file = write_file(&d, "smmud.conf", cases[i].main);
+		dropins = path_join(d.path, "d");
+		assert_int_equal(mkdir(dropins, 0755), 0);
+		free(write_file(&d, "d/50.conf", cases[i].dropin));
+		src = (ConfigSource){ .file = main_file, .dropin_dir = dropins };
+		assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+		assert_int_equal(strv_length(errs), 1);
+		if (!strstr(errs[0], cases[i].error) || !strstr(errs[0], "smmud.conf:"))
+			fail_msg("case %zu: '%s' lacks '%s'", i, errs[0], cases[i].error);
+		strv_free(errs);
+		dir_remove(&d);
+	}
+}
+
 static void test_digest_tracks_effective_values(void **state)
 {
 	Config *a = NULL, *b = NULL, *c = NULL;
@@ -736,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_unreadable_file),
 		cmocka_unit_test(test_directory_as_file),
 		cmocka_unit_test(test_dropins_in_lexical_order),
+		cmocka_unit_test(test_conflict_blames_the_later_file),
 		cmocka_unit_test(test_digest_tracks_effective_values),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_profiles_match_first),
