@@ -1059,6 +1059,21 @@ static int parse_one_file(Config *c, const char *path, bool required, size_t *to
 		r = error_extendf(errors, "%s: not a regular file", path);
 		return r < 0 ? r : -EINVAL;
 	}
+	/*
+	 * A file anyone may write, or one of another user, would let them
+	 * set AdminGroup= (and so who may change the knobs): smmud reads
+	 * only files of root (or of whoever runs check-config).
+	 */
+	if (st.st_mode & S_IWOTH) {
+		r = error_extendf(errors, "%s: writable by anyone (mode %04o), refusing it", path,
+				  (unsigned)(st.st_mode & 07777));
+		return r < 0 ? r : -EINVAL;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		r = error_extendf(errors, "%s: owned by uid %u, not root, refusing it", path,
+				  (unsigned)st.st_uid);
+		return r < 0 ? r : -EINVAL;
+	}
 	if ((uint64_t)st.st_size > CONFIG_FILE_SIZE_MAX) {
 		r = error_extendf(errors, "%s: too large (%jd bytes, at most %u)", path,
 				  (intmax_t)st.st_size, CONFIG_FILE_SIZE_MAX);

@@ -453,6 +453,45 @@ static void test_unreadable_file(void **state)
 	dir_remove(&d);
 }
 
+/* A file someone else may write could grant AdminGroup=: refused. */
+static void test_foreign_or_world_writable_file(void **state)
+{
+	Dir d;
+	_cleanup_free_ char *main_file = NULL, *dropins = NULL, *dropin = NULL;
+	Config *c = NULL;
+	char **errs = NULL;
+	ConfigSource src;
+
+	dir_make(&d);
+	main_file = write_file(&d, "smmud.conf", "[Trigger]\nExitLimit=5\n");
+	dropins = path_join(d.path, "d");
+	assert_int_equal(mkdir(dropins, 0755), 0);
+	dropin = write_file(&d, "d/50-admin.conf", "[Manager]\nAdminGroup=users\n");
+	src = (ConfigSource){ .file = main_file, .dropin_dir = dropins };
+
+	assert_int_equal(chmod(dropin, 0666), 0);
+	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+	assert_int_equal(strv_length(errs), 1);
+	assert_non_null(strstr(errs[0], "d/50-admin.conf: writable by anyone (mode 0666), refusing it"));
+	strv_free(errs);
+	errs = NULL;
+	/* Group-writable is the owner's choice. */
+	assert_int_equal(chmod(dropin, 0664), 0);
+	assert_int_equal(config_load(&src, &c, &errs), 0);
+	assert_string_equal(c->admin_group, "users");
+	config_free(c);
+	c = NULL;
+
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dropin, 65534, 65534), 0);
+		assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+		assert_int_equal(strv_length(errs), 1);
+		assert_non_null(strstr(errs[0], "d/50-admin.conf: owned by uid 65534, not root, refusing it"));
+		strv_free(errs);
+	}
+	dir_remove(&d);
+}
+
 static void test_directory_as_file(void **state)
 {
 	Dir d;
@@ -772,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_errors_are_escaped_utf8),
 		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_unreadable_file),
+		cmocka_unit_test(test_foreign_or_world_writable_file),
 		cmocka_unit_test(test_directory_as_file),
 		cmocka_unit_test(test_dropins_in_lexical_order),
 		cmocka_unit_test(test_conflict_blames_the_later_file),
