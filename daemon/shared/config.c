@@ -47,14 +47,59 @@ static int parse_bool_value(const char *value, void *field, const char **reason)
 	return value_boolean(value, field, reason);
 }
 
-static int parse_timespan_value(const char *value, void *field, const char **reason)
+/*
+ * Every time span has bounds: a timer's next time is now plus a span, and
+ * a span too small for its job (a /proc scan every microsecond) is a busy
+ * loop.  Documented in smmud.conf(5).
+ */
+static int parse_timespan_in(const char *value, uint64_t min, uint64_t max, const char *range,
+			     void *field, const char **reason)
 {
-	return value_timespan(value, 0, USEC_INFINITY, field, reason);
+	int r = value_timespan(value, min, max, field, reason);
+
+	if (r == -ERANGE)
+		*reason = range;
+	return r;
 }
 
-static int parse_positive_timespan_value(const char *value, void *field, const char **reason)
+static int parse_window(const char *value, void *field, const char **reason)
 {
-	return value_timespan(value, 1, USEC_INFINITY, field, reason);
+	return parse_timespan_in(value, 10 * USEC_PER_MSEC, USEC_PER_HOUR,
+				 "out of range (10ms to 1h)", field, reason);
+}
+
+static int parse_hold_time(const char *value, void *field, const char **reason)
+{
+	return parse_timespan_in(value, 10 * USEC_PER_MSEC, 24 * USEC_PER_HOUR,
+				 "out of range (10ms to 24h)", field, reason);
+}
+
+static int parse_drift_check(const char *value, void *field, const char **reason)
+{
+	return parse_timespan_in(value, 100 * USEC_PER_MSEC, USEC_PER_HOUR,
+				 "out of range (100ms to 1h)", field, reason);
+}
+
+static int parse_scan_interval(const char *value, void *field, const char **reason)
+{
+	const char *range = "out of range (0, or 1s to 24h)";
+	uint64_t v;
+	int r = parse_timespan_in(value, 0, 24 * USEC_PER_HOUR, range, &v, reason);
+
+	if (r < 0)
+		return r;
+	if (v > 0 && v < USEC_PER_SEC) {
+		*reason = range;
+		return -ERANGE;
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+static bool is_timespan(ValueParser p)
+{
+	return p == parse_window || p == parse_hold_time || p == parse_drift_check ||
+	       p == parse_scan_interval;
 }
 
 static int parse_size_value(const char *value, void *field, const char **reason)
@@ -255,10 +300,10 @@ typedef struct ConfigKey {
  */
 static const ConfigKey config_keys[] = {
 	{ SECTION_MANAGER, "Manage", "Manage", parse_bool_value, S(manage) },
-	{ SECTION_TRIGGER, "Window", "Window", parse_positive_timespan_value, S(window_usec) },
+	{ SECTION_TRIGGER, "Window", "Window", parse_window, S(window_usec) },
 	{ SECTION_TRIGGER, "ExitLimit", "ExitLimit", parse_u32_value, S(exit_limit) },
 	{ SECTION_TRIGGER, "PinnedLimit", "PinnedLimit", parse_size_value, S(pinned_limit) },
-	{ SECTION_TRIGGER, "HoldTime", "HoldTime", parse_positive_timespan_value, S(hold_usec) },
+	{ SECTION_TRIGGER, "HoldTime", "HoldTime", parse_hold_time, S(hold_usec) },
 	{ SECTION_TRIGGER, "OnShutdown", "OnShutdown", parse_bool_value, S(storm_on_shutdown) },
 	{ SECTION_BASELINE, "Threshold", "BaselineThreshold", parse_baseline_threshold,
 	  S(baseline.threshold) },
@@ -270,9 +315,9 @@ static const ConfigKey config_keys[] = {
 	  S(storm.teardown_mode) },
 
 	{ SECTION_MANAGER, "ExternalChange", NULL, parse_external_change, C(external_change) },
-	{ SECTION_MANAGER, "DriftCheckInterval", NULL, parse_positive_timespan_value,
+	{ SECTION_MANAGER, "DriftCheckInterval", NULL, parse_drift_check,
 	  C(drift_check_usec) },
-	{ SECTION_MANAGER, "ScanInterval", NULL, parse_timespan_value, C(scan_interval_usec) },
+	{ SECTION_MANAGER, "ScanInterval", NULL, parse_scan_interval, C(scan_interval_usec) },
 	{ SECTION_MANAGER, "Machined", NULL, parse_bool_value, C(use_machined) },
 	{ SECTION_MANAGER, "TaskStats", NULL, parse_bool_value, C(use_taskstats) },
 	{ SECTION_MANAGER, "ProcConnector", NULL, parse_bool_value, C(use_proc_connector) },
@@ -907,7 +952,7 @@ static void dump_value(FILE *f, const ConfigKey *k, const void *field)
 		fprintf(f, "%" PRIu32, *(const uint32_t *)field);
 	else if (k->parse == parse_size_value)
 		fputs(format_bytes(buf, sizeof(buf), *(const uint64_t *)field), f);
-	else if (k->parse == parse_positive_timespan_value || k->parse == parse_timespan_value)
+	else if (is_timespan(k->parse))
 		fputs(format_timespan(buf, sizeof(buf), *(const uint64_t *)field), f);
 	else if (k->parse == parse_external_change)
 		fputs(external_change_to_string(*(const ExternalChange *)field), f);

@@ -171,6 +171,29 @@ static void test_values_and_units(void **state)
 	config_free(c);
 }
 
+/* Each time span at its bounds is taken. */
+static void test_timespan_bounds(void **state)
+{
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_int_equal(load_text("[Manager]\nDriftCheckInterval=100ms\nScanInterval=1s\n"
+				   "[Trigger]\nWindow=10ms\nHoldTime=10ms\n",
+				   &c, &errs),
+			 0);
+	assert_int_equal(c->drift_check_usec, 100 * USEC_PER_MSEC);
+	assert_int_equal(c->scan_interval_usec, USEC_PER_SEC);
+	assert_int_equal(c->defaults.window_usec, 10 * USEC_PER_MSEC);
+	config_free(c);
+	assert_int_equal(load_text("[Manager]\nDriftCheckInterval=1h\nScanInterval=24h\n"
+				   "[Trigger]\nWindow=1h\nHoldTime=24h\n",
+				   &c, &errs),
+			 0);
+	assert_int_equal(c->scan_interval_usec, 24 * USEC_PER_HOUR);
+	assert_int_equal(c->defaults.hold_usec, 24 * USEC_PER_HOUR);
+	config_free(c);
+}
+
 static void test_bad_inputs(void **state)
 {
 	static const struct {
@@ -192,7 +215,16 @@ static void test_bad_inputs(void **state)
 		{ "[Trigger]\nPinnedLimit=99999999999P\n", "PinnedLimit: size out of range" },
 		{ "[Trigger]\nWindow=5 s\n", "Window: not a time span" },
 		{ "[Trigger]\nWindow=5sec\n", "Window: not a time span" },
-		{ "[Trigger]\nWindow=0\n", "Window: must be greater than zero" },
+		{ "[Trigger]\nWindow=0\n", "Window: out of range (10ms to 1h): '0'" },
+		{ "[Trigger]\nWindow=9ms\n", "Window: out of range (10ms to 1h)" },
+		{ "[Trigger]\nWindow=61min\nHoldTime=2h\n", ":2: Window: out of range (10ms to 1h)" },
+		{ "[Trigger]\nHoldTime=25h\n", "HoldTime: out of range (10ms to 24h)" },
+		{ "[Manager]\nDriftCheckInterval=18446744073709551615us\n",
+		  ":2: DriftCheckInterval: out of range (100ms to 1h): '18446744073709551615us'" },
+		{ "[Manager]\nDriftCheckInterval=99ms\n", "DriftCheckInterval: out of range (100ms to 1h)" },
+		{ "[Manager]\nScanInterval=1us\n", ":2: ScanInterval: out of range (0, or 1s to 24h): '1us'" },
+		{ "[Manager]\nScanInterval=999ms\n", "ScanInterval: out of range (0, or 1s to 24h)" },
+		{ "[Manager]\nScanInterval=1441min\n", "ScanInterval: out of range (0, or 1s to 24h)" },
 		{ "[Trigger]\nHoldTime=-5s\n", "HoldTime: not a time span" },
 		{ "[Trigger]\nHoldTime=1s\n", ":2: HoldTime: 1s is shorter than Window=2s" },
 		{ "[Trigger]\nWindow=1min\n", ":2: Window: 1min is longer than HoldTime=30s" },
@@ -800,6 +832,7 @@ int main(void)
 		cmocka_unit_test(test_empty_file_is_defaults),
 		cmocka_unit_test(test_comments_only_and_whitespace),
 		cmocka_unit_test(test_values_and_units),
+		cmocka_unit_test(test_timespan_bounds),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_overlong_line_is_an_error),
 		cmocka_unit_test(test_value_is_the_rest_of_the_line),
