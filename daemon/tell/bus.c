@@ -475,6 +475,33 @@ static int override_result(int r, const char *smmu, sd_bus_error *error)
 	return 0;
 }
 
+/*
+ * After a change was taken: whether the kernel took what it asked of the
+ * knobs of ms (NULL: of every SMMU).  A write it refused (or a knob that
+ * could not be read, a state file that could not be written) fails the
+ * call, as smmuctl(8) promises; the change stays in force and smmud
+ * writes again at its next decision.
+ */
+static int applied(Bus *b, const ManagedSmmu *ms, sd_bus_error *error)
+{
+	_cleanup_(bus_text_done) BusText t = {};
+	DaemonView v = view_of(b);
+
+	for (size_t i = 0; !ms && i < v.smmus->n; i++)
+		if (v.smmus->items[i]->apply_error < 0) {
+			ms = v.smmus->items[i];
+			break;
+		}
+	if (!ms || ms->apply_error == 0)
+		return 0;
+	return sd_bus_error_setf(error, SMMUD_ERROR_WRITE_FAILED,
+				 "%s: could not write %s %s: %s (the change stays in force; smmud "
+				 "tries again at its next decision)",
+				 bus_text(&t, ms->name), knob_attr_to_string(ms->apply_error_knob),
+				 bus_text(&t, smmu_desired_value(ms, ms->apply_error_knob)),
+				 strerror(-ms->apply_error));
+}
+
 static int writable(Bus *b, ManagedSmmu *ms, sd_bus_error *error)
 {
 	_cleanup_(bus_text_done) BusText t = {};
@@ -527,6 +554,9 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s %s set to %s.", ms->name, knob_attr_to_string(a), canonical);
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -567,6 +597,9 @@ static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *
 	}
 	log_info("Control API: %s %s given back to smmud.", ms->name,
 		 a >= 0 ? knob_attr_to_string((KnobAttr)a) : "knobs");
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -607,6 +640,12 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
 		 names && names[0] ? names[0] : "every SMMU");
+	if (!names || !names[0])
+		r = applied(b, NULL, error);
+	for (size_t i = 0; r >= 0 && names && names[i]; i++)
+		r = applied(b, find_smmu(b, names[i], error), error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -639,6 +678,9 @@ static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s pinned at threshold %s, teardown mode %s.", ms->name,
 		 pin.threshold, pin.teardown_mode);
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -662,6 +704,9 @@ static int method_unpin(sd_bus_message *msg, void *userdata, sd_bus_error *error
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s unpinned.", ms->name);
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
