@@ -85,7 +85,15 @@ static int append_strv_text(sd_bus_message *reply, char **l)
 
 static int check(Bus *b, BusRight right, sd_bus_message *m, sd_bus_error *error)
 {
-	int r = bus_access_check(&b->access, right, m, error);
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	/* A private connection's peer is who connected to the socket (sd-bus reads a pipe there). */
+	if (bus_private_peer(b->private, sd_bus_message_get_bus(m), &uid, &gid))
+		r = bus_access_check_peer(&b->access, right, uid, gid, error);
+	else
+		r = bus_access_check(&b->access, right, m, error);
 
 	if (r > 0)
 		return 0;
