@@ -15,6 +15,8 @@
 #define BUFFER_SIZE 4096
 /* Refusals are logged once in this while, with a count of the others. */
 #define REFUSAL_LOG_USEC (10 * USEC_PER_SEC)
+/* What one kick may dispatch of what sd-bus read along with the auth exchange. */
+#define KICK_MAX 1024
 
 _Static_assert(BUFFER_SIZE > BUS_FRAME_LINE_MAX + 2, "a judged line fits the buffer");
 
@@ -24,6 +26,7 @@ typedef struct PrivateConnection {
 	uid_t uid;
 	gid_t gid;
 	uint64_t accepted_usec;         /* CLOCK_MONOTONIC */
+	bool running;                   /* past the auth exchange, and kicked once */
 	int client_fd;                  /* the client's socket, read here (sd-bus writes to a dup) */
 	int pipe_fd;                    /* the write end of sd-bus's input; -1 once closed */
 	sd_event_source *client_source; /* client_fd readable */
@@ -38,6 +41,7 @@ struct BusPrivate {
 	sd_event *event;
 	sd_event_source *listen_source;
 	sd_event_source *idle_timer;    /* when the first connection without a message is closed */
+	sd_event_source *kick;          /* post: connections whose auth exchange may have ended */
 	int listen_fd;
 	char *path;
 	BusPrivateSetup setup;
@@ -121,19 +125,22 @@ static void drop_bus(BusPrivate *p, sd_bus *bus)
 		connection_drop(p, (size_t)i);
 }
 
-/* The idle timer follows the connections: the first idle one's end. */
+/* The timers follow the connections: the first idle one's end, and the kick while any authenticates. */
 static void schedule(BusPrivate *p)
 {
 	uint64_t next = USEC_INFINITY;
+	bool authenticating = false;
 
 	for (size_t i = 0; i < p->n_connections; i++) {
 		const PrivateConnection *c = p->connections[i];
 
 		if (c->frame.n_messages == 0 && c->accepted_usec + BUS_PRIVATE_IDLE_USEC < next)
 			next = c->accepted_usec + BUS_PRIVATE_IDLE_USEC;
+		authenticating = authenticating || !c->running;
 	}
-	if (event_timer_arm(p->idle_timer, next, SD_EVENT_ONESHOT) < 0)
-		log_warning("Cannot schedule the private connections' idle timer.");
+	if (event_timer_arm(p->idle_timer, next, SD_EVENT_ONESHOT) < 0 ||
+	    sd_event_source_set_enabled(p->kick, authenticating ? SD_EVENT_ON : SD_EVENT_OFF) < 0)
+		log_warning("Cannot schedule the private connections' timers.");
 }
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -234,6 +241,43 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 		log_debug_errno(r, "Private connection of UID %u: %m; closing it.", (unsigned)c->uid);
 	if (r < 0)
 		drop_bus(c->owner, c->bus);
+	return 0;
+}
+
+/*
+ * sd-bus reads the auth exchange in chunks: a client that sends BEGIN and
+ * its first call in one write (libdbus does) has the call read along with
+ * BEGIN, where nothing will make the pipe readable again for it.  Once
+ * sd-bus is past the exchange, what it holds is dispatched here.
+ */
+static int on_kick(sd_event_source *s, void *userdata)
+{
+	BusPrivate *p = ASSERT_PTR(userdata);
+	sd_bus *ready[BUS_PRIVATE_CONNECTIONS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_connections; i++) {
+		PrivateConnection *c = p->connections[i];
+
+		if (c->running || sd_bus_is_ready(c->bus) <= 0)
+			continue;
+		c->running = true;
+		ready[n++] = sd_bus_ref(c->bus);
+	}
+	/* Each by its bus: a call may drop connections, and move them in the list. */
+	for (size_t i = 0; i < n; i++) {
+		int r = 0;
+
+		for (unsigned k = 0; k < KICK_MAX && connection_index(p, ready[i]) >= 0; k++) {
+			r = sd_bus_process(ready[i], NULL);
+			if (r <= 0)
+				break;
+		}
+		if (r < 0)
+			drop_bus(p, ready[i]);
+		sd_bus_unref(ready[i]);
+	}
+	schedule(p);
 	return 0;
 }
 
@@ -420,8 +464,12 @@ int bus_private_new(sd_event *event, const char *path, BusPrivateSetup setup, vo
 			      on_idle_timer, p);
 	if (r >= 0)
 		r = event_source_setup(p->idle_timer, SD_EVENT_PRIORITY_IDLE, "private-idle");
+	if (r >= 0)
+		r = sd_event_add_post(event, &p->kick, on_kick, p);
+	if (r >= 0)
+		r = event_source_setup(p->kick, SD_EVENT_PRIORITY_NORMAL, "private-kick");
 	if (r < 0)
-		return log_error_errno(r, "Failed to set up the private connections' timer: %m");
+		return log_error_errno(r, "Failed to set up the private connections' timers: %m");
 
 	/* Replace a socket left by a crashed run, never anything else. */
 	if (lstat(path, &st) == 0) {
@@ -459,6 +507,7 @@ BusPrivate *bus_private_free(BusPrivate *p)
 		connection_free(p->connections[--p->n_connections]);
 	sd_event_source_disable_unref(p->listen_source);
 	sd_event_source_disable_unref(p->idle_timer);
+	sd_event_source_disable_unref(p->kick);
 	if (p->listen_fd >= 0) {
 		close(p->listen_fd);
 		(void)unlink(p->path);
