@@ -13,6 +13,13 @@
 
 /* Room for the longest auth line a frame judges, and more. */
 #define BUFFER_SIZE 4096
+/*
+ * The kernel's buffer for what smmud sends a client (sd-bus asks for
+ * 8 MiB): its memory counts against smmud's, and a client that reads
+ * nothing would have it fill.  Replies beyond it wait in sd-bus's queue,
+ * which BUS_PRIVATE_QUEUED_MAX bounds.
+ */
+#define SEND_BUFFER_SIZE (256 * 1024)
 /* Refusals are logged once in this while, with a count of the others. */
 #define REFUSAL_LOG_USEC (10 * USEC_PER_SEC)
 /* What one kick may dispatch of what sd-bus read along with the auth exchange. */
@@ -339,7 +346,13 @@ static int connection_bus(BusPrivate *p, PrivateConnection *c, int *input_fd,
 		r = sd_bus_start(c->bus);
 	if (r >= 0)
 		r = sd_bus_attach_event(c->bus, p->event, SD_EVENT_PRIORITY_NORMAL);
-	return r;
+	if (r < 0)
+		return r;
+	/* After sd_bus_start(), which raised it. */
+	if (setsockopt(c->client_fd, SOL_SOCKET, SO_SNDBUF, &(int){ SEND_BUFFER_SIZE },
+		       sizeof(int)) < 0)
+		log_debug_errno(negative_errno(), "Cannot set a private connection's send buffer: %m");
+	return 0;
 }
 
 static int connection_new(BusPrivate *p, int fd, const struct ucred *cred, PrivateConnection **ret)
