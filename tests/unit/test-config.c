@@ -46,6 +46,18 @@ static char *write_file(const Dir *d, const char *name, const char *text)
 	return p;
 }
 
+/* A fresh directory: smmud.conf holding main_text, and an empty drop-in directory d/. */
+static ConfigSource make_config_dir(Dir *d, const char *main_text, char **ret_main,
+				    char **ret_dropins)
+{
+	dir_make(d);
+	*ret_main = write_file(d, "smmud.conf", main_text);
+	*ret_dropins = path_join(d->path, "d");
+	assert_non_null(*ret_dropins);
+	assert_int_equal(mkdir(*ret_dropins, 0755), 0);
+	return (ConfigSource){ .file = *ret_main, .dropin_dir = *ret_dropins };
+}
+
 /* Loads text as the main file (no drop-ins); returns r, errors in *errs. */
 static int load_text(const char *text, Config **ret, char ***errs)
 {
@@ -76,6 +88,20 @@ static void assert_refused(const char *text, const char *want)
 		fail_msg("error '%s' lacks '%s'", errs[0], want);
 	if (errs[1])
 		fail_msg("more than one error: '%s', then '%s'", errs[0], errs[1]);
+	strv_free(errs);
+}
+
+/* Asserts src is refused with exactly one error, containing want. */
+static void assert_load_refused(const ConfigSource *src, const char *want)
+{
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_int_equal(config_load(src, &c, &errs), -EINVAL);
+	assert_null(c);
+	if (strv_length(errs) != 1 || !strstr(errs[0], want))
+		fail_msg("%zu error(s), the first '%s'; wanted one with '%s'", strv_length(errs),
+			 errs ? errs[0] : "", want);
 	strv_free(errs);
 }
 
@@ -334,20 +360,28 @@ static void test_all_errors_reported(void **state)
 	strv_free(errs);
 }
 
-/* Junk costs one error line each up to CONFIG_ERRORS_MAX, then one line in all. */
-static void test_errors_are_bounded(void **state)
+/* head, then n times before, a number (0 first) and after. */
+static char *lines_of(const char *head, const char *before, const char *after, int n)
 {
-	_cleanup_free_ char *text = NULL;
+	char *text = NULL;
 	size_t size = 0;
-	Config *c = NULL;
-	char **errs = NULL;
 	FILE *f = open_memstream(&text, &size);
 
 	assert_non_null(f);
-	fputs("[Manager]\n", f);
-	for (int i = 0; i < 5000; i++)
-		fprintf(f, "junk line %d\n", i);
+	fputs(head, f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s%d%s", before, i, after);
 	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+/* Junk costs one error line each up to CONFIG_ERRORS_MAX, then one line in all. */
+static void test_errors_are_bounded(void **state)
+{
+	_cleanup_free_ char *text = lines_of("[Manager]\n", "junk line ", "\n", 5000);
+	Config *c = NULL;
+	char **errs = NULL;
+
 	assert_int_equal(load_text(text, &c, &errs), -EINVAL);
 	assert_null(c);
 	assert_int_equal(strv_length(errs), CONFIG_ERRORS_MAX + 1);
@@ -380,19 +414,11 @@ static void test_sizes_are_bounded(void **state)
 	ConfigSource src;
 	char name[64];
 
-	dir_make(&d);
-	main_file = write_file(&d, "smmud.conf", "[Trigger]\nExitLimit=5\n");
-	dropins = path_join(d.path, "d");
-	assert_int_equal(mkdir(dropins, 0755), 0);
-	src = (ConfigSource){ .file = main_file, .dropin_dir = dropins };
+	src = make_config_dir(&d, "[Trigger]\nExitLimit=5\n", &main_file, &dropins);
 
 	/* One file: refused by its size, unread, with one error naming it. */
 	write_size(&d, "d/10-big.conf", CONFIG_FILE_SIZE_MAX + 1);
-	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
-	assert_int_equal(strv_length(errs), 1);
-	assert_non_null(strstr(errs[0], "d/10-big.conf: too large (262145 bytes, at most 262144)"));
-	strv_free(errs);
-	errs = NULL;
+	assert_load_refused(&src, "d/10-big.conf: too large (262145 bytes, at most 262144)");
 
 	/* As large as a file may be: fine; four of them and a main file: too much together. */
 	write_size(&d, "d/10-big.conf", CONFIG_FILE_SIZE_MAX);
@@ -403,51 +429,37 @@ static void test_sizes_are_bounded(void **state)
 		snprintf(name, sizeof(name), "d/%d-big.conf", i);
 		write_size(&d, name, CONFIG_FILE_SIZE_MAX);
 	}
-	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
-	assert_int_equal(strv_length(errs), 1);
-	assert_non_null(strstr(errs[0], "d/13-big.conf: too large (262144 bytes): the files would "
-					"have more than 1048576 bytes together"));
-	strv_free(errs);
-	errs = NULL;
+	assert_load_refused(&src, "d/13-big.conf: too large (262144 bytes): the files would "
+					"have more than 1048576 bytes together");
 	dir_remove(&d);
 
 	/* More drop-ins than CONFIG_DROPINS_MAX. */
-	dir_make(&d);
-	dropins = (free(dropins), path_join(d.path, "d"));
-	assert_int_equal(mkdir(dropins, 0755), 0);
+	free(main_file);
+	free(dropins);
+	src = make_config_dir(&d, "", &main_file, &dropins);
 	for (int i = 0; i <= CONFIG_DROPINS_MAX; i++) {
 		snprintf(name, sizeof(name), "d/%03d.conf", i);
 		free(write_file(&d, name, ""));
 	}
-	src = (ConfigSource){ .file = "/nonexistent", .dropin_dir = dropins };
-	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
-	assert_int_equal(strv_length(errs), 1);
-	assert_non_null(strstr(errs[0], "/d: more than 128 drop-ins"));
-	strv_free(errs);
+	assert_load_refused(&src, "/d: more than 128 drop-ins");
 	dir_remove(&d);
 }
 
 static void test_profiles_are_bounded(void **state)
 {
-	_cleanup_free_ char *text = NULL;
-	size_t size = 0;
+	_cleanup_free_ char *most = lines_of("", "[Profile p", "]\nExitLimit=1\n", CONFIG_PROFILES_MAX);
+	_cleanup_free_ char *more =
+		lines_of("", "[Profile p", "]\nExitLimit=1\n", CONFIG_PROFILES_MAX + 1);
 	Config *c = NULL;
 	char **errs = NULL;
-	FILE *f = open_memstream(&text, &size);
 
-	assert_non_null(f);
-	for (int i = 0; i < CONFIG_PROFILES_MAX; i++)
-		fprintf(f, "[Profile p%d]\nExitLimit=%d\n", i, i + 1);
-	assert_int_equal(fflush(f), 0);
-	assert_int_equal(load_text(text, &c, &errs), 0);
+	assert_int_equal(load_text(most, &c, &errs), 0);
 	assert_int_equal(c->n_profiles, CONFIG_PROFILES_MAX);
 	config_free(c);
 	c = NULL;
-	fprintf(f, "[Profile one-more]\nExitLimit=1\n");
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(load_text(text, &c, &errs), -EINVAL);
+	assert_int_equal(load_text(more, &c, &errs), -EINVAL);
 	assert_int_equal(strv_length(errs), 1);
-	assert_non_null(strstr(errs[0], ":129: [Profile one-more]: too many profiles (at most 64)"));
+	assert_non_null(strstr(errs[0], ":129: [Profile p64]: too many profiles (at most 64)"));
 	strv_free(errs);
 }
 
@@ -494,19 +506,11 @@ static void test_foreign_or_world_writable_file(void **state)
 	char **errs = NULL;
 	ConfigSource src;
 
-	dir_make(&d);
-	main_file = write_file(&d, "smmud.conf", "[Trigger]\nExitLimit=5\n");
-	dropins = path_join(d.path, "d");
-	assert_int_equal(mkdir(dropins, 0755), 0);
+	src = make_config_dir(&d, "[Trigger]\nExitLimit=5\n", &main_file, &dropins);
 	dropin = write_file(&d, "d/50-admin.conf", "[Manager]\nAdminGroup=users\n");
-	src = (ConfigSource){ .file = main_file, .dropin_dir = dropins };
 
 	assert_int_equal(chmod(dropin, 0666), 0);
-	assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
-	assert_int_equal(strv_length(errs), 1);
-	assert_non_null(strstr(errs[0], "d/50-admin.conf: writable by anyone (mode 0666), refusing it"));
-	strv_free(errs);
-	errs = NULL;
+	assert_load_refused(&src, "d/50-admin.conf: writable by anyone (mode 0666), refusing it");
 	/* Group-writable is the owner's choice. */
 	assert_int_equal(chmod(dropin, 0664), 0);
 	assert_int_equal(config_load(&src, &c, &errs), 0);
@@ -516,10 +520,7 @@ static void test_foreign_or_world_writable_file(void **state)
 
 	if (geteuid() == 0) {
 		assert_int_equal(chown(dropin, 65534, 65534), 0);
-		assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
-		assert_int_equal(strv_length(errs), 1);
-		assert_non_null(strstr(errs[0], "d/50-admin.conf: owned by uid 65534, not root, refusing it"));
-		strv_free(errs);
+		assert_load_refused(&src, "d/50-admin.conf: owned by uid 65534, not root, refusing it");
 	}
 	dir_remove(&d);
 }
@@ -599,12 +600,8 @@ static void test_conflict_blames_the_later_file(void **state)
 		char **errs = NULL;
 		ConfigSource src;
 
-		dir_make(&d);
-		main_file = write_file(&d, "smmud.conf", cases[i].main);
-		dropins = path_join(d.path, "d");
-		assert_int_equal(mkdir(dropins, 0755), 0);
+		src = make_config_dir(&d, cases[i].main, &main_file, &dropins);
 		free(write_file(&d, "d/50.conf", cases[i].dropin));
-		src = (ConfigSource){ .file = main_file, .dropin_dir = dropins };
 		assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
 		assert_int_equal(strv_length(errs), 1);
 		if (!strstr(errs[0], cases[i].error) || !strstr(errs[0], "smmud.conf:"))

@@ -223,15 +223,12 @@ static void test_original_saved_before_write_and_restored(void **state)
 	knobs_free(ks);
 }
 
-static void test_recover_after_crash(void **state)
+/* A crashing run: holds both knobs (16, deferred), dies without restoring. */
+static void crash_holding_both(const Tree *t)
 {
-	Tree *t = *state;
-	Knobs *ks;
-	pid_t pid;
+	pid_t pid = fork();
 	int status;
 
-	/* The crashing run: holds two knobs, dies without restoring. */
-	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		Knobs *c = NULL;
@@ -246,7 +243,14 @@ static void test_recover_after_crash(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_file(t->thr, "16");
 	assert_file(t->mode, "deferred");
+}
 
+static void test_recover_after_crash(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks;
+
+	crash_holding_both(t);
 	ks = knobs(t);
 	assert_int_equal(knobs_recover(ks), 0);
 	assert_file(t->thr, "auto");
@@ -256,24 +260,31 @@ static void test_recover_after_crash(void **state)
 	knobs_free(ks);
 }
 
-static void test_recover_leaves_foreign_values(void **state)
+/* A crashed run's state file (text) and the knobs' values now; then a start's recovery. */
+static void recover_from(const Tree *t, const char *text, const char *thr, const char *mode)
 {
-	Tree *t = *state;
-	Knobs *ks;
 	char path[160];
+	Knobs *ks;
 
 	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
-	/* smmud wrote 16; since then an operator set 300. */
-	put(path, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
-		  " teardown_mode strict deferred\n");
-	put(t->thr, "300\n");
-	put(t->mode, "deferred\n");
+	put(path, text);
+	put(t->thr, thr);
+	put(t->mode, mode);
 	ks = knobs(t);
 	assert_int_equal(knobs_recover(ks), 0);
+	knobs_free(ks);
+}
+
+static void test_recover_leaves_foreign_values(void **state)
+{
+	Tree *t = *state;
+
+	/* smmud wrote 16; since then an operator set 300. */
+	recover_from(t, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
+		     " teardown_mode strict deferred\n", "300\n", "deferred\n");
 	assert_file(t->thr, "300");
 	assert_file(t->mode, "strict");
-	knobs_free(ks);
 }
 
 static void test_recover_from_other_boot_restores_nothing(void **state)
@@ -296,28 +307,6 @@ static void test_recover_from_other_boot_restores_nothing(void **state)
 	assert_file(t->thr, "16");
 	assert_null(state_text(t));
 	knobs_free(ks);
-}
-
-/* The crashed run of the tests below: holds both knobs (16, deferred) and dies. */
-static void crash_holding_both(const Tree *t)
-{
-	pid_t pid = fork();
-	int status;
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		Knobs *c = NULL;
-
-		if (knobs_new(t->root, t->run, false, &c) < 0 ||
-		    knobs_set(c, knobs_get(c, SMMU, KNOB_THRESHOLD), "16", "storm") < 0 ||
-		    knobs_set(c, knobs_get(c, SMMU, KNOB_TEARDOWN_MODE), "deferred", "storm") < 0)
-			_exit(1);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_file(t->thr, "16");
-	assert_file(t->mode, "deferred");
 }
 
 /*
@@ -369,28 +358,16 @@ static void test_damaged_state_file_recovers_from_copy(void **state)
 static void test_recover_validates_what_it_writes(void **state)
 {
 	Tree *t = *state;
-	Knobs *ks;
-	char path[160];
 
-	assert_int_equal(runtime_dir_prepare(t->run), 0);
-	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	/* A version 1 file (no checksum), planted: originals no kernel shows. */
-	put(path, "version 1\nknob " SMMU " inv_threshold garbage 16\nknob " SMMU
-		  " teardown_mode 007 deferred\n");
-	put(t->thr, "16\n");
-	put(t->mode, "deferred\n");
-	ks = knobs(t);
-	assert_int_equal(knobs_recover(ks), 0);
+	recover_from(t, "version 1\nknob " SMMU " inv_threshold garbage 16\nknob " SMMU
+		     " teardown_mode 007 deferred\n", "16\n", "deferred\n");
 	assert_file(t->thr, "16");
 	assert_file(t->mode, "deferred");
 	assert_null(state_text(t));
-	knobs_free(ks);
-	/* The same file with values the kernel takes is restored. */
-	put(path, "version 1\nknob " SMMU " inv_threshold 7 16\n");
-	ks = knobs(t);
-	assert_int_equal(knobs_recover(ks), 0);
+	/* Values the kernel takes are restored. */
+	recover_from(t, "version 1\nknob " SMMU " inv_threshold 7 16\n", "16\n", "deferred\n");
 	assert_file(t->thr, "7");
-	knobs_free(ks);
 }
 
 static void test_corrupt_state_file_is_quarantined(void **state)
