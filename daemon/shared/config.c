@@ -1087,6 +1087,7 @@ static int parse_one_file(Config *c, const char *path, bool required, size_t *to
 	char too_large[128];
 	size_t budget;
 	struct stat st;
+	off_t pos;
 	int r;
 
 	/* O_NONBLOCK: a FIFO dropped into the directory must not hang a reload. */
@@ -1143,7 +1144,8 @@ static int parse_one_file(Config *c, const char *path, bool required, size_t *to
 	if (r < 0)
 		return r;
 	r = parse_stream(c, f, path, budget, too_large, errors);
-	*total += (size_t)ftello(f);
+	pos = ftello(f);
+	*total += pos > 0 ? (size_t)pos : budget;
 	return r;
 }
 
