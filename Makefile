@@ -43,7 +43,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 endif
 
-PKGS := libsystemd libnl-3.0 libnl-genl-3.0
+PKGS := libsystemd libnl-3.0 libnl-genl-3.0 inih
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

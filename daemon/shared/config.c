@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <fcntl.h>
+#include <ini.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -618,7 +619,7 @@ static void parse_section_header(ConfigParse *p, const char *line)
 	if (!close)
 		return add_error(p, NULL, "section header without closing ']'");
 	rest = close + 1 + strspn(close + 1, " \t\r\n");
-	if (*rest && *rest != ';' && *rest != '#')
+	if (*rest)
 		return add_error(p, NULL, "text after section header");
 	name = strndup(line + 1, (size_t)(close - line - 1));
 	if (!name) {
@@ -705,35 +706,97 @@ static int read_line(ConfigParse *p)
 	return 1;
 }
 
-static void parse_assignment(ConfigParse *p, char *line);
+/* What inih takes for white space (isspace() in the C locale). */
+#define INI_WHITESPACE " \t\n\v\f\r"
 
 /*
- * One line: a comment, a [Section] header, or Key=value.  Only the first
- * '=' separates; white space around key and value is dropped; nothing
- * else is special (no inline comments, no "Key: value"), so what a value
- * holds is what its key's parser sees, and refuses.
+ * The lint: what inih's defaults would take other than as written is
+ * refused here, before inih sees the line.  NULL if the line is fine,
+ * else the reason.  LINE has its leading white space dropped.
+ *
+ * - A '#' or ';' after white space: inih ends the value at " ;" (so
+ *   "ExitLimit=64 ; x" would be 64) but not at " #" (so "MatchHostname=a
+ *   # x" would be a pattern with the comment in it).  Neither is taken: a
+ *   comment is a line of its own.  A '#' or ';' right after other text is
+ *   part of the value (MatchHostname=a;b).
+ * - inih splits at the first '=' or ':', so "ExitLimit: 64" would be a
+ *   setting; only '=' separates, and only after a key.
  */
-static void parse_line(ConfigParse *p)
+static const char *lint_line(const char *line)
 {
-	char *line = p->buf;
+	const char *sep;
 
-	if (p->line_nul)
-		return add_error(p, NULL, "line contains a NUL byte");
-	if (p->line_len > CONFIG_LINE_MAX) {
-		char reason[96];
+	for (const char *s = line; *s; s++)
+		if (strchr(INI_WHITESPACE, *s) && s[1] && strchr("#;", s[1]))
+			return "inline comment (a comment is a line of its own, starting with '#' or ';')";
+	if (*line == '[')
+		return NULL;
+	sep = line + strcspn(line, "=:");
+	if (*sep == ':')
+		return "expected 'Key=value', not 'Key: value'";
+	if (!*sep || sep == line)
+		return "expected 'Key=value', a [Section] or a comment";
+	return NULL;
+}
 
-		snprintf(reason, sizeof(reason), "line too long (%zu bytes, at most %d)", p->line_len,
-			 CONFIG_LINE_MAX);
-		return add_error(p, NULL, reason);
+/*
+ * inih's reader: we hand it one line at a time, so we know the line number
+ * of every key, and refuse, naming file and line, what inih would silently
+ * mangle: a line longer than its buffer (inih would split it and parse the
+ * tail as a line of its own), a NUL byte, and lint_line()'s cases.  A
+ * refused line reaches inih as an empty one.  Leading white space is
+ * dropped (inih would take an indented line as more of the previous value).  Section headers are ours too (inih calls no
+ * handler for an empty section, so duplicates would go unnoticed).
+ *
+ * num is inih's buffer (INI_MAX_LINE, 200 in Debian's libinih): the line,
+ * its newline and a NUL.  CONFIG_LINE_MAX is what Debian's has room for.
+ */
+static char *config_reader(char *str, int num, void *stream)
+{
+	ConfigParse *p = stream;
+	size_t max = num - 2 < CONFIG_LINE_MAX ? (size_t)num - 2 : CONFIG_LINE_MAX;
+	const char *reason;
+	char *line;
+	size_t len;
+
+	if (read_line(p) <= 0)
+		return NULL;
+	if (p->line_nul) {
+		add_error(p, NULL, "line contains a NUL byte");
+		goto blank;
 	}
+	if (p->line_len > max) {
+		char buf[96];
+
+		snprintf(buf, sizeof(buf), "line too long (%zu bytes, at most %zu)", p->line_len,
+			 max);
+		add_error(p, NULL, buf);
+		goto blank;
+	}
+	line = p->buf;
 	if (p->line == 1 && startswith(line, "\xEF\xBB\xBF"))
 		line += 3;
-	line += strspn(line, " \t");
-	if (*line == 0 || *line == '#' || *line == ';')
-		return;
-	if (*line == '[')
-		return parse_section_header(p, line);
-	parse_assignment(p, line);
+	line += strspn(line, INI_WHITESPACE);
+	if (!*line || *line == '#' || *line == ';')
+		goto blank;
+	reason = lint_line(line);
+	if (reason) {
+		add_error(p, NULL, reason);
+		goto blank;
+	}
+	if (*line == '[') {
+		parse_section_header(p, line);
+		goto blank;
+	}
+	len = strlen(line);
+	memcpy(str, line, len);
+	str[len] = '\n';
+	str[len + 1] = 0;
+	return str;
+blank:
+	str[0] = '\n';
+	str[1] = 0;
+	return str;
 }
 
 static Profile *current_profile(ConfigParse *p)
@@ -831,24 +894,10 @@ static void set_key(ConfigParse *p, const char *name, const char *value)
 	}
 }
 
-static void parse_assignment(ConfigParse *p, char *line)
+static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
-	char *eq = strchr(line, '='), *key_end, *value, *value_end;
-
-	if (!eq)
-		return add_error(p, NULL, "expected 'Key=value', a [Section] or a comment");
-	key_end = eq;
-	while (key_end > line && strchr(" \t", key_end[-1]))
-		key_end--;
-	if (key_end == line)
-		return add_error(p, NULL, "expected 'Key=value', a [Section] or a comment");
-	*key_end = 0;
-	value = eq + 1 + strspn(eq + 1, " \t");
-	value_end = value + strlen(value);
-	while (value_end > value && strchr(" \t", value_end[-1]))
-		value_end--;
-	*value_end = 0;
-	set_key(p, line, value);
+	set_key(user, name, value);
+	return 1; /* never an error for inih: each is reported by set_key() */
 }
 
 /*
@@ -866,14 +915,20 @@ static int parse_stream(Config *c, FILE *f, const char *name, size_t budget, con
 		.too_large = too_large,
 		.errors = errors,
 	};
+	int r;
 
 	_Static_assert(_SECTION_MAX <= 32, "sections_seen");
 	_Static_assert(CONFIG_N_KEYS <= 64, "keys_seen");
-	while (read_line(&p) > 0)
-		parse_line(&p);
+	r = ini_parse_stream(config_reader, &p, config_handler, &p);
 	if (ferror(f)) {
 		p.line++;
 		add_error(&p, NULL, strerror(errno ?: EIO));
+	} else if (r > 0) {
+		/* inih refused a line the reader passed: something it did not foresee. */
+		p.line = (unsigned)r;
+		add_error(&p, NULL, "syntax error");
+	} else if (r == -2) {
+		p.error = p.error ?: -ENOMEM;
 	}
 	free(p.section_name);
 	if (p.error < 0)

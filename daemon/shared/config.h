@@ -3,8 +3,8 @@
 
 /*
  * smmud's configuration: /etc/smmud/smmud.conf and smmud.conf.d/ *.conf in
- * lexical order, parsed line by line into a fresh Config and validated as
- * a whole.  Nothing here touches running state: the caller swaps a loaded
+ * lexical order, parsed with inih into a fresh Config and validated as a
+ * whole.  Nothing here touches running state: the caller swaps a loaded
  * Config in only when config_load() succeeded, so a bad file changes
  * nothing.  Callable without a daemon (smmuctl check-config, fuzzers).
  *
@@ -34,7 +34,11 @@
 #define SMMUD_CONFIG_FILE SYSCONFDIR "/smmud/smmud.conf"
 #define SMMUD_CONFIG_DIR SYSCONFDIR "/smmud/smmud.conf.d"
 
-#define CONFIG_LINE_MAX 1022                  /* bytes, without the newline */
+/*
+ * Bytes of a line, without its newline: what Debian's libinih has room
+ * for (its compiled INI_MAX_LINE of 200, less the newline and the NUL).
+ */
+#define CONFIG_LINE_MAX 198
 #define CONFIG_FILE_SIZE_MAX 262144          /* bytes of one file (256 KiB) */
 #define CONFIG_TOTAL_SIZE_MAX 1048576        /* bytes of all files together (1 MiB) */
 #define CONFIG_DROPINS_MAX 128

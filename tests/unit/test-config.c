@@ -285,42 +285,85 @@ static void test_bad_inputs(void **state)
 	}
 }
 
-static void test_overlong_line_is_an_error(void **state)
-{
-	char text[4096];
-
-	/* Refused whole: its tail is never parsed as a line of its own. */
-	snprintf(text, sizeof(text), "[Manager]\nScanInterval=%01100d\n", 5);
-	assert_refused(text, ":2: line too long (1113 bytes, at most 1022)");
-	/* The longest line that fits is fine, and a glob of 255 characters fits. */
-	snprintf(text, sizeof(text), "[Profile x]\nMatchSmmu=%01012d\n", 1);
-	assert_refused(text, "MatchSmmu: pattern longer than 255 characters");
-	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0255d\nMatchSmmu=%01012d\n", 1, 2);
-	assert_refused(text, ":3: MatchSmmu: pattern longer than 255 characters");
-	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0255d\n", 1);
-	{
-		Config *c = NULL;
-		char **errs = NULL;
-
-		assert_int_equal(load_text(text, &c, &errs), 0);
-		assert_int_equal(strlen(c->profiles[0].match.hostname_glob), 255);
-		config_free(c);
-	}
-}
-
-/* Nothing but the first '=' is special: no inline comments, no "Key: value". */
-static void test_value_is_the_rest_of_the_line(void **state)
+/* Loads text, which must succeed, and returns the glob of its first profile's MatchHostname=. */
+static size_t loaded_hostname_glob_length(const char *text)
 {
 	Config *c = NULL;
 	char **errs = NULL;
+	size_t n;
 
-	assert_refused("[Trigger]\nExitLimit = 64 ; x\n", ":2: ExitLimit: not a whole number: '64 ; x'");
-	assert_refused("[Trigger]\nExitLimit = 64 # x\n", ":2: ExitLimit: not a whole number: '64 # x'");
-	assert_refused("[Trigger]\nExitLimit: 64\n", ":2: expected 'Key=value'");
-	assert_refused("[Trigger]\nExitLimit: 6=4\n", ":2: ExitLimit: 6: unknown key in [Trigger]");
-	assert_refused("[Trigger]\n=4\n", ":2: expected 'Key=value'");
-	assert_int_equal(load_text("[Profile p]\nMatchHostname=a=b;c#d\n", &c, &errs), 0);
-	assert_string_equal(c->profiles[0].match.hostname_glob, "a=b;c#d");
+	assert_int_equal(load_text(text, &c, &errs), 0);
+	n = strlen(c->profiles[0].match.hostname_glob);
+	config_free(c);
+	return n;
+}
+
+/*
+ * inih's buffer holds 198 bytes of a line (Debian's INI_MAX_LINE of 200,
+ * less the newline and the NUL): a longer line is refused whole, naming
+ * it, never split (inih would parse its tail as a line of its own) or cut.
+ */
+static void test_overlong_line_is_an_error(void **state)
+{
+	char text[1024];
+
+	assert_int_equal(CONFIG_LINE_MAX, 198);
+	snprintf(text, sizeof(text), "[Manager]\nScanInterval=%0400d\nManage=yes\n", 5);
+	assert_refused(text, ":2: line too long (413 bytes, at most 198)");
+	/* 14 bytes of "MatchHostname=" and 185 of glob: one byte too many. */
+	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0185d\n", 1);
+	assert_refused(text, ":2: line too long (199 bytes, at most 198)");
+	/* So a MatchHostname= of 255 characters is refused, and why is said. */
+	snprintf(text, sizeof(text), "# a comment\n[Profile x]\nMatchHostname=%0255d\n", 1);
+	assert_refused(text, "smmud.conf:3: line too long (269 bytes, at most 198)");
+	/* An overlong comment too: inih would read its tail as a setting. */
+	snprintf(text, sizeof(text), "[Manager]\n#%0198dManage=no\n", 0);
+	assert_refused(text, ":2: line too long (208 bytes, at most 198)");
+	/* The longest line that fits is taken whole, with a CR or without. */
+	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0184d\n", 1);
+	assert_int_equal(loaded_hostname_glob_length(text), 184);
+	snprintf(text, sizeof(text), "[Profile x]\r\nMatchHostname=%0184d\r\n", 1);
+	assert_int_equal(loaded_hostname_glob_length(text), 184);
+}
+
+/*
+ * One rule for comments: a comment is a line of its own.  A '#' or ';'
+ * after white space is refused wherever it is (inih would end a value at
+ * " ;" but keep " #" in it); right after other text it is part of the
+ * value.  Only '=' separates a key from its value (inih takes ':' too).
+ */
+static void test_inline_comments_and_separators(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{ "[Trigger]\nExitLimit = 64 ; x\n", ":2: inline comment (a comment is a line of its own" },
+		{ "[Trigger]\nExitLimit=64\t;x\n", ":2: inline comment" },
+		{ "[Trigger]\nExitLimit = 64 # x\n", ":2: inline comment" },
+		{ "[Trigger]\nExitLimit= ;64\n", ":2: inline comment" },
+		{ "[Profile p]\nMatchHostname=web-* # the web tier\n", ":2: inline comment" },
+		{ "[Trigger] ; the trigger\n", ":1: inline comment" },
+		{ "[Trigger] # the trigger\n", ":1: inline comment" },
+		{ "[Trigger];x\n", ":1: text after section header" },
+		{ "[Trigger]\nExitLimit: 64\n", ":2: expected 'Key=value', not 'Key: value'" },
+		{ "[Trigger]\nExitLimit : 6=4\n", ":2: expected 'Key=value', not 'Key: value'" },
+		{ "[Trigger]\n=4\n", ":2: expected 'Key=value', a [Section] or a comment" },
+		{ "[Trigger]\n: 4\n", ":2: expected 'Key=value', not 'Key: value'" },
+	};
+	Config *c = NULL;
+	char **errs = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		print_message("case %zu: %s", i, cases[i].text);
+		assert_refused(cases[i].text, cases[i].error);
+	}
+	/* Comment lines, indented or not; '#', ';', ':' and '=' inside a value. */
+	assert_int_equal(load_text("; one\n# two\n[Profile p]\n  ;three\n\t#four\n"
+				   "MatchHostname = a=b;c#d:e\n",
+				   &c, &errs),
+			 0);
+	assert_string_equal(c->profiles[0].match.hostname_glob, "a=b;c#d:e");
 	config_free(c);
 }
 
@@ -832,7 +875,7 @@ int main(void)
 		cmocka_unit_test(test_timespan_bounds),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_overlong_line_is_an_error),
-		cmocka_unit_test(test_value_is_the_rest_of_the_line),
+		cmocka_unit_test(test_inline_comments_and_separators),
 		cmocka_unit_test(test_nul_byte_is_an_error),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_errors_are_bounded),
