@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "event-util.h"
 #include "log.h"
 #include "manager.h"
 
@@ -54,9 +55,7 @@ int manager_reload(Manager *m, char ***ret_errors)
 			manager_fail(m, k, "schedule the scans of ScanInterval=");
 		manager_decide_all(m, true);
 	}
-	free(m->status);
-	m->status = NULL;
-	manager_update_status(m);
+	outbox_forget_status(m->outbox);
 	(void)sd_notify(false, "READY=1");
 	if (r < 0 && ret_errors)
 		*ret_errors = TAKE_PTR(errors);
@@ -69,19 +68,23 @@ static const char *knob_values_text(const KnobValues *p, char *buf, size_t size)
 	return buf;
 }
 
+/* The SMMU a change names (*ret NULL: every SMMU, when name is NULL); -ENOENT: none such. */
+static int named_smmu(Manager *m, const char *name, ManagedSmmu **ret)
+{
+	*ret = name ? smmu_set_find(&m->smmus, name) : NULL;
+	return name && !*ret ? -ENOENT : 0;
+}
+
 static int control_set_override(void *userdata, const char *name, PolicyOverride o,
 				const KnobValues *pin)
 {
 	Manager *m = ASSERT_PTR(userdata);
-	ManagedSmmu *only = NULL;
+	ManagedSmmu *only;
 
 	if (o == OVERRIDE_PIN && !pin)
 		return -EINVAL;
-	if (name) {
-		only = smmu_set_find(&m->smmus, name);
-		if (!only)
-			return -ENOENT;
-	}
+	if (named_smmu(m, name, &only) < 0)
+		return -ENOENT;
 	for (size_t i = 0; i < m->smmus.n; i++) {
 		ManagedSmmu *ms = m->smmus.items[i];
 		char before[2 * KNOB_VALUE_MAX + 64], after[2 * KNOB_VALUE_MAX + 64];
@@ -123,6 +126,41 @@ static int control_reclaim_knob(void *userdata, const char *name, KnobAttr attr)
 	return 0;
 }
 
+static int control_announce_storm(void *userdata, const char *name, uint64_t usec)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	uint64_t now = event_now(m->event);
+	ManagedSmmu *only;
+
+	if (named_smmu(m, name, &only) < 0)
+		return -ENOENT;
+	for (size_t i = 0; i < m->smmus.n; i++) {
+		ManagedSmmu *ms = m->smmus.items[i];
+		char before[FORMAT_TIMESPAN_MAX + 8] = "none", after[FORMAT_TIMESPAN_MAX + 8] = "none";
+
+		if (only && ms != only)
+			continue;
+		/* A withdrawal of nothing (or of one over already) is no news. */
+		if (usec == 0 && ms->policy.announced_until <= now) {
+			policy_announce(&ms->policy, now, 0);
+			continue;
+		}
+		if (ms->policy.announced_until > now)
+			format_timespan(before, sizeof(before), ms->policy.announced_usec);
+		policy_announce(&ms->policy, now, usec);
+		if (usec > 0) {
+			format_timespan(after, sizeof(after), usec);
+			log_notice("%s: storm announced by the operator for %s.", ms->name, after);
+		} else
+			log_notice("%s: announced storm withdrawn by the operator.", ms->name);
+		manager_emit_event(m, "announce", ms->name, NULL, before, after,
+				   usec > 0 ? "storm announced by the operator"
+					    : "withdrawn by the operator");
+	}
+	manager_decide_all(m, false);
+	return 0;
+}
+
 static int control_reload(void *userdata, char ***ret_errors)
 {
 	return manager_reload(ASSERT_PTR(userdata), ret_errors);
@@ -140,9 +178,14 @@ int manager_start_control(Manager *m)
 		.reload = control_reload,
 		.set_override = control_set_override,
 		.reclaim_knob = control_reclaim_knob,
+		.announce_storm = control_announce_storm,
 	};
 	BusAccess access;
+	int r;
 
 	bus_access_resolve(m->config->admin_group, m->config->reader_group, &access);
-	return bus_new(m->event, m->bus, m->runtime_dir, &access, &control, m, &m->control);
+	r = bus_new(m->event, m->bus, m->runtime_dir, &access, &control, m, &m->control);
+	if (r >= 0)
+		outbox_set_bus(m->outbox, m->control);
+	return r;
 }

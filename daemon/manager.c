@@ -7,10 +7,8 @@
 #include "event-util.h"
 #include "log.h"
 #include "manager.h"
-#include "status.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
-#define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
 
 /*
  * A timer that cannot be set leaves a promise unkept: a storm that never
@@ -36,25 +34,29 @@ void manager_view(Manager *m, DaemonView *ret)
 		.topology = m->topology,
 		.smmus = &m->smmus,
 		.vms = m->vms,
-		.shutdown_announced = m->shutdown_announced,
+		.shutdown_announced = m->announced.shutdown_until == USEC_INFINITY,
 		.shutdown_why = m->shutdown_why,
-		.status = m->status,
+		.status = outbox_status(m->outbox),
+		.costs = &m->costs,
 	};
+	if (m->rescans) {
+		const RescanStats *st = rescans_stats(m->rescans);
+
+		m->costs.scans = st->scans;
+		m->costs.looks = st->looks;
+		m->costs.open_scans = st->open_scans;
+	}
 }
 
 /* After every decision and state change: the status line and the metrics file follow it. */
 void manager_update_status(Manager *m)
 {
-	_cleanup_free_ char *s = NULL;
-	DaemonView v;
+	outbox_changed(m->outbox);
+}
 
-	manager_view(m, &v);
-	metrics_file_update(&m->metrics, &v);
-	if (status_format(&v, &s) < 0 || streq_ptr(s, m->status))
-		return;
-	free(m->status);
-	m->status = TAKE_PTR(s);
-	(void)sd_notifyf(false, "STATUS=%s", m->status);
+static void outbox_view(void *userdata, DaemonView *ret)
+{
+	manager_view(ASSERT_PTR(userdata), ret);
 }
 
 static void emit_event_at(Manager *m, uint64_t when, const char *kind, const char *smmu,
@@ -71,8 +73,7 @@ static void emit_event_at(Manager *m, uint64_t when, const char *kind, const cha
 		.detail = detail,
 	};
 
-	if (m->control)
-		bus_emit_event(m->control, &e);
+	outbox_event(m->outbox, &e);
 }
 
 void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
@@ -131,7 +132,7 @@ static void schedule_drift_check(Manager *m)
 		manager_fail(m, r, "schedule the drift check");
 }
 
-static void schedule_deadline(Manager *m)
+void manager_schedule_deadline(Manager *m)
 {
 	uint64_t next = smmu_set_next_deadline(&m->smmus);
 	int r = event_timer_arm(m->deadline_timer, next, SD_EVENT_ONESHOT);
@@ -140,12 +141,12 @@ static void schedule_deadline(Manager *m)
 		manager_fail(m, r, "schedule the next decision");
 }
 
-static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
+void manager_decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
 {
 	const PolicyDecision *d = &ms->decision;
 	SmmuDecided c;
 
-	smmu_decide(ms, m->shutdown_announced, now, &c);
+	smmu_decide(ms, &m->announced, now, &c);
 	/*
 	 * The knobs first, the telling after: the exit that crossed the limit
 	 * was heard before the dying VMM releases its files, and every log
@@ -163,8 +164,16 @@ static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_app
 	if (!c.first && c.flipped)
 		manager_emit_event(m, "storm", ms->name, NULL, c.was_storm ? "storm" : "baseline",
 				   d->storm ? "storm" : "baseline", d->why);
-	if (c.flipped && m->control)
-		bus_emit_decision(m->control, ms, d);
+	if (c.flipped)
+		outbox_decision(m->outbox, &(DaemonDecision){
+			.realtime_usec = now_usec(CLOCK_REALTIME),
+			.smmu = ms->name,
+			.storm = d->storm,
+			.reason = policy_reason_to_string(d->reason),
+			.why = d->why,
+			.threshold = d->values ? d->values->threshold : NULL,
+			.teardown_mode = d->values ? d->values->teardown_mode : NULL,
+		});
 	smmu_arm(ms, m->knobs);
 }
 
@@ -173,8 +182,8 @@ void manager_decide_all(Manager *m, bool force_apply)
 	uint64_t now = event_now(m->event);
 
 	for (size_t i = 0; i < m->smmus.n; i++)
-		decide_one(m, m->smmus.items[i], now, force_apply);
-	schedule_deadline(m);
+		manager_decide_one(m, m->smmus.items[i], now, force_apply);
+	manager_schedule_deadline(m);
 	manager_update_status(m);
 }
 
@@ -219,7 +228,7 @@ static int adopt_topology(Manager *m, Topology *t)
 	return 0;
 }
 
-static int rescan_topology(Manager *m)
+int manager_rescan_topology(Manager *m)
 {
 	_cleanup_(topology_freep) Topology *t = NULL;
 	bool same;
@@ -241,329 +250,7 @@ static int rescan_topology(Manager *m)
 	return same ? 0 : 1;
 }
 
-/* ---- VMs: the model's events ------------------------------------------- */
-
-static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
-{
-	const char *name = m->machines ? machinewatch_name_for_pid(m->machines, vm->pid) : NULL;
-
-	snprintf(buf, size, "%s (pid %d)", name ?: vm->name ?: vm->unit ?: vm->comm ?: "?",
-		 (int)vm->pid);
-	return buf;
-}
-
-/*
- * A VM's pinned memory, read again: a VMM found by its VFIO open pins its
- * memory after that (QEMU maps its RAM as its devices come up), and may
- * pin more later (memory hot-plug).  No event tells: while there are VMs,
- * their /proc/PID/status is read every PINNED_REFRESH_USEC, and soon after
- * a VM is found.  PinnedLimit= and the risk estimate count this figure.
- */
-#define PINNED_REFRESH_USEC (5 * USEC_PER_SEC)
-#define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
-
-static void schedule_pinned_refresh(Manager *m, uint64_t after)
-{
-	uint64_t when = event_now(m->event) + after;
-	uint64_t armed = USEC_INFINITY;
-	int r = 0, on;
-
-	if (vm_model_n_vms(m->vms) == 0) {
-		r = sd_event_source_set_enabled(m->pinned_timer, SD_EVENT_OFF);
-	} else {
-		on = sd_event_source_get_enabled(m->pinned_timer, NULL);
-		if (on > 0)
-			r = sd_event_source_get_time(m->pinned_timer, &armed);
-		else if (on < 0)
-			r = on;
-		/* An earlier time already armed stays. */
-		if (r >= 0 && when < armed)
-			r = event_timer_arm(m->pinned_timer, when, SD_EVENT_ONESHOT);
-	}
-	if (r < 0)
-		manager_fail(m, r, "schedule the pinned memory refresh");
-}
-
-static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-	bool changed = false;
-
-	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
-		const Vm *vm = vm_model_vm(m->vms, i);
-		uint64_t bytes;
-		int r;
-
-		r = vm_read_pinned(m->root, vm->pid, vm->starttime, &bytes);
-		if (r < 0) {
-			/* Gone: its exit event, pidfd or the next scan tells the model. */
-			if (r != -ESRCH)
-				log_debug_errno(r, "Cannot read the pinned memory of pid %d: %m",
-						(int)vm->pid);
-			continue;
-		}
-		if (bytes == vm->pinned_bytes)
-			continue;
-		log_debug("pid %d: %" PRIu64 " bytes pinned (was %" PRIu64 ").", (int)vm->pid, bytes,
-			  vm->pinned_bytes);
-		(void)vm_model_set_pinned(m->vms, vm->pid, vm->starttime, bytes);
-		changed = true;
-	}
-	if (changed)
-		manager_update_status(m);
-	schedule_pinned_refresh(m, PINNED_REFRESH_USEC);
-	return 0;
-}
-
-/* The model's question "what is pid now?", answered from /proc. */
-static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	return vm_probe(m->root, pid, want_files, ret);
-}
-
-static void on_vm_found(Manager *m, const VmEvent *e)
-{
-	const Vm *vm = vm_model_find(m->vms, e->pid);
-	char label[128];
-	int r;
-
-	if (!vm || vm->starttime != e->starttime)
-		return; /* gone again, by an event queued before this one */
-	r = pidwatch_add(m->pidwatch, vm->pid, vm->starttime);
-	if (r == -ESRCH) {
-		/* It was a VM a moment ago: its death counts (if not counted yet). */
-		r = vm_model_gone(m->vms, e->pid, e->starttime, "gone at discovery",
-				  event_now(m->event));
-		if (r < 0)
-			log_oom();
-		return;
-	}
-	if (r < 0)
-		log_debug_errno(r, "No pidfd for pid %d, its exit comes from exit events and scans: %m",
-				(int)vm->pid);
-	/* machined may know it and we missed the signal: ask once (no timer). */
-	if (m->machines && !machinewatch_name_for_pid(m->machines, vm->pid)) {
-		r = machinewatch_reconcile(m->machines);
-		if (r < 0)
-			log_debug_errno(r, "Cannot ask machined for machines: %m");
-	}
-	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
-		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
-		 vm->iommufd ? ", iommufd" : "");
-	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
-}
-
-/* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
-static void on_vm_exit(Manager *m, const VmEvent *e)
-{
-	char label[128], smmus[192] = "";
-	char bytes[FORMAT_BYTES_MAX];
-
-	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
-	for (size_t i = 0; i < e->n_smmus; i++) {
-		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
-
-		if (!ms)
-			continue;
-		if (policy_record_exit(&ms->policy, ms->settings, e->counted_usec,
-				       e->vm->pinned_bytes) < 0)
-			log_oom();
-		decide_one(m, ms, e->counted_usec, false);
-		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
-			 ms->name);
-	}
-	if (e->was_tracked)
-		pidwatch_remove(m->pidwatch, e->pid);
-	vm_label(m, e->vm, label, sizeof(label));
-	log_struct(LOG_INFO,
-		   "SMMUD_VM=%s", label,
-		   "SMMUD_DECISION=vm-exit",
-		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
-		   LOG_MESSAGE("VM %s exited (%s, %s pinned), behind %s.", label, e->source,
-			       format_bytes(bytes, sizeof(bytes), e->vm->pinned_bytes),
-			       *smmus ? smmus : "no known SMMU"));
-	if (e->heard_usec && e->heard_usec <= e->counted_usec)
-		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)e->pid,
-			  e->counted_usec - e->heard_usec);
-	schedule_deadline(m);
-}
-
-static void on_vm_dropped(Manager *m, const VmEvent *e)
-{
-	pidwatch_remove(m->pidwatch, e->pid);
-	log_info("pid %d no longer holds VFIO or iommufd files.", (int)e->pid);
-}
-
-/* Acts on what the model concluded from its inputs, in order (r: the input's result). */
-static void handle_vm_events(Manager *m, int r)
-{
-	bool any = false;
-	VmEvent e;
-
-	if (r < 0)
-		log_oom();
-	while (vm_model_next_event(m->vms, &e)) {
-		switch (e.kind) {
-		case VM_EVENT_FOUND:
-			on_vm_found(m, &e);
-			break;
-		case VM_EVENT_EXIT:
-			on_vm_exit(m, &e);
-			break;
-		case VM_EVENT_DROPPED:
-			on_vm_dropped(m, &e);
-			break;
-		default:
-			assert_not_reached();
-		}
-		vm_event_done(&e);
-		any = true;
-	}
-	if (any)
-		manager_update_status(m);
-}
-
-static void on_rescan_topology(void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	if (rescan_topology(m) >= 0)
-		manager_decide_all(m, true);
-}
-
-static void on_scan_begin(void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	/* Before the scan: a VM opening its files meanwhile is seen next time. */
-	(void)vfiowatch_update(m->vfiowatch);
-	vm_model_scan_begin(m->vms);
-}
-
-static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	if (error < 0) {
-		log_warning_errno(error, "Failed to scan processes for VMs: %m");
-		vm_model_scan_abort(m->vms);
-	} else
-		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, event_now(m->event)));
-	free(found);
-	manager_update_status(m);
-}
-
-/* ---- observers' callbacks ---------------------------------------------- */
-
-static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-	/* Taskstats comes before exit_files(), the proc connector after it. */
-	bool files_open = src == EXIT_SOURCE_TASKSTATS;
-
-	handle_vm_events(m, vm_model_exit(m->vms, tgid, exit_source_to_string(src), files_open,
-					  when_usec, event_now(m->event)));
-}
-
-static void on_exit_lost(ExitSource src, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
-	/* One under way read some processes before the loss: one more after it, then. */
-	rescans_scan(m->rescans);
-}
-
-static void on_pid_exited(pid_t pid, uint64_t starttime, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	/* Readable once the whole thread group is dead: its files are closed. */
-	handle_vm_events(m, vm_model_gone(m->vms, pid, starttime, "pidfd", event_now(m->event)));
-}
-
-/*
- * A close may be a VM's last VFIO file going: no debounce, the kernel's
- * teardown follows it.  A close starts no VM: the model looks at the VMs
- * holding that group alone, far cheaper than an open's full scan.
- */
-static void on_vfio_closed(uint32_t group, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, event_now(m->event)));
-}
-
-static void on_vfio_opened(void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-	int r = rescans_vfio_opened(m->rescans);
-
-	if (r < 0)
-		manager_fail(m, r, "schedule a scan");
-}
-
-static void schedule_rescan(Manager *m, bool topology)
-{
-	int r = rescans_schedule(m->rescans, topology, true, RESCAN_DEFER_USEC);
-
-	if (r < 0)
-		manager_fail(m, r, "schedule a rescan");
-}
-
-static void on_machines_changed(void *userdata)
-{
-	/* A new machine is most likely a new VM: find its VFIO files. */
-	schedule_rescan(ASSERT_PTR(userdata), false);
-}
-
-static void on_devices_changed(bool topology, void *userdata)
-{
-	/* vfio: a group node came or went, a VM may be starting; pci/iommu: topology. */
-	schedule_rescan(ASSERT_PTR(userdata), topology);
-}
-
-static void on_shutdown_announced(const char *why, void *userdata)
-{
-	Manager *m = ASSERT_PTR(userdata);
-
-	if (m->shutdown_announced)
-		return;
-	log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
-		   why);
-	m->shutdown_announced = true;
-	free(m->shutdown_why);
-	m->shutdown_why = strdup(why);
-	manager_decide_all(m, false);
-}
-
 /* ---- exit sources and signals ------------------------------------------ */
-
-static unsigned exit_sources(const Config *c)
-{
-	return (c->use_taskstats ? EXITWATCH_SOURCE(EXIT_SOURCE_TASKSTATS) : 0) |
-	       (c->use_proc_connector ? EXITWATCH_SOURCE(EXIT_SOURCE_PROC_CONNECTOR) : 0);
-}
-
-int manager_start_exitwatch(Manager *m)
-{
-	static const ExitWatchCallbacks callbacks = {
-		.exited = on_exit_event,
-		.lost = on_exit_lost,
-	};
-	int r;
-
-	if (m->exitwatch && exit_sources(m->config) == m->exit_sources)
-		return 0;
-	m->exitwatch = exitwatch_free(m->exitwatch);
-	r = exitwatch_new(m->event, exit_sources(m->config), &callbacks, m, &m->exitwatch);
-	if (r < 0)
-		return log_error_errno(r, "Failed to set up exit events: %m");
-	m->exit_sources = exit_sources(m->config);
-	return 0;
-}
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -583,8 +270,7 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
 {
 	Manager *m = ASSERT_PTR(userdata);
 
-	on_rescan_topology(m);
-	rescans_scan(m->rescans);
+	manager_rescan_all(m);
 	return 0;
 }
 
@@ -592,15 +278,6 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 int manager_new(const ManagerOptions *o, Manager **ret)
 {
-	static const VfioWatchCallbacks vfio_callbacks = {
-		.opened = on_vfio_opened,
-		.closed = on_vfio_closed,
-	};
-	static const RescanCallbacks rescan_callbacks = {
-		.topology = on_rescan_topology,
-		.scan_begin = on_scan_begin,
-		.scan_done = on_scan_done,
-	};
 	_cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
 	int r;
 
@@ -625,19 +302,14 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		return r;
+	r = outbox_new(m->event, outbox_view, m, &m->outbox);
+	if (r < 0)
+		return r;
 	r = knobs_new(m->root, m->runtime_dir, m->dry_run, &m->knobs);
 	if (r < 0)
 		return r;
 	knobs_set_event_hook(m->knobs, on_knob_event, m);
-	r = vm_model_new(probe_process, m, &m->vms);
-	if (r >= 0)
-		r = pidwatch_new(m->event, on_pid_exited, m, &m->pidwatch);
-	/* Exit events and decisions go first: VFIO events, scans and rescans after them. */
-	if (r >= 0)
-		r = vfiowatch_new(m->event, m->root, SD_EVENT_PRIORITY_IDLE, &vfio_callbacks, m,
-				  &m->vfiowatch);
-	if (r >= 0)
-		r = rescans_new(m->event, m->root, &rescan_callbacks, m, &m->rescans);
+	r = manager_new_observers(m);
 	if (r < 0)
 		return r;
 
@@ -700,9 +372,6 @@ static int start_event_sources(Manager *m)
 		r = add_timer(m, &m->drift_timer, on_drift_check, SD_EVENT_PRIORITY_NORMAL,
 			      "drift-check");
 	if (r >= 0)
-		r = add_timer(m, &m->pinned_timer, on_pinned_refresh, SD_EVENT_PRIORITY_IDLE,
-			      "pinned-refresh");
-	if (r >= 0)
 		r = rescans_set_interval(m->rescans, m->config->scan_interval_usec);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up timers: %m");
@@ -710,32 +379,6 @@ static int start_event_sources(Manager *m)
 	r = sd_event_set_watchdog(m->event, true);
 	if (r < 0)
 		log_warning_errno(r, "Failed to enable the watchdog: %m");
-	return 0;
-}
-
-static int start_observers(Manager *m)
-{
-	int r;
-
-	r = manager_start_exitwatch(m);
-	if (r < 0)
-		return r;
-	if (m->bus && m->config->use_machined) {
-		r = machinewatch_new(m->bus, m->event, on_machines_changed, m, &m->machines);
-		if (r < 0)
-			log_warning_errno(r, "No VM names from machined: %m");
-	}
-	if (m->bus) {
-		r = shutdownwatch_new(m->bus, on_shutdown_announced, m, &m->shutdownwatch);
-		if (r < 0)
-			log_warning_errno(r, "Host shutdowns will not be seen in advance: %m");
-	}
-	/* Uevents describe the real host: with a test root they would lie. */
-	if (streq(m->root, "/")) {
-		r = devicewatch_new(m->event, on_devices_changed, m, &m->devices);
-		if (r < 0)
-			log_warning_errno(r, "No uevents (%m): topology rescans on SIGUSR1 and reload only.");
-	}
 	return 0;
 }
 
@@ -771,7 +414,7 @@ int manager_startup(Manager *m)
 	r = start_event_sources(m);
 	if (r < 0)
 		return r;
-	r = rescan_topology(m);
+	r = manager_rescan_topology(m);
 	if (r < 0)
 		return r;
 	if (m->topology->kernel == KERNEL_CAP_NONE && m->smmus.n > 0)
@@ -781,7 +424,7 @@ int manager_startup(Manager *m)
 			   "only, nothing to tune.",
 			   m->topology->osrelease);
 
-	r = start_observers(m);
+	r = manager_start_observers(m);
 	if (r < 0)
 		return r;
 	r = manager_start_control(m);
@@ -789,6 +432,8 @@ int manager_startup(Manager *m)
 		return r;
 	/* The first scan whole, before the first decision: the baseline may already want writes. */
 	rescans_scan_whole(m->rescans);
+	m->started = true;
+	manager_update_exit_filter(m);
 	manager_decide_all(m, true);
 	return 0;
 }
@@ -808,8 +453,8 @@ int manager_run(Manager *m)
 	k = knobs_restore_all(m->knobs, "stop");
 	if (k < 0)
 		log_error_errno(k, "Not every knob could be restored: %m");
-	/* Stopped, the values it showed are history: no stale storm for the collector. */
-	metrics_file_remove(&m->metrics);
+	/* The restores told; stopped, the metrics are history: no stale storm for the collector. */
+	outbox_stop(m->outbox);
 	return r;
 }
 
@@ -817,6 +462,8 @@ Manager *manager_free(Manager *m)
 {
 	if (!m)
 		return NULL;
+	/* What is queued goes out while the bus is still there. */
+	m->outbox = outbox_free(m->outbox);
 	bus_free(m->control);
 	rescans_free(m->rescans);
 	vm_model_free(m->vms);
@@ -830,6 +477,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->pinned_timer);
+	sd_event_source_disable_unref(m->filter_defer);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);
 	knobs_free(m->knobs);
@@ -840,9 +488,6 @@ Manager *manager_free(Manager *m)
 	free(m->config_file);
 	free(m->config_dir);
 	free(m->shutdown_why);
-	free(m->status);
-	free(m->metrics.path);
-	free(m->metrics.text);
 	free(m);
 	return NULL;
 }

@@ -22,6 +22,7 @@
 #include "knobs.h"
 #include "machines.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "pidwatch.h"
 #include "rescans.h"
 #include "shutdownwatch.h"
@@ -54,7 +55,7 @@ typedef struct Manager {
 	Knobs *knobs;
 	SmmuSet smmus;
 	VmModel *vms;                  /* which processes are VMs, which exits counted */
-	bool shutdown_announced;
+	PolicyHost announced;          /* host shutdown, libvirt-guests stopping: until when */
 	char *shutdown_why;
 
 	ExitWatch *exitwatch;
@@ -66,13 +67,20 @@ typedef struct Manager {
 	ShutdownWatch *shutdownwatch;
 	DeviceWatch *devices;          /* uevents, on the real host only */
 
+	VmPidCursor pid_cursor;        /* process creation when the last look or scan began */
+	DaemonCosts costs;
+	/* The exit filter: built from the model's generation, or keeping every group's death. */
+	bool filter_set, filter_all;
+	uint64_t filter_generation;
+	sd_event_source *filter_defer; /* the set only shrank: updated when the loop is idle */
+	bool started;                  /* the first scan is done: the model knows the VMs */
+
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
 	sd_event_source *pinned_timer;    /* only while there are VMs: their pinned memory */
 
 	Bus *control;                  /* org.smmud1.Manager, private socket and system bus */
-	char *status;                  /* the last STATUS= text */
-	MetricsFile metrics;           /* MetricsFile= as last written */
+	Outbox *outbox;                /* its signals, the status line, the metrics: after the writes */
 } Manager;
 
 int manager_new(const ManagerOptions *o, Manager **ret);
@@ -102,9 +110,9 @@ int manager_run(Manager *m);
 void manager_view(Manager *m, DaemonView *ret);
 /* Decides for every SMMU (force_apply: writes even values applied already), then tells. */
 void manager_decide_all(Manager *m, bool force_apply);
-/* The status line and the metrics file, after a state change. */
+/* The status line and the metrics file will follow a state change (outbox.h). */
 void manager_update_status(Manager *m);
-/* An Event signal, dated now. */
+/* An Event signal, dated now, sent after what is being done now (outbox.h). */
 void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
 			const char *before, const char *after, const char *detail);
 /* Ends the run with r: a timer that cannot be set leaves a promise unkept. */
@@ -115,3 +123,22 @@ int manager_start_exitwatch(Manager *m);
 int manager_reload(Manager *m, char ***ret_errors);
 /* Serves the control API (manager-control.c). */
 int manager_start_control(Manager *m);
+/* Decides for one SMMU at now, a step of manager_decide_all(); the deadline is set after. */
+void manager_decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply);
+/* Arms the timer of the earliest storm end or hold expiry, or turns it off. */
+void manager_schedule_deadline(Manager *m);
+/* Scans the topology again: 1 if it changed, 0 if not, -errno. */
+int manager_rescan_topology(Manager *m);
+
+/*
+ * The observers and the VM model between them and the decisions
+ * (manager-observers.c).
+ */
+/* The VM model, the pidfds, the VFIO watches, the rescans and their timers. */
+int manager_new_observers(Manager *m);
+/* Exit events, machined, shutdowns and unit jobs, uevents: what needs the config or the bus. */
+int manager_start_observers(Manager *m);
+/* Tells the kernel again which exits to keep, if what the model watches changed. */
+void manager_update_exit_filter(Manager *m);
+/* The topology and every process again (SIGUSR1). */
+void manager_rescan_all(Manager *m);

@@ -80,14 +80,18 @@ int verb_storm(int argc, char **argv)
 
 	if (value_storm_request(argv[1], &request, &reason) < 0)
 		return ctl_usage_error("storm mode '%s': %s", argv[1], reason);
+	/* Only a storm entered can end by itself. */
+	if (arg.storm_for && request != STORM_REQUEST_ENTER)
+		return ctl_usage_error("--for goes with storm enter only");
 	r = ctl_bus_open(&bus);
 	if (r > 0)
 		return r;
 	/* An "as" argument: built by hand, ctl_call() takes plain types only. */
 	r = sd_bus_message_new_method_call(bus, &m, arg.system_bus ? "org.smmud1" : NULL,
-					   "/org/smmud1", "org.smmud1.Manager", "SetStorm");
+					   "/org/smmud1", "org.smmud1.Manager",
+					   arg.storm_for ? "AnnounceStorm" : "SetStorm");
 	if (r >= 0)
-		r = sd_bus_message_append(m, "s", argv[1]);
+		r = sd_bus_message_append(m, "s", arg.storm_for ?: argv[1]);
 	if (r >= 0)
 		r = sd_bus_message_append_strv(m, argv + 2);
 	if (r < 0)
@@ -99,7 +103,7 @@ int verb_storm(int argc, char **argv)
 		if (sd_bus_error_is_set(&error))
 			fprintf(stderr, "%s\n", error.message ?: error.name);
 		else
-			log_error_errno(r, "SetStorm failed: %m");
+			log_error_errno(r, "%s failed: %m", arg.storm_for ? "AnnounceStorm" : "SetStorm");
 		sd_bus_error_free(&error);
 		return status;
 	}

@@ -33,7 +33,7 @@ static const Verb verbs[] = {
 	{ "stats", 0, UINT_MAX, verb_stats, "[SMMU...]", "Show the kernel's SMMU counters with rates" },
 	{ "set", 3, 3, verb_set, "SMMU KNOB VALUE", "Write a knob (threshold, teardown-mode) now" },
 	{ "reset", 1, 2, verb_reset, "SMMU [KNOB]", "Give a knob (or all) back to smmud" },
-	{ "storm", 1, UINT_MAX, verb_storm, "enter|leave|auto [SMMU...]", "Force a storm, force baseline, or let smmud decide" },
+	{ "storm", 1, UINT_MAX, verb_storm, "enter|leave|auto [SMMU...]", "Force a storm (--for: announce one), force baseline, or let smmud decide" },
 	{ "pin", 3, 3, verb_pin, "SMMU THRESHOLD TEARDOWN-MODE", "Hold an SMMU at fixed knob values" },
 	{ "unpin", 1, 1, verb_unpin, "SMMU", "Let smmud decide an SMMU's values again" },
 	{ "reload", 0, 0, verb_reload, "", "Reload the configuration, atomically" },
@@ -62,6 +62,8 @@ static void help(void)
 	       "     --interval=SECONDS  stats: time between the two samples (default 1)\n"
 	       "     --cost=NANOSECONDS  risk: time of one invalidation command (default 150)\n"
 	       "     --root=DIR          risk without smmud: read sys and proc under DIR\n"
+	       "     --for=DURATION      storm enter: a storm that ends by itself (1s to 24h),\n"
+	       "                         held on while VMs keep exiting\n"
 	       "     --no-legend         No table headers\n"
 	       "\nExit status: 0 ok, 1 failed, 2 usage, 3 smmud unreachable, 4 permission\n"
 	       "denied, 5 invalid configuration.  See smmuctl(8).\n");
@@ -76,6 +78,7 @@ enum {
 	ARG_COST,
 	ARG_ROOT,
 	ARG_NO_LEGEND,
+	ARG_FOR,
 };
 
 /* 1: go on with a verb; 0: done (help, version); -1: usage error. */
@@ -91,6 +94,7 @@ static int parse_argv(int argc, char **argv)
 		{ "cost", required_argument, NULL, ARG_COST },
 		{ "root", required_argument, NULL, ARG_ROOT },
 		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+		{ "for", required_argument, NULL, ARG_FOR },
 		{}
 	};
 	int c;
@@ -140,6 +144,13 @@ static int parse_argv(int argc, char **argv)
 		case ARG_NO_LEGEND:
 			arg.legend = false;
 			break;
+		case ARG_FOR:
+			if (value_storm_duration(optarg, &v, &reason) < 0) {
+				log_error("--for: '%s': %s", optarg, reason);
+				return -1;
+			}
+			arg.storm_for = optarg;
+			break;
 		case '?':
 			if (optopt)
 				log_error("Unknown option '-%c'; see smmuctl --help", optopt);
@@ -173,6 +184,10 @@ int main(int argc, char **argv)
 	}
 	name = argv[optind];
 	n = (unsigned)(argc - optind - 1);
+	if (arg.storm_for && !streq(name, "storm")) {
+		log_error("--for goes with storm enter only");
+		return CTL_EXIT_USAGE;
+	}
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		const Verb *v = &verbs[i];
 

@@ -29,6 +29,7 @@ typedef struct CtlOptions {
 	uint64_t interval_usec;   /* stats */
 	uint64_t cost_ns;         /* risk: one invalidation command */
 	const char *root;         /* risk without a daemon: fake tree */
+	const char *storm_for;    /* storm enter: announced for this long (NULL: until auto) */
 } CtlOptions;
 
 extern CtlOptions arg;

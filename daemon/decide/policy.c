@@ -12,6 +12,8 @@ static const char *const policy_reason_table[_POLICY_REASON_MAX] = {
 	[POLICY_HOLD] = "hold",
 	[POLICY_QUIET] = "quiet",
 	[POLICY_SHUTDOWN] = "host-shutdown",
+	[POLICY_GUESTS_STOPPING] = "guests-stopping",
+	[POLICY_ANNOUNCED] = "announced",
 	[POLICY_FORCED_STORM] = "forced-storm",
 	[POLICY_FORCED_BASELINE] = "forced-baseline",
 	[POLICY_PINNED_PROFILE] = "pinned-profile",
@@ -79,7 +81,12 @@ static void ring_prune(PolicySmmu *p, const SmmuSettings *s, uint64_t now)
 	}
 }
 
-static int ring_push(PolicySmmu *p, uint64_t when, uint64_t bytes)
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static int ring_push(PolicySmmu *p, uint64_t when, uint64_t bytes, bool stop)
 {
 	if (p->n_exits == p->capacity) {
 		size_t ncap = p->capacity ? p->capacity * 2 : 16;
@@ -94,26 +101,59 @@ static int ring_push(PolicySmmu *p, uint64_t when, uint64_t bytes)
 		p->capacity = ncap;
 		p->head = 0;
 	}
-	*ring_at(p, p->n_exits) = (PolicyExit){ when, bytes };
+	*ring_at(p, p->n_exits) = (PolicyExit){ when, bytes, stop };
 	p->n_exits++;
 	/* Saturate: a sum past 16 EiB is past any limit anyway. */
-	p->window_bytes = p->window_bytes > UINT64_MAX - bytes ? UINT64_MAX : p->window_bytes + bytes;
+	p->window_bytes = add_sat(p->window_bytes, bytes);
 	return 0;
 }
 
-int policy_record_exit(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes)
+static size_t ring_stops(PolicySmmu *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_exits; i++)
+		n += ring_at(p, i)->stop;
+	return n;
+}
+
+/* An exit or a stop job at now: in the window (unless counted there already), and for the hold. */
+static int record(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes,
+		  bool in_window, bool stop)
 {
 	int r;
 
 	ring_prune(p, s, now);
-	r = ring_push(p, now, pinned_bytes);
-	if (r < 0)
-		return r;
+	if (!in_window) {
+		r = ring_push(p, now, pinned_bytes, stop);
+		if (r < 0)
+			return r;
+	}
 	if (!p->any_exit || now > p->last_exit)
 		p->last_exit = now;
 	p->any_exit = true;
-	p->exits_total++;
 	return 0;
+}
+
+int policy_record_exit(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes,
+		       uint64_t stopped)
+{
+	/* Its stop job is in the window still: counted once, at the stop. */
+	bool counted = stopped > 0 && stopped <= now && now - stopped < s->window_usec;
+	int r = record(p, s, now, pinned_bytes, counted, false);
+
+	if (r >= 0)
+		p->exits_total++;
+	return r;
+}
+
+int policy_record_stop(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t pinned_bytes)
+{
+	int r = record(p, s, now, pinned_bytes, false, true);
+
+	if (r >= 0)
+		p->stops_total++;
+	return r;
 }
 
 size_t policy_window_exits(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t *ret_bytes)
@@ -131,6 +171,12 @@ void policy_set_override(PolicySmmu *p, PolicyOverride o, const KnobValues *pinn
 		p->pinned = *pinned;
 }
 
+void policy_announce(PolicySmmu *p, uint64_t now, uint64_t usec)
+{
+	p->announced_until = usec == 0 ? 0 : add_sat(now, usec);
+	p->announced_usec = usec;
+}
+
 static void why(PolicyDecision *d, const char *fmt, ...) _printf_(2, 3);
 static void why(PolicyDecision *d, const char *fmt, ...)
 {
@@ -141,18 +187,88 @@ static void why(PolicyDecision *d, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The announcements in force for this SMMU now, and the last one that ended. */
+typedef struct Announced {
+	PolicyReason reason;     /* of the first in force (by rank), POLICY_IDLE: none */
+	uint64_t until;          /* the first end among those in force, UINT64_MAX: none */
+	uint64_t ended;          /* the latest end among those over, 0: none */
+} Announced;
+
+static void announced(const PolicySmmu *p, const SmmuSettings *s, const PolicyHost *h,
+		      uint64_t now, Announced *ret)
+{
+	const struct {
+		PolicyReason reason;
+		uint64_t until;
+		bool applies;
+	} a[] = {
+		{ POLICY_SHUTDOWN, h ? h->shutdown_until : 0, s->storm_on_shutdown },
+		{ POLICY_GUESTS_STOPPING, h ? h->guests_until : 0, s->storm_on_guests_stop },
+		{ POLICY_ANNOUNCED, p->announced_until, true },
+	};
+
+	*ret = (Announced){ .reason = POLICY_IDLE, .until = UINT64_MAX };
+	for (size_t i = 0; i < ELEMENTSOF(a); i++) {
+		if (!a[i].applies || a[i].until == 0)
+			continue;
+		if (now >= a[i].until) {
+			ret->ended = MAX(ret->ended, a[i].until);
+			continue;
+		}
+		if (ret->reason == POLICY_IDLE)
+			ret->reason = a[i].reason;
+		ret->until = MIN(ret->until, a[i].until);
+	}
+}
+
+static void why_announced(PolicyDecision *d, const PolicySmmu *p, PolicyReason reason)
+{
+	char a[FORMAT_TIMESPAN_MAX];
+
+	switch (reason) {
+	case POLICY_SHUTDOWN:
+		why(d, "host shutdown announced");
+		break;
+	case POLICY_GUESTS_STOPPING:
+		why(d, "libvirt-guests is stopping every guest");
+		break;
+	default:
+		why(d, "storm announced by the operator for %s",
+		    format_timespan(a, sizeof(a), p->announced_usec));
+		break;
+	}
+}
+
 /* The automatic state machine: the only place storm flips. */
-static void decide_automatic(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
-			     PolicyDecision *d)
+static void decide_automatic(PolicySmmu *p, const SmmuSettings *s, const PolicyHost *host,
+			     uint64_t now, PolicyDecision *d)
 {
 	char a[FORMAT_TIMESPAN_MAX], b[FORMAT_BYTES_MAX], c[FORMAT_BYTES_MAX];
 	uint64_t quiet_until;
+	Announced an;
+	size_t stops;
 
 	ring_prune(p, s, now);
+	announced(p, s, host, now, &an);
+
+	if (an.reason != POLICY_IDLE) {
+		/* Announced: a storm now, before any exit; exits still count underneath. */
+		if (!p->storm) {
+			p->storm = true;
+			p->storm_since = now;
+			p->storm_reason = an.reason;
+			p->storms_total++;
+			d->changed = true;
+		}
+		d->reason = an.reason;
+		d->next_deadline = an.until;
+		why_announced(d, p, an.reason);
+		return;
+	}
 
 	if (p->storm) {
-		quiet_until = p->last_exit + s->hold_usec < p->last_exit ? UINT64_MAX
-									  : p->last_exit + s->hold_usec;
+		/* HoldTime after the last exit, and not before an announcement ended. */
+		quiet_until = MAX(p->any_exit ? add_sat(p->last_exit, s->hold_usec) : 0, an.ended);
 		if (now < quiet_until) {
 			d->reason = POLICY_HOLD;
 			d->next_deadline = quiet_until;
@@ -170,10 +286,16 @@ static void decide_automatic(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
 		return;
 	}
 
+	stops = ring_stops(p);
 	if (s->exit_limit > 0 && p->n_exits >= s->exit_limit) {
 		p->storm_reason = POLICY_EXIT_LIMIT;
-		why(d, "%zu exits within %s (ExitLimit=%" PRIu32 ")", p->n_exits,
-		    format_timespan(a, sizeof(a), s->window_usec), s->exit_limit);
+		if (stops > 0)
+			why(d, "%zu exits within %s, %zu of them announced by stop jobs (ExitLimit=%" PRIu32 ")",
+			    p->n_exits, format_timespan(a, sizeof(a), s->window_usec), stops,
+			    s->exit_limit);
+		else
+			why(d, "%zu exits within %s (ExitLimit=%" PRIu32 ")", p->n_exits,
+			    format_timespan(a, sizeof(a), s->window_usec), s->exit_limit);
 	} else if (s->pinned_limit > 0 && p->window_bytes >= s->pinned_limit) {
 		p->storm_reason = POLICY_PINNED_LIMIT;
 		why(d, "%s pinned memory torn down within %s (PinnedLimit=%s)",
@@ -189,9 +311,7 @@ static void decide_automatic(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
 			 * The values stay, but below-limit ends when the newest
 			 * exit leaves the window (the daemon disarms then).
 			 */
-			d->next_deadline = newest->when + s->window_usec < newest->when
-						   ? UINT64_MAX
-						   : newest->when + s->window_usec;
+			d->next_deadline = add_sat(newest->when, s->window_usec);
 			why(d, "%zu exits within %s, below the limits", p->n_exits,
 			    format_timespan(a, sizeof(a), s->window_usec));
 		} else
@@ -203,20 +323,20 @@ static void decide_automatic(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
 	p->storms_total++;
 	d->changed = true;
 	d->reason = p->storm_reason;
-	d->next_deadline = p->last_exit + s->hold_usec;
+	d->next_deadline = add_sat(p->last_exit, s->hold_usec);
 }
 
-void policy_decide(PolicySmmu *p, const SmmuSettings *s, bool shutdown, uint64_t now,
+void policy_decide(PolicySmmu *p, const SmmuSettings *s, const PolicyHost *host, uint64_t now,
 		   PolicyDecision *d)
 {
 	char auto_why[sizeof(d->why)];
 
 	*d = (PolicyDecision){ .next_deadline = UINT64_MAX };
-	decide_automatic(p, s, now, d);
+	decide_automatic(p, s, host, now, d);
 	d->storm = p->storm;
 	d->values = p->storm ? &s->storm : &s->baseline;
 
-	if (p->override == OVERRIDE_NONE && !(shutdown && s->storm_on_shutdown))
+	if (p->override == OVERRIDE_NONE)
 		return;
 
 	/*
@@ -245,10 +365,6 @@ void policy_decide(PolicySmmu *p, const SmmuSettings *s, bool shutdown, uint64_t
 		    p->pinned.threshold, p->pinned.teardown_mode);
 		return;
 	default:
-		break;
+		assert_not_reached();
 	}
-	d->storm = true;
-	d->values = &s->storm;
-	d->reason = POLICY_SHUTDOWN;
-	why(d, "host shutdown announced");
 }

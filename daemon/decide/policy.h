@@ -11,8 +11,16 @@
  * PinnedLimit; then storm until HoldTime passed with no exit at all.
  * HoldTime >= Window (config validation) makes that a hysteresis: when a
  * storm ends its window is empty, so it cannot restart without a new
- * burst.  On top of it: a host shutdown (storm, if OnShutdown=) and manual
- * overrides, which win over everything.
+ * burst.
+ *
+ * A storm may also be announced before any VM exits: a VM's stop job
+ * counts as its exit, early (policy_record_stop(); its exit then counts
+ * no more); a host shutdown, libvirt-guests stopping every guest, or the
+ * operator (storm enter --for) announce one for a time or until withdrawn.
+ * An announced storm holds while its announcement does, and then, like
+ * any storm, until HoldTime passed without an exit: one announced too
+ * short does not end in the middle of the teardowns.  On top of it all,
+ * manual overrides, which win over everything.
  */
 
 #include "config.h"
@@ -25,6 +33,8 @@ typedef enum PolicyReason {
 	POLICY_HOLD,             /* storm goes on: an exit within HoldTime */
 	POLICY_QUIET,            /* storm ended: HoldTime without exits */
 	POLICY_SHUTDOWN,         /* host shutdown announced */
+	POLICY_GUESTS_STOPPING,  /* libvirt-guests.service stops every guest */
+	POLICY_ANNOUNCED,        /* a storm announced by the operator, for a time */
 	POLICY_FORCED_STORM,     /* override */
 	POLICY_FORCED_BASELINE,  /* override */
 	POLICY_PINNED_PROFILE,   /* override: fixed values */
@@ -46,7 +56,20 @@ int policy_override_from_string(const char *s);
 typedef struct PolicyExit {
 	uint64_t when;
 	uint64_t pinned_bytes;
+	bool stop;               /* announced by the VM's stop job, not exited yet */
 } PolicyExit;
+
+/*
+ * What the host announced for every SMMU alike, each the time it holds
+ * until: 0 never announced, USEC_INFINITY until withdrawn (a withdrawal
+ * is the time it happened: the storm then holds for HoldTime after the
+ * last exit, as any storm).  The SMMU's settings say whether each applies
+ * (OnShutdown=, OnGuestsStop=).
+ */
+typedef struct PolicyHost {
+	uint64_t shutdown_until;     /* logind, a shutdown target's job */
+	uint64_t guests_until;       /* libvirt-guests.service deactivating */
+} PolicyHost;
 
 typedef struct PolicySmmu {
 	/* Exits within the window, oldest first, in a ring. */
@@ -57,13 +80,18 @@ typedef struct PolicySmmu {
 	bool storm;              /* the automatic state */
 	PolicyReason storm_reason; /* why the current/last storm started */
 	uint64_t storm_since;
-	uint64_t last_exit;
+	uint64_t last_exit;      /* the last exit or stop job */
 	bool any_exit;
+
+	/* A storm the operator announced for this SMMU: until, and for how long it was. */
+	uint64_t announced_until;
+	uint64_t announced_usec;
 
 	PolicyOverride override;
 	KnobValues pinned;      /* for OVERRIDE_PIN */
 
 	uint64_t exits_total;
+	uint64_t stops_total;    /* stop jobs counted ahead of their exits */
 	uint64_t storms_total;
 } PolicySmmu;
 
@@ -80,14 +108,33 @@ typedef struct PolicyDecision {
 void policy_smmu_init(PolicySmmu *p);
 void policy_smmu_done(PolicySmmu *p);
 
-/* One VM behind this SMMU exited at now, tearing down pinned_bytes. */
+/*
+ * One VM behind this SMMU exited at now, tearing down pinned_bytes.
+ * stopped: when its stop job was counted (policy_record_stop()), 0: never;
+ * within Window it is in the window already, and only the exit's time
+ * counts now.
+ */
 int policy_record_exit(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
+		       uint64_t pinned_bytes, uint64_t stopped);
+/*
+ * A stop job for a VM behind this SMMU was queued at now: its exit is
+ * coming, and counts from now (as an exit in the window, and for the hold).
+ */
+int policy_record_stop(PolicySmmu *p, const SmmuSettings *s, uint64_t now,
 		       uint64_t pinned_bytes);
 
 void policy_set_override(PolicySmmu *p, PolicyOverride o, const KnobValues *pinned);
+/*
+ * The operator announces a storm on this SMMU from now for usec (0:
+ * withdraws it, leaving no hold behind).
+ */
+void policy_announce(PolicySmmu *p, uint64_t now, uint64_t usec);
 
-/* Updates the automatic state for now and says what the knobs should be. */
-void policy_decide(PolicySmmu *p, const SmmuSettings *s, bool shutdown, uint64_t now,
+/*
+ * Updates the automatic state for now and says what the knobs should be.
+ * host: what the host announced (NULL: nothing).
+ */
+void policy_decide(PolicySmmu *p, const SmmuSettings *s, const PolicyHost *host, uint64_t now,
 		   PolicyDecision *ret);
 
 /* Exits and bytes currently inside the window (after pruning for now). */

@@ -145,11 +145,11 @@ void smmu_configure(ManagedSmmu *ms, const Config *c, const Topology *t, const H
 	}
 }
 
-void smmu_decide(ManagedSmmu *ms, bool shutdown, uint64_t now, SmmuDecided *ret)
+void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDecided *ret)
 {
 	PolicyDecision d;
 
-	policy_decide(&ms->policy, ms->settings, shutdown, now, &d);
+	policy_decide(&ms->policy, ms->settings, host, now, &d);
 	*ret = (SmmuDecided){
 		.first = !ms->decided,
 		.flipped = !ms->decided || d.storm != ms->decision.storm,

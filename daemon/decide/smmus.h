@@ -77,8 +77,8 @@ typedef struct SmmuDecided {
 	bool was_storm;        /* the state before */
 } SmmuDecided;
 
-/* Decides for now (the shutdown announced or not); ms->decision is the new one. */
-void smmu_decide(ManagedSmmu *ms, bool shutdown, uint64_t now, SmmuDecided *ret);
+/* Decides for now (host: what the host announced); ms->decision is the new one. */
+void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDecided *ret);
 /*
  * Brings a managed SMMU's knobs to its decision (force: also those applied
  * already).  Returns, and keeps in ms->apply_error, the first failure (a

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "util.h"
 #include "vmmodel.h"
 
 /* Bounds the dying exits kept if no scan and no proc connector prunes them for long. */
@@ -34,6 +38,7 @@ struct VmModel {
 
 	uint64_t exits_total;
 	uint64_t exits_unattributed;
+	uint64_t generation;    /* of the watched pids: VMs and dying exits */
 };
 
 void vm_event_done(VmEvent *e)
@@ -91,7 +96,16 @@ static Vm *untrack(VmModel *m, size_t i)
 	Vm *vm = m->vms[i];
 
 	m->vms[i] = m->vms[--m->n_vms];
+	m->generation++;
 	return vm;
+}
+
+/* The VM at i as seen again (groups, pinned memory): what the model noted of it stays. */
+static void renew(VmModel *m, size_t i, Vm *vm)
+{
+	vm->stopping_usec = m->vms[i]->stopping_usec;
+	vm_free(m->vms[i]);
+	m->vms[i] = vm;
 }
 
 static bool dying_has(const VmModel *m, pid_t pid, uint64_t starttime)
@@ -106,6 +120,7 @@ static void dying_remove(VmModel *m, size_t i)
 {
 	memmove(m->dying + i, m->dying + i + 1, (m->n_dying - i - 1) * sizeof(DyingExit));
 	m->n_dying--;
+	m->generation++;
 }
 
 static int dying_add(VmModel *m, pid_t pid, uint64_t starttime)
@@ -119,6 +134,7 @@ static int dying_add(VmModel *m, pid_t pid, uint64_t starttime)
 		return -ENOMEM;
 	m->dying = n;
 	m->dying[m->n_dying++] = (DyingExit){ .pid = pid, .starttime = starttime };
+	m->generation++;
 	return 0;
 }
 
@@ -195,6 +211,7 @@ static int track(VmModel *m, Vm *vm)
 	}
 	m->vms = n;
 	m->vms[m->n_vms++] = vm;
+	m->generation++;
 	return push(m, &(VmEvent){ .kind = VM_EVENT_FOUND, .pid = vm->pid,
 				   .starttime = vm->starttime });
 }
@@ -296,8 +313,7 @@ static int recheck(VmModel *m, size_t i, const char *source, uint64_t now)
 	if (r < 0)
 		return 0; /* cannot tell: it stays as it was */
 	if (p.vm && p.state != VM_PROCESS_GONE && p.starttime == vm->starttime) {
-		m->vms[i] = p.vm;
-		vm_free(vm);
+		renew(m, i, p.vm);
 		return note_change(m, p.vm->pid);
 	}
 	vm_free(p.vm);
@@ -436,8 +452,7 @@ int vm_model_scan_end(VmModel *m, Vm **found, size_t n_found, uint64_t now)
 		}
 		if (i >= 0 && m->vms[i]->starttime == f->starttime) {
 			/* Pinned memory and groups change while a VM runs. */
-			vm_free(m->vms[i]);
-			m->vms[i] = f;
+			renew(m, (size_t)i, f);
 			continue;
 		}
 		if (i >= 0)
@@ -449,6 +464,51 @@ int vm_model_scan_end(VmModel *m, Vm **found, size_t n_found, uint64_t now)
 	}
 	m->n_changed_in_scan = 0;
 	return ret;
+}
+
+int vm_model_probed(VmModel *m, Vm *vm, uint64_t now)
+{
+	ssize_t i = vm_index(m, vm->pid);
+	int r = 0;
+
+	assert(vm);
+	/* Dying, its exit counted already: its files are not closed yet, that is all. */
+	if (dying_has(m, vm->pid, vm->starttime)) {
+		vm_free(vm);
+		return 0;
+	}
+	/* Newer than what a scan under way read of it. */
+	r = note_change(m, vm->pid);
+	if (i >= 0 && m->vms[i]->starttime == vm->starttime) {
+		renew(m, (size_t)i, vm);
+		return r;
+	}
+	if (i >= 0)
+		/* The pid went to another VM: the old one's exit went unheard. */
+		r = count_exit(m, untrack(m, (size_t)i), true, "pid reused", false, 0, now) ?: r;
+	return track(m, vm) ?: r;
+}
+
+int vm_model_stopping(VmModel *m, pid_t pid, uint64_t now)
+{
+	ssize_t i = vm_index(m, pid);
+	VmEvent e = {
+		.kind = VM_EVENT_STOPPING,
+		.pid = pid,
+		.counted_usec = now,
+	};
+	Vm *vm;
+
+	if (i < 0)
+		return -ESRCH;
+	vm = m->vms[i];
+	/* Once: a second job for the same scope (a restart, a kill) announces nothing new. */
+	if (vm->stopping_usec > 0)
+		return 0;
+	vm->stopping_usec = now;
+	e.starttime = vm->starttime;
+	e.n_smmus = vm_model_smmus_of(m, vm, e.smmus, ELEMENTSOF(e.smmus));
+	return push(m, &e);
 }
 
 /* ---- what it tells ------------------------------------------------------------- */
@@ -480,6 +540,30 @@ int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t byte
 	return 0;
 }
 
+int vm_model_set_unit(VmModel *m, pid_t pid, uint64_t starttime, const char *unit, bool *ret_changed)
+{
+	ssize_t i = vm_index(m, pid);
+	char *copy = NULL;
+
+	if (i < 0 || m->vms[i]->starttime != starttime)
+		return -ESRCH;
+	if (streq_ptr(m->vms[i]->unit, unit)) {
+		if (ret_changed)
+			*ret_changed = false;
+		return 0;
+	}
+	if (unit) {
+		copy = strdup(unit);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(m->vms[i]->unit);
+	m->vms[i]->unit = copy;
+	if (ret_changed)
+		*ret_changed = true;
+	return 0;
+}
+
 size_t vm_model_vms_behind(const VmModel *m, const Smmu *s, uint64_t *ret_pinned)
 {
 	uint64_t pinned = 0;
@@ -503,6 +587,44 @@ size_t vm_model_vms_behind(const VmModel *m, const Smmu *s, uint64_t *ret_pinned
 uint64_t vm_model_exits_total(const VmModel *m)
 {
 	return m->exits_total;
+}
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int vm_model_watched_pids(const VmModel *m, pid_t **ret, size_t *ret_n)
+{
+	size_t n = 0, k = 0;
+	pid_t *p;
+
+	if (m->n_vms + m->n_dying == 0) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	p = malloc((m->n_vms + m->n_dying) * sizeof(pid_t));
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_vms; i++)
+		p[n++] = m->vms[i]->pid;
+	for (size_t i = 0; i < m->n_dying; i++)
+		p[n++] = m->dying[i].pid;
+	qsort(p, n, sizeof(pid_t), pid_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || p[k - 1] != p[i])
+			p[k++] = p[i];
+	*ret = p;
+	*ret_n = k;
+	return 0;
+}
+
+uint64_t vm_model_generation(const VmModel *m)
+{
+	return m->generation;
 }
 
 uint64_t vm_model_exits_unattributed(const VmModel *m)

@@ -30,7 +30,11 @@
  *    shutdown closes them before it exits) is counted at the close, when
  *    VFIO tears its domains down; its exit later finds no VM to count;
  *  - a VM first seen at its exit (started after the last scan) is counted
- *    if its files still tell it was one.
+ *    if its files still tell it was one;
+ *  - a VM whose stop job was queued (its scope is being stopped) is
+ *    announced once, ahead of its exit (STOPPING); its exit, when it
+ *    comes, carries that time (vm->stopping_usec), so that it is not
+ *    counted twice against a window.
  */
 
 #include "topology.h"
@@ -49,6 +53,7 @@ typedef enum VmEventKind {
 	VM_EVENT_FOUND,         /* a VM from now on (its exit can be watched) */
 	VM_EVENT_EXIT,          /* a VM was torn down: counted against smmus[] */
 	VM_EVENT_DROPPED,       /* no VM any more, without a teardown (it held no group) */
+	VM_EVENT_STOPPING,      /* its stop job was queued: counted against smmus[], ahead */
 	_VM_EVENT_KIND_MAX,
 } VmEventKind;
 
@@ -60,13 +65,14 @@ typedef struct VmEvent {
 	pid_t pid;
 	uint64_t starttime;
 	Vm *vm;                 /* EXIT, DROPPED: the VM as last seen, the event's;
-				 * FOUND: NULL, vm_model_find() has it */
+				 * FOUND, STOPPING: NULL, vm_model_find() has it */
 	bool was_tracked;       /* EXIT: it was a VM of the model's (not one first seen dying) */
 	const char *source;     /* EXIT: what told, a static string ("taskstats", "pidfd",
 				 * "closed its VFIO files", "rescan", ...) */
 	uint64_t heard_usec;    /* EXIT: when the source saw it, 0: unknown */
-	uint64_t counted_usec;  /* EXIT: the now of the input that counted it */
-	const Smmu *smmus[VM_EVENT_SMMUS_MAX]; /* EXIT: the SMMUs its groups sit behind, each once */
+	uint64_t counted_usec;  /* EXIT, STOPPING: the now of the input that counted it */
+	const Smmu *smmus[VM_EVENT_SMMUS_MAX]; /* EXIT, STOPPING: the SMMUs its groups sit
+						 * behind, each once */
 	size_t n_smmus;
 } VmEvent;
 
@@ -109,6 +115,18 @@ int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, ui
 int vm_model_gone(VmModel *m, pid_t pid, uint64_t starttime, const char *source, uint64_t now);
 /* A VFIO file was closed: group's (UINT32_MAX: a device or iommufd, or unknown). */
 int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t now);
+/*
+ * A look at one process (not a scan of all) found vm, a VM now: tracked
+ * from now on, or its record renewed.  Takes vm.  A pid that went to
+ * another VM counts the old one's exit.  Nothing is concluded about the
+ * VMs the look did not see.
+ */
+int vm_model_probed(VmModel *m, Vm *vm, uint64_t now);
+/*
+ * A stop job was queued for the VM pid (its scope): STOPPING, once; its
+ * exit will carry now.  -ESRCH if pid is no VM of the model's.
+ */
+int vm_model_stopping(VmModel *m, pid_t pid, uint64_t now);
 
 /*
  * The process pid with starttime has bytes pinned now (a VM's memory is
@@ -116,6 +134,14 @@ int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t now);
  * model's.  No event.
  */
 int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t bytes);
+
+/*
+ * The process pid with starttime runs in unit now (NULL: none); machined
+ * moves a VMM into its scope when it registers it, possibly after we
+ * found it.  0 (*ret_changed tells whether it moved), -ESRCH if it is not
+ * a VM of the model's, -ENOMEM.  No event.
+ */
+int vm_model_set_unit(VmModel *m, pid_t pid, uint64_t starttime, const char *unit, bool *ret_changed);
 
 /* The output: the oldest event not taken yet, false if none.  vm_event_done() it after. */
 bool vm_model_next_event(VmModel *m, VmEvent *ret);
@@ -129,6 +155,14 @@ size_t vm_model_smmus_of(const VmModel *m, const Vm *vm, const Smmu **ret, size_
 /* The VMs behind s and their pinned memory. */
 size_t vm_model_vms_behind(const VmModel *m, const Smmu *s, uint64_t *ret_pinned);
 uint64_t vm_model_exits_total(const VmModel *m);
+/*
+ * The processes whose exit events matter: the VMs, and the exits counted
+ * while their files were still open (their proc connector event tells
+ * they are past them).  Sorted, no duplicates, malloc'd (NULL if none).
+ * The generation changes whenever that set may have.
+ */
+int vm_model_watched_pids(const VmModel *m, pid_t **ret, size_t *ret_n);
+uint64_t vm_model_generation(const VmModel *m);
 /* Exits of VMs whose groups sit behind no known SMMU. */
 uint64_t vm_model_exits_unattributed(const VmModel *m);
 bool vm_model_scanning(const VmModel *m);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "exitfilter.h"
 #include "exitwatch.h"
 #include "log.h"
 #include "util.h"
@@ -49,6 +50,9 @@ typedef struct NlSource {
 	sd_event_source *io;
 	int family;     /* taskstats: generic netlink family id */
 	char *cpulist;  /* taskstats: the CPUs registered for */
+	TaskstatsLayout layout; /* taskstats: its messages, as the probe child's exit showed */
+	bool have_layout;
+	bool filtered;  /* a BPF filter is attached */
 	uint64_t n_lost, n_malformed, n_foreign;
 } NlSource;
 
@@ -367,8 +371,23 @@ static int selftest_msg(struct nl_msg *msg, void *arg)
 
 	if (from_kernel(msg, t->source) &&
 	    taskstats_parse_exit(nlh, nlh->nlmsg_len, (uint16_t)t->source->family, &tgid) > 0 &&
-	    tgid == t->child)
+	    tgid == t->child) {
+		NlSource *s = t->source;
+		int r;
+
 		t->seen = true;
+		/* A real exit message of this kernel: what its exit filter must look for. */
+		r = taskstats_layout_learn(nlh, nlh->nlmsg_len, (uint16_t)s->family, t->child,
+					   &s->layout);
+		s->have_layout = r >= 0;
+		if (r < 0)
+			log_info_errno(r, "taskstats messages not understood well enough to filter them "
+				       "in the kernel (%m): every process exit wakes smmud.");
+		else
+			log_debug("taskstats: struct version %u, taskstats at offset %u, %u-byte "
+				  "exit messages: filtered in the kernel.",
+				  s->layout.version, s->layout.stats_offset, s->layout.msg_len);
+	}
 	return NL_SKIP;
 }
 
@@ -681,6 +700,53 @@ ExitWatch *exitwatch_free(ExitWatch *w)
 	sd_event_unref(w->event);
 	free(w);
 	return NULL;
+}
+
+static int attach_filter(NlSource *s, const pid_t *pids, size_t n, bool all)
+{
+	_cleanup_free_ struct sock_filter *prog = NULL;
+	struct sock_fprog fprog;
+	size_t len;
+	int r;
+
+	r = exit_filter_build(s->kind == EXIT_SOURCE_TASKSTATS ? &s->layout : NULL, pids, n, all,
+			      &prog, &len);
+	if (r < 0)
+		return r;
+	fprog = (struct sock_fprog){ .len = (unsigned short)len, .filter = prog };
+	if (setsockopt(nl_socket_get_fd(s->sk), SOL_SOCKET, SO_ATTACH_FILTER, &fprog,
+		       sizeof(fprog)) < 0)
+		return negative_errno();
+	s->filtered = true;
+	return 0;
+}
+
+int exitwatch_set_filter(ExitWatch *w, const pid_t *pids, size_t n, bool all)
+{
+	int ret = 0;
+
+	if (!w || (!pids && n > 0 && !all))
+		return -EINVAL;
+	for (ExitSource k = 0; k < _EXIT_SOURCE_MAX; k++) {
+		NlSource *s = &w->src[k];
+		int r;
+
+		if (!s->io || (k == EXIT_SOURCE_TASKSTATS && !s->have_layout))
+			continue;
+		r = attach_filter(s, pids, n, all);
+		if (r < 0) {
+			/* The socket keeps its last program, or none: more wake-ups, no exit lost. */
+			log_debug_errno(r, "Cannot filter %s events in the kernel: %m", source_names[k]);
+			if (ret == 0)
+				ret = r;
+		}
+	}
+	return ret;
+}
+
+bool exitwatch_filtered(ExitWatch *w, ExitSource s)
+{
+	return exitwatch_has(w, s) && w->src[s].filtered;
 }
 
 bool exitwatch_has(ExitWatch *w, ExitSource s)

@@ -14,7 +14,8 @@
  * the initial namespaces, kernel built without it) is logged once and left
  * out; exitwatch_has() tells which run.  A receive queue overrun (ENOBUFS)
  * or any other receive error calls lost(): events may be missing, the
- * caller must rescan.  Exits are never dropped silently.
+ * caller must rescan.  Exits are never dropped silently: only those the
+ * caller said it does not want (exitwatch_set_filter()), in the kernel.
  *
  * exited() is called once per thread-group death, with the tgid, in the
  * initial PID namespace.  when_usec is CLOCK_MONOTONIC: the kernel's
@@ -66,6 +67,21 @@ int exitwatch_new(sd_event *e, unsigned sources, const ExitWatchCallbacks *cb, v
 ExitWatch *exitwatch_free(ExitWatch *w);
 bool exitwatch_has(ExitWatch *w, ExitSource s);
 const char *exit_source_to_string(ExitSource s);
+
+/*
+ * Lets the kernel drop, before they are queued (so they wake nobody), the
+ * exit events of every process but the thread groups pids (n of them, in
+ * any order; none: no process), or with all of every group; the deaths
+ * of threads whose group lives on are dropped either way (exitfilter.h).
+ * A filter replaces the one before at once.  Taskstats is filtered only
+ * if its probe child's exit message showed a layout the filter knows
+ * (struct taskstats version 12 or later).  0, or the first -errno of a
+ * source that kept its previous filter (or none): it then delivers more,
+ * never less.
+ */
+int exitwatch_set_filter(ExitWatch *w, const pid_t *pids, size_t n, bool all);
+/* Whether source s runs with a kernel filter. */
+bool exitwatch_filtered(ExitWatch *w, ExitSource s);
 /* The socket of a running source (diagnostics, tests), or -ENODEV. */
 int exitwatch_fd(ExitWatch *w, ExitSource s);
 

@@ -30,7 +30,8 @@ typedef struct Machine {
 	char *name;
 	char *path;
 	pid_t leader;               /* 0 until machined told us */
-	sd_bus_slot *leader_call;
+	char *unit;                 /* its scope, NULL until machined told us */
+	sd_bus_slot *leader_call, *unit_call;
 	bool listed;                /* mark of the current reconciliation */
 } Machine;
 
@@ -71,6 +72,8 @@ static Machine *machine_free(Machine *m)
 	if (!m)
 		return NULL;
 	sd_bus_slot_unref(m->leader_call);
+	sd_bus_slot_unref(m->unit_call);
+	free(m->unit);
 	free(m->name);
 	free(m->path);
 	free(m);
@@ -159,11 +162,48 @@ static int call_no_autostart(MachineWatch *w, sd_bus_slot **slot, const char *pa
 	return r;
 }
 
+static int on_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+	Machine *m = userdata;
+	const char *unit;
+	int r;
+
+	m->unit_call = sd_bus_slot_unref(m->unit_call);
+	if (sd_bus_message_is_method_error(reply, NULL))
+		return 0; /* gone already, or a machined without it: no unit to match */
+	r = sd_bus_message_read(reply, "v", "s", &unit);
+	if (r < 0 || !machine_name_is_valid(unit)) {
+		log_warning_errno(r < 0 ? r : -EBADMSG, "Ignoring bad Unit of machine %s: %m", m->name);
+		return 0;
+	}
+	if (!streq_ptr(m->unit, unit)) {
+		char *copy = strdup(unit);
+
+		if (!copy)
+			return log_oom();
+		free(m->unit);
+		m->unit = copy;
+		log_debug("Machine %s: unit %s", m->name, unit);
+		/* Its VM may have been found before machined moved it into that scope. */
+		notify(m->watch);
+	}
+	return 0;
+}
+
+/* Its leader, and its unit (whose stop job announces the VM's end). */
 static int request_leader(Machine *m)
 {
+	int r;
+
 	m->leader_call = sd_bus_slot_unref(m->leader_call);
-	return call_no_autostart(m->watch, &m->leader_call, m->path, "org.freedesktop.DBus.Properties",
-				 "Get", on_leader, m, "ss", MACHINED_MACHINE, "Leader");
+	m->unit_call = sd_bus_slot_unref(m->unit_call);
+	r = call_no_autostart(m->watch, &m->leader_call, m->path, "org.freedesktop.DBus.Properties",
+			      "Get", on_leader, m, "ss", MACHINED_MACHINE, "Leader");
+	if (r >= 0)
+		r = call_no_autostart(m->watch, &m->unit_call, m->path,
+				      "org.freedesktop.DBus.Properties", "Get", on_unit, m, "ss",
+				      MACHINED_MACHINE, "Unit");
+	return r;
 }
 
 /* Adds (or finds) a machine; new ones get their leader asked for. */
@@ -514,6 +554,39 @@ const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid)
 		if (w->machines[i]->leader == pid)
 			return w->machines[i]->name;
 	return NULL;
+}
+
+const char *machinewatch_unit_for_pid(MachineWatch *w, pid_t pid)
+{
+	if (!w || pid <= 0)
+		return NULL;
+	for (size_t i = 0; i < w->n_machines; i++)
+		if (w->machines[i]->leader == pid)
+			return w->machines[i]->unit;
+	return NULL;
+}
+
+pid_t machinewatch_leader_for_unit(MachineWatch *w, const char *unit)
+{
+	if (!w || !unit)
+		return 0;
+	for (size_t i = 0; i < w->n_machines; i++)
+		if (w->machines[i]->leader > 0 && streq_ptr(w->machines[i]->unit, unit))
+			return w->machines[i]->leader;
+	return 0;
+}
+
+size_t machinewatch_leaders(MachineWatch *w, pid_t *pids, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; w && i < w->n_machines; i++)
+		if (w->machines[i]->leader > 0) {
+			if (n < max)
+				pids[n] = w->machines[i]->leader;
+			n++;
+		}
+	return n;
 }
 
 size_t machinewatch_count(MachineWatch *w)

@@ -3,7 +3,7 @@
 
 /*
  * VM names from systemd-machined: which machine each leader PID belongs
- * to.  Kept current from MachineNew/MachineRemoved signals, a full reload
+ * to, and its unit (the scope whose stop job announces its end).  Kept current from MachineNew/MachineRemoved signals, a full reload
  * whenever machined (re)appears (NameOwnerChanged), and reconciliation
  * (ListMachines) on demand: machinewatch_reconcile(), which the daemon
  * calls when it finds a VM machined has not named.  A periodic
@@ -33,6 +33,12 @@ MachineWatch *machinewatch_free(MachineWatch *w);
 
 /* The machine name whose leader is pid, or NULL.  Valid until the next event. */
 const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid);
+/* The unit (scope) of the machine whose leader is pid, NULL if not known (yet).  Valid until the next event. */
+const char *machinewatch_unit_for_pid(MachineWatch *w, pid_t pid);
+/* The leader of the machine whose unit (scope) is unit, or 0. */
+pid_t machinewatch_leader_for_unit(MachineWatch *w, const char *unit);
+/* Leaders known, into pids (at most max); how many there are. */
+size_t machinewatch_leaders(MachineWatch *w, pid_t *pids, size_t max);
 /* Number of machines known (for status and tests). */
 size_t machinewatch_count(MachineWatch *w);
 /* Whether machined is on the bus (as far as we heard). */

@@ -16,8 +16,12 @@ struct Rescans {
 
 	sd_event_source *defer;        /* the coalesced looks asked for */
 	bool topology_pending;
-	bool vms_pending;
-	uint64_t open_due;             /* the latest open seen wants a scan starting by then */
+	bool vms_pending;              /* a scan of every process */
+	bool opens_pending;            /* a look for VFIO openers */
+	uint64_t open_due;             /* the latest open seen wants a look starting by then */
+	uint64_t covered;              /* opens due by then have been looked into */
+	uint64_t scan_start;           /* of the scan under way */
+	RescanStats stats;
 
 	sd_event_source *interval;     /* ScanInterval= */
 	uint64_t interval_usec;
@@ -43,6 +47,27 @@ Rescans *rescans_free(Rescans *r)
 
 /* ---- the scan ------------------------------------------------------------ */
 
+/* A look or a scan begun at start is over: the opens due by then are accounted for. */
+static void covered(Rescans *r, uint64_t start)
+{
+	bool was = rescans_opens_pending(r);
+
+	if (start > r->covered)
+		r->covered = start;
+	if (was && !rescans_opens_pending(r) && r->cb.opens_covered)
+		r->cb.opens_covered(r->userdata);
+}
+
+bool rescans_opens_pending(const Rescans *r)
+{
+	return r->open_due > r->covered;
+}
+
+const RescanStats *rescans_stats(const Rescans *r)
+{
+	return &r->stats;
+}
+
 void rescans_scan(Rescans *r)
 {
 	int k;
@@ -52,6 +77,8 @@ void rescans_scan(Rescans *r)
 		return;
 	}
 	k = vm_scan_new(r->root, &r->scan);
+	r->scan_start = event_now(r->event);
+	r->stats.scans++;
 	/* A deferred source, on: dispatched once in every loop iteration until the end. */
 	if (k >= 0)
 		k = sd_event_source_set_enabled(r->step, SD_EVENT_ON);
@@ -76,6 +103,8 @@ static void scan_finish(Rescans *r, int k)
 	if (k >= 0)
 		vm_scan_take(s, &found, &n);
 	r->cb.scan_done(k, found, n, r->userdata);
+	if (k >= 0)
+		covered(r, r->scan_start);
 	if (r->scan_again) {
 		r->scan_again = false;
 		rescans_scan(r);
@@ -109,12 +138,13 @@ void rescans_scan_whole(Rescans *r)
 
 /* ---- when ----------------------------------------------------------------- */
 
-static int schedule_at(Rescans *r, bool topology, bool vms, uint64_t when)
+static int schedule_at(Rescans *r, bool topology, bool vms, bool opens, uint64_t when)
 {
 	uint64_t pending;
 
 	r->topology_pending |= topology;
 	r->vms_pending |= vms;
+	r->opens_pending |= opens;
 	if (sd_event_source_get_enabled(r->defer, NULL) > 0 &&
 	    sd_event_source_get_time(r->defer, &pending) >= 0 && pending <= when)
 		return 0;
@@ -123,7 +153,7 @@ static int schedule_at(Rescans *r, bool topology, bool vms, uint64_t when)
 
 int rescans_schedule(Rescans *r, bool topology, bool vms, uint64_t delay)
 {
-	return schedule_at(r, topology, vms, event_now(r->event) + delay);
+	return schedule_at(r, topology, vms, false, event_now(r->event) + delay);
 }
 
 int rescans_vfio_opened(Rescans *r)
@@ -132,7 +162,7 @@ int rescans_vfio_opened(Rescans *r)
 
 	if (due > r->open_due)
 		r->open_due = due;
-	return schedule_at(r, false, true, due);
+	return schedule_at(r, false, false, true, due);
 }
 
 static int on_defer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -145,16 +175,26 @@ static int on_defer(sd_event_source *s, uint64_t usec, void *userdata)
 		r->cb.topology(r->userdata);
 	}
 	if (r->vms_pending) {
-		r->vms_pending = false;
+		/* A scan of every process covers the opens too. */
+		r->vms_pending = r->opens_pending = false;
 		rescans_scan(r);
+	} else if (r->opens_pending) {
+		r->opens_pending = false;
+		r->stats.looks++;
+		if (r->cb.look && r->cb.look(r->userdata))
+			covered(r, start);
+		else {
+			r->stats.open_scans++;
+			rescans_scan(r);
+		}
 	}
 	/*
-	 * An open seen less than OPEN_DEFER_USEC before this scan (coalesced
-	 * into it) may not have had its fd installed yet: one more scan then.
-	 * Opens all the time still scan at most once per OPEN_DEFER_USEC.
+	 * An open seen less than OPEN_DEFER_USEC before this look (coalesced
+	 * into it) may not have had its fd installed yet: one more look then.
+	 * Opens all the time still look at most once per OPEN_DEFER_USEC.
 	 */
 	if (r->open_due > start)
-		return schedule_at(r, false, true, r->open_due);
+		return schedule_at(r, false, false, true, r->open_due);
 	return 0;
 }
 

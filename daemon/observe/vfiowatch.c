@@ -26,6 +26,13 @@ static const struct {
 				"iommufd" },
 };
 
+/* A node files were opened on: how many of those are open still. */
+typedef struct Held {
+	VfioOpened node;
+	uint64_t n;            /* opens less closes since watched, never below 0 */
+	bool opened;           /* since the last vfiowatch_take_opened() */
+} Held;
+
 struct VfioWatch {
 	sd_event *event;
 	char *root;
@@ -33,7 +40,17 @@ struct VfioWatch {
 	VfioWatchCallbacks cb;
 	void *userdata;
 	sd_event_source *source[_VFIO_NODE_MAX]; /* NULL: not there (yet) */
+	Held *held;
+	size_t n_held;
+	bool overflow;
 };
+
+void vfio_opened_array_free(VfioOpened *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++)
+		free(a[i].device);
+	free(a);
+}
 
 int vfiowatch_new(sd_event *e, const char *root, int64_t priority, const VfioWatchCallbacks *cb,
 		  void *userdata, VfioWatch **ret)
@@ -65,6 +82,9 @@ VfioWatch *vfiowatch_free(VfioWatch *w)
 		return NULL;
 	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
 		sd_event_source_disable_unref(w->source[n]);
+	for (size_t i = 0; i < w->n_held; i++)
+		free(w->held[i].node.device);
+	free(w->held);
 	sd_event_unref(w->event);
 	free(w->root);
 	free(w);
@@ -78,6 +98,108 @@ static VfioNode node_of(const VfioWatch *w, sd_event_source *s)
 	while (n < _VFIO_NODE_MAX && w->source[n] != s)
 		n++;
 	return n;
+}
+
+/* The node an event names (by its watch and name): false for the container or a bad name. */
+static bool node_named(VfioNode node, const struct inotify_event *ev, VfioOpened *ret)
+{
+	switch (node) {
+	case VFIO_NODE_GROUPS:
+		if (ev->len == 0 || safe_atou32(ev->name, &ret->group) < 0)
+			return false; /* "vfio", the container, is no VM's by itself */
+		ret->kind = VFIO_OPENED_GROUP;
+		return true;
+	case VFIO_NODE_DEVICES:
+		if (ev->len == 0 || !*ev->name)
+			return false;
+		ret->kind = VFIO_OPENED_DEVICE;
+		ret->device = (char *)ev->name;
+		return true;
+	default:
+		ret->kind = VFIO_OPENED_IOMMUFD;
+		return true;
+	}
+}
+
+static Held *held_find(VfioWatch *w, const VfioOpened *o, bool add)
+{
+	Held *n;
+
+	for (size_t i = 0; i < w->n_held; i++) {
+		const VfioOpened *h = &w->held[i].node;
+
+		if (h->kind == o->kind && h->group == o->group && streq_ptr(h->device, o->device))
+			return &w->held[i];
+	}
+	if (!add)
+		return NULL;
+	n = realloc(w->held, (w->n_held + 1) * sizeof(Held));
+	if (!n)
+		return NULL;
+	w->held = n;
+	n = &w->held[w->n_held];
+	*n = (Held){ .node = { .kind = o->kind, .group = o->group } };
+	if (o->device && !(n->node.device = strdup(o->device)))
+		return NULL;
+	w->n_held++;
+	return n;
+}
+
+/* An open or a close of a node: what is held, and what was opened since the last look. */
+static void note(VfioWatch *w, VfioNode node, const struct inotify_event *ev, bool open)
+{
+	VfioOpened o = {};
+	Held *h;
+
+	if (!node_named(node, ev, &o))
+		return;
+	h = held_find(w, &o, open);
+	if (!h) {
+		/* Out of memory: the next look cannot trust the record, so it scans. */
+		if (open)
+			w->overflow = true;
+		return;
+	}
+	if (open) {
+		h->n++;
+		h->opened = true;
+	} else if (h->n > 0)
+		/* Opened before the watch began: it was never counted. */
+		h->n--;
+}
+
+int vfiowatch_take_opened(VfioWatch *w, VfioOpened **ret, size_t *ret_n, bool *ret_overflow)
+{
+	VfioOpened *a = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n_held; i++) {
+		Held *h = &w->held[i];
+		VfioOpened *na;
+
+		if (!h->opened || h->n == 0) {
+			h->opened = false;
+			continue;
+		}
+		na = realloc(a, (n + 1) * sizeof(VfioOpened));
+		if (!na) {
+			vfio_opened_array_free(a, n);
+			return -ENOMEM;
+		}
+		a = na;
+		a[n] = (VfioOpened){ .kind = h->node.kind, .group = h->node.group };
+		if (h->node.device && !(a[n].device = strdup(h->node.device))) {
+			vfio_opened_array_free(a, n);
+			return -ENOMEM;
+		}
+		n++;
+		h->opened = false;
+	}
+	*ret = a;
+	*ret_n = n;
+	*ret_overflow = w->overflow;
+	w->overflow = false;
+	return 0;
 }
 
 static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
@@ -99,6 +221,7 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
 	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR)) {
 		uint32_t group = UINT32_MAX;
 
+		note(w, node, ev, false);
 		if (node == VFIO_NODE_GROUPS && ev->len > 0) {
 			/* /dev/vfio/vfio, the container, alone makes no VM: its close ends none. */
 			if (streq(ev->name, "vfio"))
@@ -109,6 +232,10 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
 		w->cb.closed(group, w->userdata);
 	}
 	/* A directory listed is no VM; an overflow may hide one. */
+	if ((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR))
+		note(w, node, ev, true);
+	if (ev->mask & IN_Q_OVERFLOW)
+		w->overflow = true;
 	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW))
 		w->cb.opened(w->userdata);
 	return 0;

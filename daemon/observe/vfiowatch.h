@@ -42,3 +42,30 @@ static inline void vfiowatch_freep(VfioWatch **w)
 
 /* Watches what is there and not watched yet (before each scan). */
 int vfiowatch_update(VfioWatch *w);
+
+/* A node a VM may hold: a group file, a device cdev, the iommufd. */
+typedef enum VfioOpenedKind {
+	VFIO_OPENED_GROUP,
+	VFIO_OPENED_DEVICE,
+	VFIO_OPENED_IOMMUFD,
+	_VFIO_OPENED_KIND_MAX,
+} VfioOpenedKind;
+
+typedef struct VfioOpened {
+	VfioOpenedKind kind;
+	uint32_t group;        /* GROUP: its number */
+	char *device;          /* DEVICE: its name under /dev/vfio/devices */
+} VfioOpened;
+
+void vfio_opened_array_free(VfioOpened *a, size_t n);
+
+/*
+ * The nodes opened since the last call that are still held, as far as
+ * inotify's opens and closes tell (a node's opens since it was watched,
+ * less its closes: a VM that opened one holds it until it closes it or
+ * dies, an opener that closed again holds nothing), in *ret (n of them;
+ * vfio_opened_array_free()); the container (/dev/vfio/vfio), which makes
+ * no VM, is left out.  *ret_overflow: inotify lost events since, so any
+ * node may have been opened.  Then the record starts anew.
+ */
+int vfiowatch_take_opened(VfioWatch *w, VfioOpened **ret, size_t *ret_n, bool *ret_overflow);

@@ -7,12 +7,14 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "log.h"
 #include "util.h"
+#include "values.h"
 #include "vmscan.h"
 
 /* No /proc file we read comes close; a larger one is not what we expect. */
@@ -415,7 +417,7 @@ static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_
 	return 0;
 }
 
-static int group_of_device(const char *root, const char *device, uint32_t *ret)
+int vm_device_group(const char *root, const char *device, uint32_t *ret)
 {
 	_cleanup_free_ char *rel = NULL, *path = NULL, *target = NULL;
 	int r;
@@ -511,7 +513,7 @@ static int scan_fds(const char *root, int dfd, pid_t pid, Vm *vm)
 			break;
 		case VM_FD_VFIO_DEVICE:
 			is_vm = true;
-			r = group_of_device(root, device, &group);
+			r = vm_device_group(root, device, &group);
 			if (r < 0) {
 				/* Still a VM: it holds a device; only its group is unknown. */
 				log_debug_errno(r, "Process %d: no IOMMU group for VFIO device %s: %m",
@@ -544,7 +546,16 @@ static int canonical_root(const char *root, char **ret)
 	return 0;
 }
 
-static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
+/*
+ * dying_too: look at the files of a process in do_exit() as well.  A scan
+ * does not: such a process is closing its files, and reading one of its fd
+ * links takes a reference on that file for a moment; if the process drops
+ * its own meanwhile, the last reference is ours, and the file's release
+ * (for a VFIO group: the VM's whole IOMMU teardown) runs in smmud, at its
+ * return to user space, while the VMM's parent finds the group still busy.
+ * Its exit events tell of it instead.
+ */
+static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, bool dying_too, Vm **ret)
 {
 	_cleanup_(vm_freep) Vm *vm = NULL;
 	_cleanup_free_ char *status = NULL, *cgroup = NULL;
@@ -578,6 +589,8 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 	 */
 	if (flags & VM_PF_KTHREAD)
 		return -ENOENT;
+	if ((flags & VM_PF_EXITING) && !dying_too)
+		return -ESRCH;
 
 	r = scan_fds(croot, dfd, pid, vm);
 	if (r < 0)
@@ -646,7 +659,7 @@ int vm_scan_pid(const char *root, pid_t pid, Vm **ret)
 	proc_fd = open_proc(root, &croot);
 	if (proc_fd < 0)
 		return proc_fd;
-	return scan_pid_in(croot, proc_fd, pid, ret);
+	return scan_pid_in(croot, proc_fd, pid, false, ret);
 }
 
 static int vm_cmp(const void *a, const void *b)
@@ -717,8 +730,15 @@ int vm_scan_step(VmScan *s)
 		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
 		    pid > INT_MAX)
 			continue;
+		/*
+		 * Not smmud itself: sd-event keeps an O_PATH fd of each file it
+		 * watches with inotify (/dev/iommu among them) while it adds
+		 * the watch, which is no open of the device.
+		 */
+		if ((pid_t)pid == getpid())
+			continue;
 
-		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, &vm);
+		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, false, &vm);
 		if (r == -ESRCH || r == -ENOENT)
 			return 1;
 		if (r == -ENOMEM)
@@ -749,6 +769,190 @@ void vm_scan_take(VmScan *s, Vm ***ret, size_t *ret_n)
 	*ret = TAKE_PTR(s->vms);
 	*ret_n = s->n_vms;
 	s->n_vms = 0;
+}
+
+/* ---- where to look first ---------------------------------------------------- */
+
+/* The first pid the kernel gives out when pids go round (RESERVED_PIDS). */
+#define PID_WRAP_FIRST 300
+
+static int read_u64_at(const char *root, const char *rel, uint64_t *ret)
+{
+	_cleanup_free_ char *p = root_path(root, rel), *text = NULL;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = read_one_line_file(p, &text);
+	if (r < 0)
+		return r;
+	return safe_atou64(text, ret) < 0 ? -EBADMSG : 0;
+}
+
+int vm_pid_cursor_now(const char *root, VmPidCursor *ret)
+{
+	_cleanup_free_ char *p = root_path(root, "proc/stat"), *text = NULL;
+	uint64_t last, forks = 0;
+	const char *line;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = read_u64_at(root, "proc/sys/kernel/ns_last_pid", &last);
+	if (r < 0)
+		return r;
+	if (last > INT_MAX)
+		return -EBADMSG;
+	r = read_full_file(p, PROC_FILE_MAX, &text);
+	if (r < 0)
+		return r;
+	line = strstr(text, "\nprocesses ");
+	if (!line || sscanf(line, "\nprocesses %" SCNu64, &forks) != 1)
+		return -EBADMSG;
+	*ret = (VmPidCursor){ .set = true, .last_pid = (pid_t)last, .forks = forks };
+	return 0;
+}
+
+/* Whether pid was given out after from and up to to, pids going round. */
+static bool pid_between(pid_t pid, pid_t from, pid_t to)
+{
+	if (from <= to)
+		return pid > from && pid <= to;
+	return pid > from || pid <= to;
+}
+
+int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *croot = NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	VmPidCursor now;
+	uint64_t pid_max = 0;
+	size_t n = 0;
+	int fd, r;
+
+	if (!cursor || !ret || !ret_n)
+		return -EINVAL;
+	r = vm_pid_cursor_now(root, &now);
+	if (r < 0)
+		return r;
+	r = read_u64_at(root, "proc/sys/kernel/pid_max", &pid_max);
+	if (r < 0)
+		return r;
+	/* Every pid may have been given out again since: no telling which are new. */
+	if (!cursor->set || now.forks < cursor->forks ||
+	    now.forks - cursor->forks + PID_WRAP_FIRST >= pid_max)
+		return -ERANGE;
+
+	fd = open_proc(root, &croot);
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
+	if (!d) {
+		r = negative_errno();
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		struct dirent *de;
+		uint32_t pid;
+		pid_t *np;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno != 0)
+				return negative_errno();
+			break;
+		}
+		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
+		    pid > INT_MAX)
+			continue;
+		if (!pid_between((pid_t)pid, cursor->last_pid, now.last_pid))
+			continue;
+		np = realloc(pids, (n + 1) * sizeof(pid_t));
+		if (!np)
+			return -ENOMEM;
+		pids = np;
+		pids[n++] = (pid_t)pid;
+	}
+	*cursor = now;
+	*ret = TAKE_PTR(pids);
+	*ret_n = n;
+	return 0;
+}
+
+#define CGROUP_DEPTH_MAX 8
+
+static int cgroup_walk(int dfd, unsigned depth, pid_t **pids, size_t *n)
+{
+	_cleanup_free_ char *procs = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	int r, fd;
+
+	r = read_full_fileat(dfd, "cgroup.procs", PROC_FILE_MAX, &procs);
+	if (r >= 0)
+		for (const char *p = procs; *p;) {
+			size_t len = strcspn(p, "\n");
+			uint32_t pid;
+			pid_t *np;
+
+			if (parse_u32_n(p, len, &pid) >= 0 && pid > 0 && pid <= INT_MAX) {
+				np = realloc(*pids, (*n + 1) * sizeof(pid_t));
+				if (!np)
+					return -ENOMEM;
+				*pids = np;
+				(*pids)[(*n)++] = (pid_t)pid;
+			}
+			p += len + (p[len] == '\n');
+		}
+	if (depth >= CGROUP_DEPTH_MAX)
+		return 0;
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		_cleanup_close_ int sub = -1;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (sub < 0)
+			continue; /* removed meanwhile: a scope that ended */
+		r = cgroup_walk(sub, depth + 1, pids, n);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int vm_scan_cgroup_pids(const char *root, const char *slice, pid_t **pids, size_t *n)
+{
+	static const char *const bases[] = { "sys/fs/cgroup", "sys/fs/cgroup/unified",
+					     "sys/fs/cgroup/systemd" };
+
+	if (!slice || !pids || !n || !value_is_token(slice))
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
+		_cleanup_free_ char *rel = NULL, *p = NULL;
+		_cleanup_close_ int dfd = -1;
+
+		if (asprintf(&rel, "%s/%s", bases[i], slice) < 0)
+			return -ENOMEM;
+		p = root_path(root, rel);
+		if (!p)
+			return -ENOMEM;
+		dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		return cgroup_walk(dfd, 0, pids, n);
+	}
+	return 0;
 }
 
 int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
@@ -796,7 +1000,7 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 	if (r < 0)
 		return r;
 	if (want_files && state != 'Z' && state != 'X') {
-		r = scan_pid_in(croot, proc_fd, pid, &vm);
+		r = scan_pid_in(croot, proc_fd, pid, true, &vm);
 		if (r < 0 && r != -ENOENT && r != -ESRCH)
 			return r;
 		/* Another process took the pid since: the one we read first is gone. */
@@ -814,16 +1018,15 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 	return 0;
 }
 
-int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
+/* The /proc directory of the process pid started at starttime: -ESRCH if that one is gone. */
+static int open_process(const char *root, pid_t pid, uint64_t starttime, int *ret_dfd)
 {
-	_cleanup_free_ char *croot = NULL, *status = NULL;
+	_cleanup_free_ char *croot = NULL;
 	_cleanup_close_ int proc_fd = -1, dfd = -1;
 	uint64_t now_starttime;
 	char name[16], state;
 	int r;
 
-	if (pid <= 0 || !ret_bytes)
-		return -EINVAL;
 	proc_fd = open_proc(root, &croot);
 	if (proc_fd < 0)
 		return proc_fd;
@@ -836,6 +1039,21 @@ int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *re
 		return r;
 	if (now_starttime != starttime)
 		return -ESRCH;
+	*ret_dfd = TAKE_FD(dfd);
+	return 0;
+}
+
+int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
+{
+	_cleanup_free_ char *status = NULL;
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	if (pid <= 0 || !ret_bytes)
+		return -EINVAL;
+	r = open_process(root, pid, starttime, &dfd);
+	if (r < 0)
+		return r;
 	r = read_proc_file(dfd, "status", &status);
 	if (r < 0)
 		return r;

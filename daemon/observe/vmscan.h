@@ -27,11 +27,12 @@ typedef struct Vm {
 	uint32_t *groups;       /* IOMMU groups, sorted, no duplicates */
 	size_t n_groups;
 	bool iommufd;           /* holds /dev/iommu open */
+	uint64_t stopping_usec; /* the VM model's: when its stop job was heard, 0: never */
 } Vm;
 
 /*
  * Scans one process.  0 and *ret (a VM), -ESRCH if the process is gone (or
- * is a zombie), -ENOENT if it holds no VFIO group, device or iommufd, other
+ * in do_exit(), or a zombie: its exit events tell of it), -ENOENT if it holds no VFIO group, device or iommufd, other
  * -errno on failure.
  */
 int vm_scan_pid(const char *root, pid_t pid, Vm **ret);
@@ -54,6 +55,39 @@ static inline void vm_scan_freep(VmScan **s)
 {
 	vm_scan_free(*s);
 }
+
+/*
+ * Where process creation stands: the last pid given out (ns_last_pid) and
+ * the processes forked since boot (/proc/stat); set: read once at least.
+ */
+typedef struct VmPidCursor {
+	bool set;
+	pid_t last_pid;
+	uint64_t forks;
+} VmPidCursor;
+
+int vm_pid_cursor_now(const char *root, VmPidCursor *ret);
+
+/*
+ * The processes started since cursor: those <root>/proc lists whose pid
+ * was given out after it (pids go round from pid_max to 300), sorted,
+ * malloc'd (NULL if none); then *cursor is where things stand now.
+ * -ERANGE if the cursor was not set or more processes were forked since
+ * than there are pids (any may be new).  What a VFIO open's look probes
+ * first: the opener is almost always a VMM started since the last look.
+ */
+int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t *ret_n);
+
+/*
+ * The processes of the cgroups under <root>/sys/fs/cgroup/SLICE, at any
+ * depth (the unified hierarchy, or the systemd one of a hybrid), appended
+ * to *pids (*n of them): "machine.slice" holds the machines' scopes.
+ * 0 if there is no such slice.
+ */
+int vm_scan_cgroup_pids(const char *root, const char *slice, pid_t **pids, size_t *n);
+
+/* The IOMMU group of the VFIO device cdev named device (/dev/vfio/devices/NAME). */
+int vm_device_group(const char *root, const char *device, uint32_t *ret);
 
 /* All steps at once: every VM under <root>/proc, as vm_scan_take() gives them. */
 int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n);

@@ -306,6 +306,8 @@ static const ConfigKey config_keys[] = {
 	{ SECTION_TRIGGER, "PinnedLimit", "PinnedLimit", parse_size_value, S(pinned_limit) },
 	{ SECTION_TRIGGER, "HoldTime", "HoldTime", parse_hold_time, S(hold_usec) },
 	{ SECTION_TRIGGER, "OnShutdown", "OnShutdown", parse_bool_value, S(storm_on_shutdown) },
+	{ SECTION_TRIGGER, "OnVmStop", "OnVmStop", parse_bool_value, S(count_vm_stops) },
+	{ SECTION_TRIGGER, "OnGuestsStop", "OnGuestsStop", parse_bool_value, S(storm_on_guests_stop) },
 	{ SECTION_BASELINE, "Threshold", "BaselineThreshold", parse_baseline_threshold,
 	  S(baseline.threshold) },
 	{ SECTION_BASELINE, "TeardownMode", "BaselineTeardownMode", parse_baseline_teardown,
@@ -384,6 +386,8 @@ static void settings_defaults(SmmuSettings *s)
 		.pinned_limit = 64ULL << 30,
 		.hold_usec = 30 * USEC_PER_SEC,
 		.storm_on_shutdown = true,
+		.count_vm_stops = true,
+		.storm_on_guests_stop = true,
 	};
 	/* By default only storms change anything: the baseline is what we found. */
 	snprintf(s->baseline.threshold, KNOB_VALUE_MAX, "keep");

@@ -19,6 +19,7 @@
  *               Machined= TaskStats= ProcConnector= AdminGroup= ReaderGroup=
  *               MetricsFile=
  *   [Trigger]   Window= ExitLimit= PinnedLimit= HoldTime= OnShutdown=
+ *               OnVmStop= OnGuestsStop=
  *   [Baseline]  Threshold= TeardownMode=
  *   [Storm]     Threshold= TeardownMode=
  *   [Profile NAME]  Match*= keys, Canary=, and any per-SMMU setting
@@ -71,6 +72,8 @@ typedef struct SmmuSettings {
 	uint64_t pinned_limit;     /* bytes torn down within Window; 0 = off */
 	uint64_t hold_usec;        /* quiet time before a storm ends */
 	bool storm_on_shutdown;
+	bool count_vm_stops;       /* a stop job for a VM's scope counts as its exit, early */
+	bool storm_on_guests_stop; /* libvirt-guests.service stopping every guest is a storm */
 	KnobValues baseline;
 	KnobValues storm;
 } SmmuSettings;
@@ -86,8 +89,8 @@ typedef struct ProfileMatch {
 } ProfileMatch;
 
 /* Keys of the key table in config.c; the first ones are SmmuSettings'. */
-#define CONFIG_N_SETTINGS_KEYS 10
-#define CONFIG_N_KEYS 25
+#define CONFIG_N_SETTINGS_KEYS 12
+#define CONFIG_N_KEYS 27
 
 typedef struct Profile {
 	char *name;

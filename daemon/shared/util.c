@@ -249,8 +249,6 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 		p += n;
 		size -= (size_t)n;
 	}
-	if (fsync(fd) < 0)
-		goto fail;
 	if (rename(tmp, path) < 0)
 		goto fail;
 	return 0;

@@ -35,6 +35,12 @@
 #define assert_not_reached() abort()
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 static inline void freep(void *p)
 {
@@ -102,6 +108,14 @@ static inline const char *startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
 }
 
+/* Whether s ends with suffix. */
+static inline bool endswith(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), l = strlen(suffix);
+
+	return n >= l && memcmp(s + n - l, suffix, l) == 0;
+}
+
 static inline int negative_errno(void)
 {
 	return errno > 0 ? -errno : -EIO;
@@ -139,7 +153,11 @@ int read_full_file(const char *path, size_t max, char **ret);
 
 /*
  * Writes data to path atomically: a temporary file in the same directory,
- * fsync, rename.  Readers see the old or the new contents, never a mix.
+ * renamed over it.  Readers, and smmud after a crash of its own, see the
+ * old or the new contents, never a mix.  No fsync: what smmud writes (the
+ * state file, the metrics) a reboot makes meaningless anyway (the knobs'
+ * values do not survive one either), and no write on the way of a storm
+ * may wait for a disk.
  */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 

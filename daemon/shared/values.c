@@ -151,6 +151,15 @@ int value_timespan(const char *s, uint64_t min, uint64_t max, uint64_t *ret, con
 	return 0;
 }
 
+int value_storm_duration(const char *s, uint64_t *ret, const char **reason)
+{
+	int r = value_timespan(s, VALUE_STORM_FOR_MIN, VALUE_STORM_FOR_MAX, ret, reason);
+
+	if (r == -ERANGE)
+		*reason = "a storm lasts from 1s to 24h";
+	return r;
+}
+
 int value_size(const char *s, uint64_t *ret, const char **reason)
 {
 	int r = parse_size(s, ret);

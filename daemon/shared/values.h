@@ -70,6 +70,12 @@ typedef enum StormRequest {
 /* "enter", "leave" or "auto". */
 int value_storm_request(const char *s, StormRequest *ret, const char **reason);
 
+/* How long a storm announced by the operator lasts at least (storm enter --for). */
+#define VALUE_STORM_FOR_MIN USEC_PER_SEC
+#define VALUE_STORM_FOR_MAX (24 * USEC_PER_HOUR)
+/* A time span from VALUE_STORM_FOR_MIN to VALUE_STORM_FOR_MAX ("30s", "5min"). */
+int value_storm_duration(const char *s, uint64_t *ret, const char **reason);
+
 /* A time span (parse_timespan()) from min to max µs. */
 int value_timespan(const char *s, uint64_t min, uint64_t max, uint64_t *ret, const char **reason);
 /* A size in bytes (parse_size()). */

@@ -611,6 +611,36 @@ static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
+/*
+ * The SMMUs a storm method names, each checked first (all or nothing),
+ * then f for each of them, or once for every SMMU (NULL) if none is named.
+ */
+typedef int (*PerSmmu)(Bus *b, const char *smmu, const void *arg);
+
+static int for_named(Bus *b, char **names, PerSmmu f, const void *arg, sd_bus_error *error)
+{
+	int r = 0;
+
+	for (size_t i = 0; names && names[i]; i++)
+		if (!find_smmu(b, names[i], error))
+			return -ENOENT;
+	if (!names || !names[0])
+		return f(b, NULL, arg);
+	for (size_t i = 0; r >= 0 && names[i]; i++)
+		r = f(b, names[i], arg);
+	return r;
+}
+
+static int override_one(Bus *b, const char *smmu, const void *arg)
+{
+	return b->control.set_override(b->userdata, smmu, *(const PolicyOverride *)arg, NULL);
+}
+
+static int announce_one(Bus *b, const char *smmu, const void *arg)
+{
+	return b->control.announce_storm(b->userdata, smmu, *(const uint64_t *)arg);
+}
+
 static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	_cleanup_strv_free_ char **names = NULL;
@@ -636,14 +666,12 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (value_storm_request(mode, &request, &reason) < 0)
 		return invalid_value(error, "storm mode", mode, reason);
 	o = overrides[request];
-	/* Check every name first: all or nothing. */
-	for (size_t i = 0; names && names[i]; i++)
-		if (!find_smmu(b, names[i], error))
-			return -ENOENT;
-	if (!names || !names[0])
-		r = b->control.set_override(b->userdata, NULL, o, NULL);
-	for (size_t i = 0; r >= 0 && names && names[i]; i++)
-		r = b->control.set_override(b->userdata, names[i], o, NULL);
+	r = for_named(b, names, override_one, &o, error);
+	if (r == -ENOENT && sd_bus_error_is_set(error))
+		return r;
+	/* "auto" hands every decision back: an announced storm goes too. */
+	if (r >= 0 && request == STORM_REQUEST_AUTO)
+		r = for_named(b, names, announce_one, &(const uint64_t){ 0 }, error);
 	if (r < 0)
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
@@ -654,6 +682,35 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		r = applied(b, find_smmu(b, names[i], error), error);
 	if (r < 0)
 		return r;
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_(bus_text_done) BusText t = {};
+	Bus *b = userdata;
+	const char *duration, *reason;
+	uint64_t usec;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &duration);
+	if (r >= 0)
+		r = sd_bus_message_read_strv(msg, &names);
+	if (r < 0)
+		return r;
+	r = check(b, BUS_RIGHT_CHANGE, msg, error);
+	if (r < 0)
+		return r;
+	if (value_storm_duration(duration, &usec, &reason) < 0)
+		return invalid_value(error, "duration", bus_text(&t, duration), reason);
+	r = for_named(b, names, announce_one, &usec, error);
+	if (r == -ENOENT && sd_bus_error_is_set(error))
+		return r;
+	if (r < 0)
+		return override_result(r, NULL, error);
+	log_info("Control API: storm announced for %s on %s.", duration,
+		 names && names[0] ? names[0] : "every SMMU");
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -791,6 +848,8 @@ const sd_bus_vtable bus_manager_vtable[] = {
 				method_reset_knob, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("SetStorm", SD_BUS_ARGS("s", mode, "as", smmus), SD_BUS_NO_RESULT,
 				method_set_storm, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("AnnounceStorm", SD_BUS_ARGS("s", duration, "as", smmus),
+				SD_BUS_NO_RESULT, method_announce_storm, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Pin", SD_BUS_ARGS("s", smmu, "s", threshold, "s", teardown_mode),
 				SD_BUS_NO_RESULT, method_pin, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Unpin", SD_BUS_ARGS("s", smmu), SD_BUS_NO_RESULT, method_unpin,
@@ -813,22 +872,19 @@ const sd_bus_vtable bus_manager_vtable[] = {
 
 typedef struct DecisionSignal {
 	Bus *bus;
-	const ManagedSmmu *ms;
-	const PolicyDecision *d;
-	uint64_t when;
+	const DaemonDecision *d;
 } DecisionSignal;
 
-static void emit_decision(sd_bus *bus, const DecisionSignal *s)
+static void emit_decision(sd_bus *bus, const DaemonDecision *d)
 {
 	_cleanup_(bus_text_done) BusText t = {};
-	const KnobValues *v = s->d->values;
 	int r;
 
 	r = sd_bus_emit_signal(bus, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE, "Decision", "tsbssss",
-			       s->when, bus_text(&t, s->ms->name), (int)s->d->storm,
-			       policy_reason_to_string(s->d->reason), bus_text(&t, s->d->why),
-			       bus_text(&t, v ? v->threshold : NULL),
-			       bus_text(&t, v ? v->teardown_mode : NULL));
+			       d->realtime_usec, bus_text(&t, d->smmu), (int)d->storm,
+			       bus_text(&t, d->reason), bus_text(&t, d->why),
+			       bus_text(&t, d->threshold), bus_text(&t, d->teardown_mode));
+	r = bus_text_result(&t, r);
 	if (r < 0)
 		log_debug_errno(r, "Failed to emit Decision: %m");
 }
@@ -839,7 +895,7 @@ static void visit_private(sd_bus *bus, uid_t uid, gid_t gid, void *userdata)
 
 	/* Only to peers that may read: a monitor is a read. */
 	if (bus_access_allows_peer(&s->bus->access, BUS_RIGHT_READ, uid, gid))
-		emit_decision(bus, s);
+		emit_decision(bus, s->d);
 }
 
 /* A bus broadcast reaches anyone: not when reading is restricted. */
@@ -848,18 +904,16 @@ static bool broadcast(const Bus *b)
 	return b->system_bus && b->name_acquired && !b->access.reader_group_set;
 }
 
-void bus_emit_decision(Bus *b, const ManagedSmmu *ms, const PolicyDecision *d)
+void bus_emit_decision(Bus *b, const DaemonDecision *d)
 {
 	DecisionSignal s = {
 		.bus = b,
-		.ms = ms,
 		.d = d,
-		.when = now_usec(CLOCK_REALTIME),
 	};
 
 	bus_private_foreach(b->private, visit_private, &s);
 	if (broadcast(b))
-		emit_decision(b->system_bus, &s);
+		emit_decision(b->system_bus, d);
 }
 
 typedef struct EventSignal {

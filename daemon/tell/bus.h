@@ -5,8 +5,8 @@
  * smmud's control API: org.smmud1.Manager at /org/smmud1, served on the
  * system bus (as org.smmud1) when one runs and always on the private
  * socket <runtime-dir>/private.  It knows the daemon through BusControl
- * alone: a view to read (properties, reading methods) and the three
- * changes a caller may ask for, after a credential check (bus-access.h).
+ * alone: a view to read (properties, reading methods) and the changes a
+ * caller may ask for, after a credential check (bus-access.h).
  * The daemon calls back with every storm decision (the Decision signal)
  * and every knob write, restore, release, override, reload and storm flip
  * (the Event signal; smmuctl monitor).
@@ -27,6 +27,11 @@ typedef struct BusControl {
 			    const KnobValues *pin);
 	/* A released knob back to smmud; -EOPNOTSUPP: the SMMU has no such knob. */
 	int (*reclaim_knob)(void *userdata, const char *smmu, KnobAttr attr);
+	/*
+	 * A storm announced for usec from now (0: withdrawn) on smmu (NULL:
+	 * every SMMU); -ENOENT: no such SMMU.
+	 */
+	int (*announce_storm)(void *userdata, const char *smmu, uint64_t usec);
 } BusControl;
 
 /*
@@ -46,7 +51,7 @@ static inline void bus_freep(Bus **b)
 void bus_set_access(Bus *b, const BusAccess *access);
 
 /* A storm flip, as the Decision signal, to every peer that may read. */
-void bus_emit_decision(Bus *b, const ManagedSmmu *ms, const PolicyDecision *d);
+void bus_emit_decision(Bus *b, const DaemonDecision *d);
 /* One thing smmud did or saw, as the Event signal, to every peer that may read. */
 void bus_emit_event(Bus *b, const DaemonEvent *e);
 

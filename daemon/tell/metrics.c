@@ -77,6 +77,25 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 	header(f, "smmud_exits_unattributed_total", "counter",
 	       "VM exits behind no known SMMU.");
 	fprintf(f, "smmud_exits_unattributed_total %" PRIu64 "\n", h->exits_unattributed);
+	if (h->costs) {
+		const DaemonCosts *c = h->costs;
+
+		header(f, "smmud_scans_total", "counter",
+		       "Scans of every process (full), looks at the processes a VFIO open may come from (look).");
+		fprintf(f, "smmud_scans_total{kind=\"full\"} %" PRIu64 "\n", c->scans);
+		fprintf(f, "smmud_scans_total{kind=\"look\"} %" PRIu64 "\n", c->looks);
+		header(f, "smmud_open_scans_total", "counter",
+		       "Scans of every process a VFIO open's look did not make unnecessary.");
+		fprintf(f, "smmud_open_scans_total %" PRIu64 "\n", c->open_scans);
+		header(f, "smmud_probes_total", "counter", "Processes looked at one by one.");
+		fprintf(f, "smmud_probes_total %" PRIu64 "\n", c->probes);
+		header(f, "smmud_exit_filter_pids", "gauge",
+		       "Processes whose deaths the kernel reports to smmud (-1: every process's).");
+		fprintf(f, "smmud_exit_filter_pids %" PRId64 "\n",
+			!c->exit_filter || c->exit_filter_all ? -1 : (int64_t)c->exit_filter_pids);
+		header(f, "smmud_exit_filter_updates_total", "counter", "Exit filters attached.");
+		fprintf(f, "smmud_exit_filter_updates_total %" PRIu64 "\n", c->exit_filter_updates);
+	}
 
 	header(f, "smmud_smmu_info", "gauge", "Each SMMU, its mode and matching profile.");
 	for (size_t i = 0; i < n; i++) {
@@ -216,6 +235,7 @@ static int collect(const DaemonView *v, char **ret)
 		.vms = vm_model_n_vms(v->vms),
 		.exits_total = vm_model_exits_total(v->vms),
 		.exits_unattributed = vm_model_exits_unattributed(v->vms),
+		.costs = v->costs,
 	};
 	int r;
 

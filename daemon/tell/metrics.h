@@ -49,6 +49,7 @@ typedef struct MetricsHost {
 	uint64_t vms;
 	uint64_t exits_total;
 	uint64_t exits_unattributed;
+	const DaemonCosts *costs;  /* NULL: not shown */
 } MetricsHost;
 
 /* The whole file's text, malloc'd. */

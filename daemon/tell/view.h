@@ -13,6 +13,18 @@
 #include "topology.h"
 #include "vmmodel.h"
 
+/* What smmud's watching costs: its scans and looks, and the kernel's exit filter. */
+typedef struct DaemonCosts {
+	uint64_t scans;               /* of every process */
+	uint64_t looks;               /* a VFIO open's look at the processes that may have made it */
+	uint64_t open_scans;          /* scans of every process a look did not make unnecessary */
+	uint64_t probes;              /* processes looked at one by one (looks, machined's news) */
+	bool exit_filter;             /* the kernel filters the exit events */
+	bool exit_filter_all;         /* ... keeping every group's death (an open being looked into) */
+	uint64_t exit_filter_pids;    /* ... or the deaths of so many groups */
+	uint64_t exit_filter_updates; /* filters attached */
+} DaemonCosts;
+
 typedef struct DaemonView {
 	const char *root;             /* where sys, proc and debugfs are */
 	bool dry_run;
@@ -23,6 +35,7 @@ typedef struct DaemonView {
 	bool shutdown_announced;
 	const char *shutdown_why;     /* NULL: none */
 	const char *status;           /* the last status line, NULL: none yet */
+	const DaemonCosts *costs;     /* NULL: not known */
 } DaemonView;
 
 /*
@@ -42,3 +55,17 @@ typedef struct DaemonEvent {
 	const char *after;
 	const char *detail;
 } DaemonEvent;
+
+/*
+ * A storm decision as the Decision signal carries it: at every storm
+ * start and end, what the SMMU's knobs should hold from then on.
+ */
+typedef struct DaemonDecision {
+	uint64_t realtime_usec;
+	const char *smmu;
+	bool storm;
+	const char *reason;
+	const char *why;
+	const char *threshold;        /* NULL: none */
+	const char *teardown_mode;
+} DaemonDecision;

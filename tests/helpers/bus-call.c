@@ -7,6 +7,7 @@
  *
  *   bus-call SOCKET METHOD [STRING...]
  *
+ * An argument "as:A,B" is an array of strings (A and B; "as:" is empty).
  * Exit 0 if the call succeeded; 1 with "ERROR-NAME: message" on stdout if
  * smmud answered with an error; 2 if the call could not be made.
  */
@@ -39,8 +40,26 @@ int main(int argc, char **argv)
 	if (r >= 0)
 		r = sd_bus_message_new_method_call(bus, &m, NULL, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE,
 						   argv[2]);
-	for (int i = 3; r >= 0 && i < argc; i++)
-		r = sd_bus_message_append(m, "s", argv[i]);
+	for (int i = 3; r >= 0 && i < argc; i++) {
+		_cleanup_strv_free_ char **l = NULL;
+		const char *list = startswith(argv[i], "as:");
+
+		if (!list) {
+			r = sd_bus_message_append(m, "s", argv[i]);
+			continue;
+		}
+		for (const char *p = list; *p;) {
+			size_t n = strcspn(p, ",");
+			_cleanup_free_ char *e = strndup(p, n);
+
+			r = e ? strv_extend(&l, e) : -ENOMEM;
+			if (r < 0)
+				break;
+			p += n + (p[n] == ',');
+		}
+		if (r >= 0)
+			r = sd_bus_message_append_strv(m, l);
+	}
 	if (r < 0) {
 		fprintf(stderr, "bus-call: %s: %s\n", argv[1], strerror(-r));
 		return 2;

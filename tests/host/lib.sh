@@ -66,3 +66,61 @@ PACKAGE_PATHS="/usr/sbin/smmud /usr/bin/smmuctl /lib/systemd/system/smmud.servic
 
 # busybox's usleep, which tests/guest/lib.sh uses, for Debian's dash.
 command -v usleep >/dev/null 2>&1 || usleep() { sleep "$(awk -v u="$1" 'BEGIN { printf "%.6f", u / 1e6 }')"; }
+
+# ---- real QEMU VMMs ----------------------------------------------------------
+# qemu_start NAME BDF MIB [QEMU ARGS...]: a QEMU VMM as a host runs one:
+# Debian's qemu-system-aarch64 with the edu device at BDF passed through
+# (-device vfio-pci), MIB MiB of guest RAM that QEMU maps through VFIO
+# type1 itself, paused before the guest runs (-S: the nested guest needs no
+# OS, and TCG inside TCG would be slow), and registered with
+# systemd-machined as libvirt registers its guests (CreateMachine: a
+# machine-qemu\x2dNAME.scope in machine.slice).  Two 4 KiB pages of guest
+# RAM (qemu_probe_iovas) hold vfio-vmm's pattern of seed QEMU_SEED (QEMU's loader device):
+# qemu_probe reads them back after the VM is gone and requires a fault.
+# Sets QEMU_PID; the QMP socket is /run/qemu-NAME.qmp.
+QEMU_RAM_BASE=0x40000000 # the virt machine's RAM, also its IOVA under VFIO
+QEMU_SEED=0x51ed
+# The probed pages: 4 MiB into RAM (past the device tree QEMU puts at its
+# start) and half-way.
+qemu_probe_iovas() { echo "$((QEMU_RAM_BASE + 4 * 1048576)) $((QEMU_RAM_BASE + $1 * 1048576 / 2))"; }
+qemu_start() {
+	_n=$1 _bdf=$2 _mib=$3
+	shift 3
+	rm -f "/run/qemu-$_n.qmp"
+	set -- $(qemu_probe_iovas "$_mib") "$@"
+	_a0=$1 _a1=$2
+	shift 2
+	vfio-vmm --pattern-file "/run/qemu-$_n.p0" --seed $QEMU_SEED --iova "$_a0" >/dev/null
+	vfio-vmm --pattern-file "/run/qemu-$_n.p1" --seed $QEMU_SEED --iova "$_a1" >/dev/null
+	setsid qemu-system-aarch64 -machine virt -cpu cortex-a57 -accel tcg,tb-size=32 -smp 1 \
+		-m "$_mib" -S -nodefaults -no-user-config -display none \
+		-qmp "unix:/run/qemu-$_n.qmp,server=on,wait=off" \
+		-device "vfio-pci,host=$_bdf" \
+		-device "loader,file=/run/qemu-$_n.p0,addr=$_a0" \
+		-device "loader,file=/run/qemu-$_n.p1,addr=$_a1" \
+		"$@" </dev/null >"/tmp/qemu-$_n.log" 2>&1 &
+	QEMU_PID=$!
+	echo "$QEMU_PID" >"/run/qemu-$_n.pid"
+	# QMP answers once the machine is created, its RAM mapped through VFIO.
+	if ! wait_until 300 sh -c "! kill -0 $QEMU_PID 2>/dev/null || { [ -S /run/qemu-$_n.qmp ] && qmp /run/qemu-$_n.qmp query-status >/dev/null 2>&1; }" ||
+		! kill -0 "$QEMU_PID" 2>/dev/null; then
+		sed 's/^/  qemu: /' "/tmp/qemu-$_n.log"
+		return 1
+	fi
+	busctl call org.freedesktop.machine1 /org/freedesktop/machine1 \
+		org.freedesktop.machine1.Manager CreateMachine 'sayssusa(sv)' \
+		"qemu-$_n" 0 qemu vm "$QEMU_PID" "" 0 >/dev/null
+}
+
+# qemu_probe NAME BDF MIB: after the VM's teardown, read its old IOVAs
+# from a fresh container on its device (vfio-vmm --probe); 0 when every
+# read faulted, with the result lines in /tmp/qemu-NAME.probe.
+qemu_probe() {
+	vfio-vmm --bdf "$2" --seed $QEMU_SEED \
+		--probe "$(qemu_probe_iovas "$3" | tr ' ' ,)" >"/tmp/qemu-$1.probe" 2>&1
+}
+
+# smmu_counter NAME: the SMMU's debugfs counter NAME now (0 without debugfs).
+smmu_counter() {
+	sed -n "s/^$1 //p" "/sys/kernel/debug/iommu/arm-smmu-v3/$SMMU/counters" 2>/dev/null || echo 0
+}

@@ -114,7 +114,7 @@ static void adopt(Host *h, const Topology *t)
 
 static void decide(Host *h, ManagedSmmu *ms, uint64_t now, SmmuDecided *c)
 {
-	smmu_decide(ms, false, now, c);
+	smmu_decide(ms, NULL, now, c);
 	smmu_apply(ms, h->knobs, false);
 	smmu_arm(ms, h->knobs);
 }
@@ -135,10 +135,10 @@ static void test_rescan_keeps_a_storm(void **state)
 	assert_string_equal(smmu_desired_value(a, KNOB_THRESHOLD), "keep");
 	assert_string_equal(smmu_baseline_value(a, KNOB_THRESHOLD), "auto");
 
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
 	decide(h, a, T0, &c);
 	assert_true(c.first);
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + S, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + S, 0, 0), 0);
 	decide(h, a, T0 + S, &c);
 	assert_true(c.flipped);
 	assert_false(c.was_storm);
@@ -174,8 +174,8 @@ static void test_modes(void **state)
 
 	adopt(h, &h->topology);
 	a = smmu_set_find(&h->set, A);
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0), 0);
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
 	decide(h, a, T0, &c);
 	assert_knob(h, A, "inv_threshold", "16");
 
@@ -217,7 +217,7 @@ static void test_arming(void **state)
 	decide(h, a, T0, &c);
 	assert_int_equal(a->decision.reason, POLICY_IDLE);
 	assert_false(armed(h, A));
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
 	decide(h, a, T0, &c);
 	assert_int_equal(a->decision.reason, POLICY_BELOW_LIMIT);
 	assert_true(armed(h, A));
@@ -231,7 +231,7 @@ static void test_arming(void **state)
 	/* Not while unmanaged. */
 	h->config->defaults.manage = false;
 	adopt(h, &h->topology);
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + 20 * S, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + 20 * S, 0, 0), 0);
 	decide(h, a, T0 + 20 * S, &c);
 	assert_int_equal(a->decision.reason, POLICY_BELOW_LIMIT);
 	assert_false(armed(h, A));

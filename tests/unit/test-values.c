@@ -128,6 +128,16 @@ static void test_numbers_spans_sizes(void **state)
 	assert_int_equal(value_timespan("5 s", 0, USEC_INFINITY, &v, &reason), -EINVAL);
 	assert_non_null(strstr(reason, "not a time span"));
 
+	assert_int_equal(value_storm_duration("30s", &v, &reason), 0);
+	assert_int_equal(v, 30 * USEC_PER_SEC);
+	assert_int_equal(value_storm_duration("24h", &v, &reason), 0);
+	assert_int_equal(value_storm_duration("999ms", &v, &reason), -ERANGE);
+	assert_string_equal(reason, "a storm lasts from 1s to 24h");
+	assert_int_equal(value_storm_duration("25h", &v, &reason), -ERANGE);
+	assert_int_equal(value_storm_duration("0", &v, &reason), -ERANGE);
+	assert_int_equal(value_storm_duration("later", &v, &reason), -EINVAL);
+	assert_non_null(strstr(reason, "not a time span"));
+
 	assert_int_equal(value_size("64G", &v, &reason), 0);
 	assert_int_equal(v, 64ULL << 30);
 	assert_int_equal(value_size("2g", &v, &reason), -EINVAL);

@@ -39,6 +39,8 @@ typedef enum Op {
 	CONNECTOR,   /* an exit event from after it */
 	PIDFD,       /* the pidfd of (pid, starttime) hung up */
 	CLOSE,       /* a VFIO file of group was closed (UINT32_MAX: not a group's) */
+	PROBE,       /* a look at pid alone (a VFIO open's): what the probe says of it */
+	STOP,        /* a stop job for the VM pid's scope */
 } Op;
 
 typedef struct Step {
@@ -59,6 +61,8 @@ typedef struct Step {
 #define EXIT(o, p, ev, v, x) { .op = (o), .pid = (p), .events = (ev), .vms = (v), .exits = (x) }
 #define HANGUP(p, t, ev, v, x) { .op = PIDFD, .pid = (p), .starttime = (t), .events = (ev), .vms = (v), .exits = (x) }
 #define CLOSED(g, ev, v, x) { .op = CLOSE, .group = (g), .events = (ev), .vms = (v), .exits = (x) }
+#define LOOK(p, ev, v, x) { .op = PROBE, .pid = (p), .events = (ev), .vms = (v), .exits = (x) }
+#define STOPJOB(p, ev, v, x) { .op = STOP, .pid = (p), .events = (ev), .vms = (v), .exits = (x) }
 
 typedef struct Case {
 	const char *name;
@@ -272,6 +276,52 @@ static const Case cases[] = {
 		/* An exit event is believed then. */
 		EXIT(TASKSTATS, 100, "exit 100 [taskstats] A", 0, 1),
 		END }, 0 },
+	{ "a stop job announces the exit once, and the exit carries it", {
+		PROC(100, R, 1, GROUP_A),
+		PROC(101, R, 2, GROUP_B),
+		RUN(SCAN, "found 100; found 101", 2, 0),
+		STOPJOB(100, "stopping 100 A", 2, 0),
+		/* A second job for the same scope (systemctl kill, a retry): no news. */
+		STOPJOB(100, "", 2, 0),
+		/* A rescan renews the VM's record: the stop stays noted. */
+		RUN(SCAN, "", 2, 0),
+		PROC(100, X, 1, GROUP_A),
+		EXIT(TASKSTATS, 100, "exit 100 [taskstats] A stopped", 1, 1),
+		/* Not a VM's (any more): nothing to announce. */
+		STOPJOB(100, "", 1, 1),
+		STOPJOB(555, "", 1, 1),
+		PROC(101, G, 0),
+		EXIT(CONNECTOR, 101, "exit 101 [proc connector] B", 0, 2),
+		END }, 0 },
+	{ "a look at one process finds a VM, and concludes nothing else", {
+		PROC(100, R, 1, GROUP_A),
+		LOOK(100, "found 100", 1, 0),
+		LOOK(100, "", 1, 0),
+		/* Another VM, not looked at, gone or not: not the look's business. */
+		PROC(101, R, 2, GROUP_B),
+		PROC(100, G, 0),
+		LOOK(101, "found 101", 2, 0),
+		/* Its pid, to a new VM: the old one's exit went unheard. */
+		PROC(100, R, 9, GROUP_B),
+		LOOK(100, "exit 100 [pid reused] A; found 100", 2, 1),
+		/* No VFIO files (yet): no VM. */
+		PROC(102, R, 3),
+		LOOK(102, "", 2, 1),
+		END }, 0 },
+	{ "a look during a scan is newer than the scan", {
+		RUN(SCAN_BEGIN, "", 0, 0),
+		PROC(100, R, 1, GROUP_A),
+		LOOK(100, "found 100", 1, 0),
+		/* The scan read the host before the VM opened its files. */
+		RUN(SCAN_END, "", 1, 0),
+		END }, 0 },
+	{ "a look at a dying VM already counted", {
+		PROC(100, R, 1, GROUP_A),
+		RUN(SCAN, "found 100", 1, 0),
+		PROC(100, X, 1, GROUP_A),
+		EXIT(TASKSTATS, 100, "exit 100 [taskstats] A", 0, 1),
+		LOOK(100, "", 0, 1),
+		END }, 0 },
 	{ "a VM behind no known SMMU", {
 		PROC(100, R, 1, GROUP_NONE),
 		RUN(SCAN, "found 100", 1, 0),
@@ -405,10 +455,13 @@ static void take_events(Fake *f, uint64_t now, char *buf, size_t size)
 	while (vm_model_next_event(f->model, &e)) {
 		char smmus[64] = "-";
 
-		if (e.kind == VM_EVENT_EXIT) {
+		if (e.kind == VM_EVENT_EXIT || e.kind == VM_EVENT_STOPPING) {
 			assert_int_equal(e.counted_usec, now);
-			assert_non_null(e.vm);
-			assert_int_equal(e.vm->pid, e.pid);
+			if (e.kind == VM_EVENT_EXIT) {
+				assert_non_null(e.vm);
+				assert_int_equal(e.vm->pid, e.pid);
+			} else
+				assert_non_null(vm_model_find(f->model, e.pid));
 			for (size_t i = 0; i < e.n_smmus; i++)
 				snprintf(smmus + (i ? strlen(smmus) : 0), sizeof(smmus) - (i ? strlen(smmus) : 0),
 					 "%s%s", i ? "," : "", e.smmus[i]->name);
@@ -424,8 +477,11 @@ static void take_events(Fake *f, uint64_t now, char *buf, size_t size)
 			len += (size_t)snprintf(buf + len, size - len, "found %d", (int)e.pid);
 			break;
 		case VM_EVENT_EXIT:
-			len += (size_t)snprintf(buf + len, size - len, "exit %d [%s] %s", (int)e.pid,
-						e.source, smmus);
+			len += (size_t)snprintf(buf + len, size - len, "exit %d [%s] %s%s", (int)e.pid,
+						e.source, smmus, e.vm->stopping_usec ? " stopped" : "");
+			break;
+		case VM_EVENT_STOPPING:
+			len += (size_t)snprintf(buf + len, size - len, "stopping %d %s", (int)e.pid, smmus);
 			break;
 		case VM_EVENT_DROPPED:
 			len += (size_t)snprintf(buf + len, size - len, "dropped %d", (int)e.pid);
@@ -472,6 +528,20 @@ static void run_step(Fake *f, const Step *s, uint64_t now)
 	case CLOSE:
 		assert_int_equal(vm_model_vfio_closed(f->model, s->group, now), 0);
 		break;
+	case PROBE: {
+		const FakeProc *p = fake_find(f, s->pid);
+		Vm *vm = p ? fake_vm(p) : NULL;
+
+		if (vm)
+			assert_int_equal(vm_model_probed(f->model, vm, now), 0);
+		break;
+	}
+	case STOP: {
+		int r = vm_model_stopping(f->model, s->pid, now);
+
+		assert_true(r == 0 || r == -ESRCH);
+		break;
+	}
 	}
 	/* The scan's Vms are the model's now (or freed by it). */
 	if (s->op == SCAN || s->op == SCAN_END) {
@@ -509,6 +579,58 @@ static void test_cases(void **state)
 	}
 }
 
+/* The exit filter's set: the VMs and the exits counted with their files open. */
+static void test_watched_pids(void **state)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	uint64_t gen;
+	char events[512];
+	Fake f;
+
+	fake_init(&f);
+	assert_int_equal(vm_model_watched_pids(f.model, &pids, &n), 0);
+	assert_null(pids);
+	assert_int_equal(n, 0);
+	gen = vm_model_generation(f.model);
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_RUNNING, 3, { GROUP_A }, false });
+	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_RUNNING, 1, { GROUP_B }, false });
+	vm_model_scan_begin(f.model);
+	fake_read(&f);
+	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 1000), 0);
+	take_events(&f, 1000, events, sizeof(events));
+	assert_int_not_equal(vm_model_generation(f.model), gen);
+	assert_int_equal(vm_model_watched_pids(f.model, &pids, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(pids[0], 100);
+	assert_int_equal(pids[1], 300);
+	free(pids);
+
+	/* A rescan that changes nothing changes no generation. */
+	gen = vm_model_generation(f.model);
+	vm_model_scan_begin(f.model);
+	fake_read(&f);
+	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 2000), 0);
+	assert_int_equal(vm_model_generation(f.model), gen);
+
+	/* Counted with its files open: still watched, for its proc connector event. */
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_EXITING, 3, { GROUP_A }, false });
+	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 2999, 3000), 0);
+	take_events(&f, 3000, events, sizeof(events));
+	assert_string_equal(events, "exit 300 [taskstats] A");
+	assert_int_equal(vm_model_watched_pids(f.model, &pids, &n), 0);
+	assert_int_equal(n, 2);
+	free(pids);
+	gen = vm_model_generation(f.model);
+	assert_int_equal(vm_model_exit(f.model, 300, "proc connector", false, 3999, 4000), 0);
+	assert_int_not_equal(vm_model_generation(f.model), gen);
+	assert_int_equal(vm_model_watched_pids(f.model, &pids, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pids[0], 100);
+	free(pids);
+	fake_done(&f);
+}
+
 /* What the manager and the API read of it: the VMs behind an SMMU, and an exit's SMMUs. */
 static void test_queries(void **state)
 {
@@ -541,6 +663,21 @@ static void test_queries(void **state)
 	assert_int_equal(pinned, 8 << 20);
 	assert_int_equal(vm_model_set_pinned(f.model, 100, 7, 1), -ESRCH);
 	assert_int_equal(vm_model_set_pinned(f.model, 103, 1, 1), -ESRCH);
+	/* machined moved it into its scope: its unit now, for that process only. */
+	{
+		bool moved = true;
+
+		assert_int_equal(vm_model_set_unit(f.model, 100, 1, "machine-qemu\\x2dvm.scope", &moved), 0);
+		assert_true(moved);
+		assert_string_equal(vm_model_find(f.model, 100)->unit, "machine-qemu\\x2dvm.scope");
+		assert_int_equal(vm_model_set_unit(f.model, 100, 1, "machine-qemu\\x2dvm.scope", &moved), 0);
+		assert_false(moved);
+		assert_int_equal(vm_model_set_unit(f.model, 100, 1, NULL, &moved), 0);
+		assert_true(moved);
+		assert_null(vm_model_find(f.model, 100)->unit);
+		assert_int_equal(vm_model_set_unit(f.model, 100, 7, "x.scope", NULL), -ESRCH);
+		assert_int_equal(vm_model_set_unit(f.model, 103, 1, "x.scope", NULL), -ESRCH);
+	}
 	assert_int_equal(vm_model_vms_behind(f.model, &f.smmus[0], &pinned), 2);
 	assert_int_equal(pinned, (8 << 20) + (1 << 20));
 	assert_int_equal(vm_model_smmus_of(f.model, vm_model_find(f.model, 100), smmus, 4), 2);
@@ -592,6 +729,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_queries),
+		cmocka_unit_test(test_watched_pids),
 		cmocka_unit_test(test_queue),
 	};
 

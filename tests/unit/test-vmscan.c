@@ -670,6 +670,85 @@ static void test_scan_steps(void **state)
 	kill_and_reap(plain);
 }
 
+static pid_t *mfree_pids(pid_t *p)
+{
+	free(p);
+	return NULL;
+}
+
+static bool has_pid(const pid_t *pids, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* What a VFIO open's look probes: the processes started since the last look. */
+static void test_new_pids(void **state)
+{
+	Fixture *f = *state;
+	VmPidCursor cursor = {};
+	_cleanup_free_ pid_t *pids = NULL;
+	pid_t old, young;
+	size_t n;
+
+	/* No cursor yet: no telling what is new. */
+	assert_int_equal(vm_scan_new_pids(f->root, &cursor, &pids, &n), -ERANGE);
+	old = spawn_holder(f->root, NULL, 0, 0);
+	assert_int_equal(vm_pid_cursor_now(f->root, &cursor), 0);
+	assert_true(cursor.set);
+	assert_true(cursor.last_pid >= old);
+	young = spawn_holder(f->root, NULL, 0, 0);
+
+	assert_int_equal(vm_scan_new_pids(f->root, &cursor, &pids, &n), 0);
+	assert_true(has_pid(pids, n, young));
+	assert_false(has_pid(pids, n, old));
+	assert_false(has_pid(pids, n, getpid()));
+	for (size_t i = 1; i < n; i++)
+		assert_true(pids[i - 1] < pids[i]);
+	/* The cursor moved on: nothing started since, nothing new. */
+	pids = mfree_pids(pids);
+	assert_int_equal(vm_scan_new_pids(f->root, &cursor, &pids, &n), 0);
+	assert_false(has_pid(pids, n, young));
+	kill_and_reap(old);
+	kill_and_reap(young);
+}
+
+static void write_text(const char *root, const char *rel, const char *text)
+{
+	_cleanup_free_ char *p = path_join(root, rel);
+
+	assert_int_equal(write_file_atomic(p, text, strlen(text), 0644), 0);
+}
+
+/* And the processes under machine.slice, at any depth (libvirt's emulator sub-cgroup). */
+static void test_cgroup_pids(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = 0;
+
+	assert_int_equal(vm_scan_cgroup_pids(f->root, "machine.slice", &pids, &n), 0);
+	assert_int_equal(n, 0);
+	make_dir(f->root, "sys/fs");
+	make_dir(f->root, "sys/fs/cgroup");
+	make_dir(f->root, "sys/fs/cgroup/machine.slice");
+	make_dir(f->root, "sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvm1.scope");
+	make_dir(f->root, "sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvm1.scope/libvirt");
+	make_dir(f->root, "sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvm1.scope/libvirt/emulator");
+	make_dir(f->root, "sys/fs/cgroup/machine.slice/vm2.scope");
+	write_text(f->root, "sys/fs/cgroup/machine.slice/cgroup.procs", "");
+	write_text(f->root,
+		   "sys/fs/cgroup/machine.slice/machine-qemu\\x2d1\\x2dvm1.scope/libvirt/emulator/cgroup.procs",
+		   "4242\n4243\n");
+	write_text(f->root, "sys/fs/cgroup/machine.slice/vm2.scope/cgroup.procs", "77\nbogus\n0\n");
+	assert_int_equal(vm_scan_cgroup_pids(f->root, "machine.slice", &pids, &n), 0);
+	assert_int_equal(n, 3);
+	assert_true(has_pid(pids, n, 4242) && has_pid(pids, n, 4243) && has_pid(pids, n, 77));
+	assert_int_equal(vm_scan_cgroup_pids(f->root, "../etc", &pids, &n), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -692,6 +771,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_steps, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_probe, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_read_pinned, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_new_pids, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_cgroup_pids, setup_root, teardown_root),
 	};
 
 	return cmocka_run_group_tests_name("vmscan", tests, NULL, NULL);

@@ -160,6 +160,34 @@ static void test_vfiowatch(void **state)
 	assert_int_equal(s.n_closed, 2);
 	assert_int_equal(s.closed[1], UINT32_MAX);
 
+	/* What was opened and is still held: nothing, they were all closed. */
+	{
+		VfioOpened *o = NULL;
+		size_t n = 99;
+		bool overflow = true;
+		_cleanup_free_ char *p12 = path_join(root, "dev/vfio/12");
+		int fd;
+
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 0);
+		assert_false(overflow);
+		/* A holder: group 12 and the iommufd, until it closes them. */
+		fd = open(p12, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		open_close(root, "dev/iommu");
+		run_until(e, &s.n_opened, 5);
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(o[0].kind, VFIO_OPENED_GROUP);
+		assert_int_equal(o[0].group, 12);
+		vfio_opened_array_free(o, n);
+		/* Taken: the record starts anew. */
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 0);
+		close(fd);
+		run_until(e, &s.n_closed, 4);
+	}
+
 	/* /dev/vfio/devices appears with the first cdev: watched from then on. */
 	assert_int_equal(mkdir(devices, 0755), 0);
 	touch(root, "dev/vfio/devices/vfio0");
@@ -170,6 +198,22 @@ static void test_vfiowatch(void **state)
 	run_until(e, &s.n_closed, 1);
 	assert_int_equal(s.n_closed, 1);
 	assert_int_equal(s.closed[0], UINT32_MAX);
+	{
+		_cleanup_free_ char *p0 = path_join(root, "dev/vfio/devices/vfio0");
+		int fd = open(p0, O_RDONLY | O_CLOEXEC);
+		VfioOpened *o = NULL;
+		size_t n = 0;
+		bool overflow;
+
+		assert_true(fd >= 0);
+		run_until(e, &s.n_opened, s.n_opened + 1);
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(o[0].kind, VFIO_OPENED_DEVICE);
+		assert_string_equal(o[0].device, "vfio0");
+		vfio_opened_array_free(o, n);
+		close(fd);
+	}
 
 	w = vfiowatch_free(w);
 	sd_event_unref(e);
