@@ -510,6 +510,18 @@ static int applied(Bus *b, const ManagedSmmu *ms, sd_bus_error *error)
 				 strerror(-ms->apply_error));
 }
 
+/* applied() for the SMMUs a storm method names (every SMMU if none). */
+static int applied_named(Bus *b, char **names, sd_bus_error *error)
+{
+	int r = 0;
+
+	if (!names || !names[0])
+		return applied(b, NULL, error);
+	for (size_t i = 0; r >= 0 && names[i]; i++)
+		r = applied(b, find_smmu(b, names[i], error), error);
+	return r;
+}
+
 static int writable(Bus *b, ManagedSmmu *ms, sd_bus_error *error)
 {
 	_cleanup_(bus_text_done) BusText t = {};
@@ -676,10 +688,7 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
 		 names && names[0] ? names[0] : "every SMMU");
-	if (!names || !names[0])
-		r = applied(b, NULL, error);
-	for (size_t i = 0; r >= 0 && names && names[i]; i++)
-		r = applied(b, find_smmu(b, names[i], error), error);
+	r = applied_named(b, names, error);
 	if (r < 0)
 		return r;
 	return sd_bus_reply_method_return(msg, NULL);
@@ -711,6 +720,10 @@ static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_err
 		return override_result(r, NULL, error);
 	log_info("Control API: storm announced for %s on %s.", duration,
 		 names && names[0] ? names[0] : "every SMMU");
+	/* The storm values go on now: a write the kernel refused fails the call. */
+	r = applied_named(b, names, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
