@@ -388,6 +388,14 @@ int manager_startup(Manager *m)
 	int r;
 
 	assert(m);
+	/*
+	 * The runtime directory before anything reads or writes in it: one
+	 * that is a symlink (or not a directory) stops the start here, before
+	 * recovery would read, rename or replace a state file through it.
+	 */
+	r = runtime_dir_prepare(m->runtime_dir);
+	if (r < 0)
+		return log_error_errno(r, "Runtime directory %s unusable: %m", m->runtime_dir);
 	/* A crashed run's holds first: nothing else may write before. */
 	r = knobs_recover(m->knobs);
 	if (r < 0)
