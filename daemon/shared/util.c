@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -268,6 +269,27 @@ int runtime_dir_prepare(const char *dir)
 		return negative_errno();
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
+	return 0;
+}
+
+int runtime_dir_lock(const char *dir, int *ret_fd)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	r = runtime_dir_prepare(dir);
+	if (r < 0)
+		return r;
+	path = path_join(dir, "lock");
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0)
+		return negative_errno();
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 

@@ -168,6 +168,14 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
  */
 int runtime_dir_prepare(const char *dir);
 
+/*
+ * One smmud per runtime directory: dir prepared, then an exclusive flock
+ * on dir/lock, held by the fd returned for as long as smmud runs (the
+ * kernel drops it with the process, a crash included).  -EBUSY: another
+ * process holds it.
+ */
+int runtime_dir_lock(const char *dir, int *ret_fd);
+
 /* malloc'd "a/b", with exactly one slash between the parts. */
 char *path_join(const char *a, const char *b);
 
