@@ -590,6 +590,35 @@ static int for_named(Bus *b, char **names, PerSmmu f, const void *arg, sd_bus_er
 	return r;
 }
 
+/*
+ * A storm forced, left or announced needs SMMUs smmud may write: each one
+ * named (as set), or, with none named, at least one.  Checked before
+ * anything changes, so a refused call changes nothing.
+ */
+static int storm_writable(Bus *b, char **names, sd_bus_error *error)
+{
+	DaemonView v = view_of(b);
+	int r;
+
+	for (size_t i = 0; names && names[i]; i++) {
+		ManagedSmmu *ms = find_smmu(b, names[i], error);
+
+		if (!ms)
+			return -ENOENT;
+		r = writable(b, ms, error);
+		if (r < 0)
+			return r;
+	}
+	if (names && names[0])
+		return 0;
+	for (size_t i = 0; i < v.smmus->n; i++)
+		if (v.smmus->items[i]->mode == SMMU_MODE_MANAGED)
+			return 0;
+	return sd_bus_error_setf(error, SMMUD_ERROR_NOT_WRITABLE,
+				 "No SMMU is managed by smmud (%zu found, none with tunables "
+				 "smmud may write): no storm values to apply", v.smmus->n);
+}
+
 static int override_one(Bus *b, const char *smmu, const void *arg)
 {
 	return b->control.set_override(b->userdata, smmu, *(const PolicyOverride *)arg, NULL);
@@ -624,6 +653,12 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		return r;
 	if (value_storm_request(mode, &request, &reason) < 0)
 		return invalid_value(error, "storm mode", mode, reason);
+	/* "auto" only hands back: fine on any SMMU. */
+	if (request != STORM_REQUEST_AUTO) {
+		r = storm_writable(b, names, error);
+		if (r < 0)
+			return r;
+	}
 	o = overrides[request];
 	r = for_named(b, names, override_one, &o, error);
 	if (r == -ENOENT && sd_bus_error_is_set(error))
@@ -657,6 +692,9 @@ static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_err
 		return r;
 	if (value_storm_duration(duration, &usec, &reason) < 0)
 		return invalid_value(error, "duration", bus_text(&t, duration), reason);
+	r = storm_writable(b, names, error);
+	if (r < 0)
+		return r;
 	r = for_named(b, names, announce_one, &usec, error);
 	if (r == -ENOENT && sd_bus_error_is_set(error))
 		return r;
