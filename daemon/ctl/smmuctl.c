@@ -125,7 +125,7 @@ static int parse_argv(int argc, char **argv)
 			arg.socket = optarg;
 			break;
 		case ARG_INTERVAL:
-			if (value_timespan(optarg, 1, USEC_PER_HOUR, &v, &reason) < 0) {
+			if (value_seconds(optarg, 1, USEC_PER_HOUR, &v, &reason) < 0) {
 				log_error("--interval: '%s': %s (from 1us to 1h)", optarg, reason);
 				return -1;
 			}
