@@ -3,13 +3,40 @@
  * smmuctl check-config: the daemon's own loader and validation, run here,
  * so a file is judged exactly as smmud would judge it at a reload.
  */
+#include <libgen.h>
+
 #include "config.h"
 #include "json.h"
 #include "log.h"
 #include "smmuctl.h"
 
+/*
+ * Valid text can still name a metrics file smmud cannot write (a missing
+ * directory, a read-only one): said as a warning, not an error, since the
+ * host that will run the file may not be this one.  Which directories the
+ * unit makes writable is the unit's (ReadWritePaths=, smmud.conf(5)).
+ */
+static int metrics_file_warning(const Config *c, char **ret)
+{
+	_cleanup_free_ char *copy = NULL;
+	const char *dir;
+
+	*ret = NULL;
+	if (!c->metrics_file)
+		return 0;
+	copy = strdup(c->metrics_file);
+	if (!copy)
+		return -ENOMEM;
+	dir = dirname(copy);
+	if (access(dir, W_OK) >= 0)
+		return 0;
+	return asprintf(ret, "MetricsFile=%s: smmud cannot write in %s: %m", c->metrics_file,
+			dir) < 0 ? -ENOMEM : 0;
+}
+
 int verb_check_config(int argc, char **argv)
 {
+	_cleanup_free_ char *warning = NULL;
 	_cleanup_config_free_ Config *c = NULL;
 	_cleanup_strv_free_ char **errors = NULL;
 	/* A named file is checked alone: it is a candidate, not the installed set. */
@@ -27,6 +54,8 @@ int verb_check_config(int argc, char **argv)
 		log_error_errno(r, "Failed to load the configuration: %m");
 		return CTL_EXIT_FAILED;
 	}
+	if (r >= 0 && metrics_file_warning(c, &warning) < 0)
+		return log_oom(), CTL_EXIT_FAILED;
 
 	if (arg.json) {
 		JsonWriter w;
@@ -45,6 +74,11 @@ int verb_check_config(int argc, char **argv)
 		for (size_t i = 0; errors && errors[i]; i++)
 			json_string(&w, errors[i]);
 		json_array_end(&w);
+		json_key(&w, "warnings");
+		json_array_begin(&w);
+		if (warning)
+			json_string(&w, warning);
+		json_array_end(&w);
 		json_object_end(&w);
 		if (json_finish(&w) < 0)
 			return log_error("Failed to write JSON output"), CTL_EXIT_FAILED;
@@ -62,5 +96,7 @@ int verb_check_config(int argc, char **argv)
 			printf("%s: valid\n", c->files[i]);
 		printf("digest %s\n", c->digest);
 	}
+	if (warning)
+		fprintf(stderr, "Warning: %s\n", warning);
 	return CTL_EXIT_OK;
 }

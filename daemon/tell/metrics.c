@@ -296,10 +296,12 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 
 void metrics_file_remove(MetricsFile *f)
 {
-	if (f->path && unlink(f->path) < 0 && errno != ENOENT)
+	/* Only a file smmud wrote: a path it never could write may be someone else's. */
+	if (f->path && f->text && unlink(f->path) < 0 && errno != ENOENT)
 		log_debug_errno(negative_errno(), "Cannot remove %s: %m", f->path);
 	free(f->path);
 	free(f->text);
+	free(f->error);
 	*f = (MetricsFile){};
 }
 
@@ -375,23 +377,37 @@ void metrics_file_update(MetricsFile *f, const DaemonView *v)
 	_cleanup_free_ char *text = NULL;
 	int r;
 
-	if (!streq_ptr(path, f->path))
+	if (!streq_ptr(path, f->path)) {
 		metrics_file_remove(f);
-	if (!path)
-		return;
+		if (!path)
+			return;
+		f->path = strdup(path);
+		if (!f->path)
+			return (void)log_oom();
+	}
 	r = collect(v, &text);
 	if (r < 0)
 		return (void)log_oom();
 	if (streq_ptr(text, f->text))
 		return;
 	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
-		/* Said once per text: the next change tries again. */
-		return (void)log_warning_errno(r, "Cannot write metrics to %s: %m", path);
-	if (!f->path) {
-		f->path = strdup(path);
-		if (!f->path)
+	if (r < 0) {
+		_cleanup_free_ char *error = NULL;
+
+		errno = -r;
+		if (asprintf(&error, "cannot write metrics to %s: %m", path) < 0)
 			return (void)log_oom();
+		/* Said once: the refresh tries again every few seconds. */
+		if (!streq_ptr(error, f->error))
+			log_warning_errno(r, "Cannot write metrics to %s: %m", path);
+		free(f->error);
+		f->error = TAKE_PTR(error);
+		return;
+	}
+	if (f->error) {
+		log_info("Metrics written to %s again.", path);
+		free(f->error);
+		f->error = NULL;
 	}
 	free(f->text);
 	f->text = TAKE_PTR(text);

@@ -67,12 +67,14 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 typedef struct MetricsFile {
 	char *path;
 	char *text;
+	char *error;   /* why the last write failed ("cannot write ...: ..."); NULL: it did not */
 } MetricsFile;
 
 /*
  * Writes v's metrics to MetricsFile= (v->config), if they changed; a
  * changed or emptied path removes the file written before.  A failure is
- * logged, and the next change tries again.
+ * logged once (until it changes or a write succeeds) and kept in f->error
+ * for the status line; the next change or refresh tries again.
  */
 void metrics_file_update(MetricsFile *f, const DaemonView *v);
 /* Removes the file (stopped, the values it showed are history) and forgets it. */

@@ -91,13 +91,18 @@ static void send_queue(Outbox *o)
  * on decisions would hold stale counters (rate() of nothing).  The timer is
  * at idle priority, behind anything the loop has to decide or write.
  */
+static void send_status(Outbox *o);
+
 static void write_metrics(Outbox *o)
 {
+	bool had_error = o->metrics.error;
 	DaemonView v;
 	int r;
 
 	o->view(o->userdata, &v);
 	metrics_file_update(&o->metrics, &v);
+	if (!!o->metrics.error != had_error)
+		send_status(o);
 	o->metrics_written = now_usec(CLOCK_MONOTONIC);
 	o->metrics_due = false;
 	if (!v.config || !v.config->metrics_file) {
@@ -118,6 +123,7 @@ static void send_status(Outbox *o)
 	DaemonView v;
 
 	o->view(o->userdata, &v);
+	v.metrics_error = o->metrics.error;
 	if (status_format(&v, &s) < 0 || streq_ptr(s, o->status))
 		return;
 	free(o->status);
@@ -217,6 +223,7 @@ Outbox *outbox_free(Outbox *o)
 	free(o->status);
 	free(o->metrics.path);
 	free(o->metrics.text);
+	free(o->metrics.error);
 	free(o);
 	return NULL;
 }
