@@ -2,12 +2,14 @@
 /*
  * smmuctl check-config: the daemon's own loader and validation, run here,
  * so a file is judged exactly as smmud would judge it at a reload.
+ * smmuctl config: the configuration the running smmud uses (GetConfig).
  */
 #include <libgen.h>
 
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "smmuctl-bus.h"
 #include "smmuctl.h"
 
 /*
@@ -98,5 +100,53 @@ int verb_check_config(int argc, char **argv)
 	}
 	if (warning)
 		fprintf(stderr, "Warning: %s\n", warning);
+	return CTL_EXIT_OK;
+}
+
+int verb_config(int argc, char **argv)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_strv_free_ char **files = NULL;
+	const char *dump, *digest;
+	int r;
+
+	r = ctl_bus_open(&bus);
+	if (r > 0)
+		return r;
+	r = ctl_call(bus, "GetConfig", &reply, NULL);
+	if (r > 0)
+		return r;
+	r = sd_bus_message_read(reply, "ss", &dump, &digest);
+	if (r >= 0)
+		r = sd_bus_message_read_strv(reply, &files);
+	if (r < 0)
+		return log_error_errno(r, "Failed to read GetConfig's reply: %m"), CTL_EXIT_FAILED;
+
+	if (arg.json) {
+		JsonWriter w;
+
+		json_init(&w, stdout, false);
+		json_object_begin(&w);
+		json_kv_string(&w, "digest", digest);
+		json_key(&w, "files");
+		json_array_begin(&w);
+		for (size_t i = 0; files && files[i]; i++)
+			json_string(&w, files[i]);
+		json_array_end(&w);
+		json_kv_string(&w, "text", dump);
+		json_object_end(&w);
+		if (json_finish(&w) < 0)
+			return log_error("Failed to write JSON output"), CTL_EXIT_FAILED;
+		return CTL_EXIT_OK;
+	}
+	/* Comments, so that the output is itself a configuration file. */
+	if (!files || !files[0])
+		printf("# No configuration file: compiled-in defaults.\n");
+	for (size_t i = 0; files && files[i]; i++)
+		printf("# %s\n", files[i]);
+	printf("# digest %s\n%s", digest, dump);
+	if (*dump && !endswith(dump, "\n"))
+		putchar('\n');
 	return CTL_EXIT_OK;
 }

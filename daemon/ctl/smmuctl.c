@@ -37,6 +37,7 @@ static const Verb verbs[] = {
 	{ "pin", 3, 3, verb_pin, "SMMU THRESHOLD TEARDOWN-MODE", "Hold an SMMU at fixed knob values" },
 	{ "unpin", 1, 1, verb_unpin, "SMMU", "Let smmud decide an SMMU's values again" },
 	{ "reload", 0, 0, verb_reload, "", "Reload the configuration, atomically" },
+	{ "config", 0, 0, verb_config, "", "Show the configuration smmud runs with, and its digest" },
 	{ "check-config", 0, 1, verb_check_config, "[FILE]", "Validate a configuration without a daemon" },
 	{ "risk", 0, 0, verb_risk, "", "Estimate each SMMU's cost of a mass VM teardown" },
 	{ "monitor", 0, 0, verb_monitor, "", "Print smmud's decisions and knob changes as they happen" },
