@@ -20,7 +20,7 @@
  */
 static int metrics_file_warning(const Config *c, char **ret)
 {
-	_cleanup_free_ char *copy = NULL;
+	_cleanup_free_ char *copy = NULL, *in_root = NULL;
 	const char *dir;
 
 	*ret = NULL;
@@ -30,7 +30,11 @@ static int metrics_file_warning(const Config *c, char **ret)
 	if (!copy)
 		return -ENOMEM;
 	dir = dirname(copy);
-	if (access(dir, W_OK) >= 0)
+	/* Under --root, the directory of that host. */
+	in_root = root_path(arg.root ?: "/", dir);
+	if (!in_root)
+		return -ENOMEM;
+	if (access(in_root, W_OK) >= 0)
 		return 0;
 	return asprintf(ret, "MetricsFile=%s: smmud cannot write in %s: %m", c->metrics_file,
 			dir) < 0 ? -ENOMEM : 0;
@@ -38,7 +42,7 @@ static int metrics_file_warning(const Config *c, char **ret)
 
 int verb_check_config(int argc, char **argv)
 {
-	_cleanup_free_ char *warning = NULL;
+	_cleanup_free_ char *warning = NULL, *root_file = NULL, *root_dir = NULL;
 	_cleanup_config_free_ Config *c = NULL;
 	_cleanup_strv_free_ char **errors = NULL;
 	/* A named file is checked alone: it is a candidate, not the installed set. */
@@ -49,6 +53,18 @@ int verb_check_config(int argc, char **argv)
 	};
 	int r;
 
+	/* --root: the set a host with that root would run, so the same digest. */
+	if (arg.root) {
+		if (argc > 1)
+			return ctl_usage_error("check-config --root=%s checks the configuration "
+					       "installed there: no FILE (stage it there)", arg.root);
+		root_file = root_path(arg.root, SMMUD_CONFIG_FILE);
+		root_dir = root_path(arg.root, SMMUD_CONFIG_DIR);
+		if (!root_file || !root_dir)
+			return log_oom(), CTL_EXIT_FAILED;
+		src.file = root_file;
+		src.dropin_dir = root_dir;
+	}
 	r = config_load(&src, &c, &errors);
 	if (r == -ENOMEM)
 		return log_oom(), CTL_EXIT_FAILED;
