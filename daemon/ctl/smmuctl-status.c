@@ -535,11 +535,12 @@ static int print_human(const Host *h, const CtlSmmu *smmus, size_t n, const CtlV
 	if (r < 0)
 		return log_oom(), CTL_EXIT_FAILED;
 
-	table_print(ts, stdout, arg.legend);
+	table_print_or(ts, stdout, arg.legend, "No SMMUv3 found.");
 	printf("\n");
-	table_print(tk, stdout, arg.legend);
+	table_print_or(tk, stdout, arg.legend,
+		       "No knobs: no SMMU has smmud's tunables (see the SMMUs' mode).");
 	printf("\n");
-	table_print(tv, stdout, arg.legend);
+	table_print_or(tv, stdout, arg.legend, "No VMs.");
 	for (size_t i = 0; i < n; i++)
 		if (selected(names, field_s(&smmus[i], "Name")) && *field_s(&smmus[i], "Why"))
 			printf("%s%s: %s\n", i == 0 ? "\n" : "", field_s(&smmus[i], "Name"),
