@@ -418,6 +418,11 @@ static int print_json(const Host *h, const CtlSmmu *smmus, size_t n, const CtlVm
 			else
 				json_u64(&w, f->u);
 		}
+		/* smmud leaves it out where it cannot know it (no arm-smmu-v3 attributes). */
+		if (!field(s, "RangeInvalidation")) {
+			json_key(&w, "range_invalidation");
+			json_null(&w);
+		}
 		json_key(&w, "knobs");
 		json_array_begin(&w);
 		for (size_t j = 0; j < s->n_knobs; j++) {
@@ -497,7 +502,8 @@ static int print_human(const Host *h, const CtlSmmu *smmus, size_t n, const CtlV
 			continue;
 		r = table_add(ts, name);
 		r = r ?: table_add(ts, field_s(s, "Mode"));
-		r = r ?: table_add(ts, field_u(s, "RangeInvalidation") ? "yes" : "no");
+		r = r ?: table_add(ts, !field(s, "RangeInvalidation") ? "unknown" :
+				       field_u(s, "RangeInvalidation") ? "yes" : "no");
 		r = r ?: table_add(ts, field_u(s, "Storm") ? "STORM" : "no");
 		r = r ?: table_add(ts, or_dash(field_s(s, "Reason")));
 		r = r ?: table_add(ts, or_dash(field_s(s, "Override")));

@@ -307,6 +307,16 @@ char *path_join(const char *a, const char *b)
 	return s;
 }
 
+uint64_t monotonic_to_realtime(uint64_t usec, uint64_t now_monotonic, uint64_t now_realtime)
+{
+	uint64_t ago;
+
+	if (usec == 0)
+		return 0;
+	ago = now_monotonic > usec ? now_monotonic - usec : 0;
+	return now_realtime > ago ? now_realtime - ago : 1;
+}
+
 uint64_t now_usec(clockid_t clock)
 {
 	struct timespec ts;

@@ -180,6 +180,8 @@ int runtime_dir_lock(const char *dir, int *ret_fd);
 char *path_join(const char *a, const char *b);
 
 uint64_t now_usec(clockid_t clock);
+/* A CLOCK_MONOTONIC time as CLOCK_REALTIME now sees it (0: 0, "never"; never before the epoch). */
+uint64_t monotonic_to_realtime(uint64_t usec, uint64_t now_monotonic, uint64_t now_realtime);
 
 #define USEC_PER_MSEC ((uint64_t)1000)
 #define USEC_PER_SEC ((uint64_t)1000000)

@@ -264,19 +264,25 @@ static int append_smmu(const DaemonView *v, sd_bus_message *reply, const Managed
 	if (r < 0)
 		return r;
 	r = sd_bus_message_append(
-		reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name",
+		reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name",
 		"s", bus_text(&t, ms->name), "Mode", "s", smmu_mode_to_string(ms->mode), "Profile",
-		"s", bus_text(&t, ms->profile), "RangeInvalidation", "b",
-		s ? s->range_invalidation : 0, "Stages", "s", bus_text(&t, s ? s->stages : NULL),
+		"s", bus_text(&t, ms->profile), "Stages", "s", bus_text(&t, s ? s->stages : NULL),
 		"Granules", "s", bus_text(&t, s ? s->granules : NULL), "Storm", "b",
 		ms->decided ? ms->decision.storm : 0, "Reason", "s",
 		ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
 		"Why", "s", bus_text(&t, ms->decided ? ms->decision.why : NULL), "Override", "s",
 		policy_override_to_string(ms->policy.override), "StormChangedUSec", "t",
-		ms->storm_changed_usec, "Vms", "u", (uint32_t)n_vms, "PinnedBytes", "t", pinned,
+		/* Realtime, as every other time smmud shows (signals, events). */
+		monotonic_to_realtime(ms->storm_changed_usec, now_usec(CLOCK_MONOTONIC),
+				      now_usec(CLOCK_REALTIME)),
+		"Vms", "u", (uint32_t)n_vms, "PinnedBytes", "t", pinned,
 		"ExitsTotal", "t", ms->policy.exits_total, "StormsTotal", "t",
 		ms->policy.storms_total, "Counters", "b", s ? s->has_counters : 0);
 	r = bus_text_result(&t, r);
+	/* Known only from the series' attributes: left out (unknown) without them. */
+	if (r >= 0 && s && s->tunable)
+		r = sd_bus_message_append(reply, "{sv}", "RangeInvalidation", "b",
+					  s->range_invalidation);
 	if (r < 0)
 		return r;
 
