@@ -551,6 +551,11 @@ static int print_human(const Host *h, const CtlSmmu *smmus, size_t n, const CtlV
 		if (selected(names, field_s(&smmus[i], "Name")) && *field_s(&smmus[i], "Why"))
 			printf("%s%s: %s\n", i == 0 ? "\n" : "", field_s(&smmus[i], "Name"),
 			       field_s(&smmus[i], "Why"));
+	/* A mode other than managed, with its reason (smmud sends it for those only). */
+	for (size_t i = 0; i < n; i++)
+		if (selected(names, field_s(&smmus[i], "Name")) && *field_s(&smmus[i], "ModeWhy"))
+			printf("%s: %s: %s\n", field_s(&smmus[i], "Name"),
+			       field_s(&smmus[i], "Mode"), field_s(&smmus[i], "ModeWhy"));
 	return CTL_EXIT_OK;
 }
 

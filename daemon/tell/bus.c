@@ -252,6 +252,22 @@ static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 	return bus_text_result(&t, r);
 }
 
+static const char *smmu_mode_why(const DaemonView *v, const ManagedSmmu *ms)
+{
+	switch (ms->mode) {
+	case SMMU_MODE_MONITOR:
+		return "no arm-smmu-v3 attributes: the kernel lacks smmud's series "
+		       "(kernel-patch/), so there is nothing to write; watching and counting only";
+	case SMMU_MODE_MAINLINE:
+		return "Linux 7.1 or later invalidates a torn-down domain cheaply by itself: "
+		       "nothing to tune, reporting only";
+	case SMMU_MODE_UNMANAGED:
+		return "Manage=no in its profile: decisions are made and shown, never written";
+	default:
+		return "";
+	}
+}
+
 static int append_smmu(const DaemonView *v, sd_bus_message *reply, const ManagedSmmu *ms)
 {
 	_cleanup_(bus_text_done) BusText t = {};
@@ -279,6 +295,9 @@ static int append_smmu(const DaemonView *v, sd_bus_message *reply, const Managed
 		"ExitsTotal", "t", ms->policy.exits_total, "StormsTotal", "t",
 		ms->policy.storms_total, "Counters", "b", s ? s->has_counters : 0);
 	r = bus_text_result(&t, r);
+	/* Why an SMMU is not managed, for whoever reads "monitor-only" and wonders. */
+	if (r >= 0 && ms->mode != SMMU_MODE_MANAGED)
+		r = sd_bus_message_append(reply, "{sv}", "ModeWhy", "s", smmu_mode_why(v, ms));
 	/* Known only from the series' attributes: left out (unknown) without them. */
 	if (r >= 0 && s && s->tunable)
 		r = sd_bus_message_append(reply, "{sv}", "RangeInvalidation", "b",
