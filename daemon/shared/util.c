@@ -284,7 +284,12 @@ int runtime_dir_lock(const char *dir, int *ret_fd)
 	path = path_join(dir, "lock");
 	if (!path)
 		return -ENOMEM;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	/*
+	 * Read-only: flock() needs no more, and an fd open for writing would
+	 * keep the runtime directory's file system from being remounted
+	 * read-only.
+	 */
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0)
 		return negative_errno();
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0)

@@ -385,6 +385,8 @@ void metrics_file_update(MetricsFile *f, const DaemonView *v)
 		if (!f->path)
 			return (void)log_oom();
 	}
+	if (!path)
+		return; /* no MetricsFile=, before as now: nothing to write */
 	r = collect(v, &text);
 	if (r < 0)
 		return (void)log_oom();

@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "counters.h"
 #include "metrics.h"
@@ -114,11 +117,40 @@ static void test_counters_edge(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* Without MetricsFile= an update writes nothing anywhere (it once renamed a temporary to NULL). */
+static void test_no_metrics_file(void **state)
+{
+	char dir[] = "/tmp/smmud-test-metrics-XXXXXX", *old = getcwd(NULL, 0);
+	MetricsFile f = {};
+	DaemonView v = {};
+	struct dirent *de;
+	DIR *d;
+	int entries = 0;
+
+	assert_non_null(old);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chdir(dir), 0);
+	metrics_file_update(&f, &v);
+	metrics_file_update(&f, &v);
+	assert_null(f.path);
+	d = opendir(".");
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			entries++;
+	closedir(d);
+	assert_int_equal(chdir(old), 0);
+	free(old);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(entries, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_counters_edge),
+		cmocka_unit_test(test_no_metrics_file),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
