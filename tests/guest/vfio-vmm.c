@@ -110,6 +110,7 @@ struct opts {
 	unsigned int dma_every;
 	bool selftest;
 	const char *probe;
+	const char *inject;
 };
 
 struct vdev {
@@ -933,6 +934,29 @@ static int ready_and_hold(const struct opts *o)
 	return sigwaitinfo(&set, NULL) < 0 ? -errno : 0;
 }
 
+/*
+ * --inject FILE: write 1 to FILE (a test-only kernel switch that injects a
+ * bug, such as arm_smmu_v3.test_skip_asid_inv) for the teardown step only,
+ * and 0 once it is done, before the checks: the damage the bug does (stale
+ * TLB entries) then stays with this VMM's own domain, and the clean close
+ * that follows the checks invalidates it, instead of leaving stale entries
+ * for whoever gets the ASID next.
+ */
+static int inject(const struct opts *o, bool on)
+{
+	int fd, ret = 0;
+
+	if (!o->inject)
+		return 0;
+	fd = open(o->inject, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, on ? "1" : "0", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /* unmap or close, in this process. */
 static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, double *td_ms)
 {
@@ -965,15 +989,20 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 		 * then the same domain, same ASID, is attached again and the
 		 * old IOVAs must fault through it.
 		 */
-		ret = vdev_detach(&v.d);
-		if (ret)
-			err("VFIO_DEVICE_DETACH_IOMMUFD_PT", ret);
+		ret = inject(o, true);
+		if (!ret) {
+			ret = vdev_detach(&v.d);
+			if (ret)
+				err("VFIO_DEVICE_DETACH_IOMMUFD_PT", ret);
+		}
 		if (!ret) {
 			ret = unmap_region(&v.d, o);
 			if (ret)
 				err("IOMMU_IOAS_UNMAP with the device detached", ret);
 		}
 		*td_ms = ms_since(t0);
+		if (inject(o, false) && !ret)
+			ret = -EIO;
 		if (!ret) {
 			ret = vdev_attach(&v.d);
 			if (ret)
@@ -984,14 +1013,17 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 					   v.ncheck);
 		vmm_free(&v);
 	} else {
+		ret = inject(o, true);
 		vdev_close(&v.d);
 		*td_ms = ms_since(t0);
+		if (inject(o, false) && !ret)
+			ret = -EIO;
 		/*
 		 * Probe while this process still holds the memory: the old
 		 * pages keep their pattern, so a stale translation reads it
 		 * back instead of whatever a reuse of the page left there.
 		 */
-		if (v.ncheck)
+		if (!ret && v.ncheck)
 			ret = probe_stale(o, "dma_after_close", seed, v.iovas, v.ncheck);
 		vmm_free(&v);
 	}
@@ -1360,7 +1392,9 @@ static void usage(FILE *f)
 		"  --rounds-file PATH  live: keep the number of rounds done in PATH\n"
 		"  --selftest          show the DMA-after-unmap check can fail\n"
 		"  --probe IOVA[,..]   read IOVAs from a fresh container; must fault\n"
-		"  --seed N            pattern seed (default: from pid and time)\n");
+		"  --seed N            pattern seed (default: from pid and time)\n"
+		"  --inject FILE       write 1 to FILE for the teardown step, 0 after it\n"
+		"                      (unmap/close/detach: a test-only kernel bug switch)\n");
 }
 
 static int parse_enum(const char *s, const char *const *names, int n)
@@ -1394,6 +1428,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		{ "selftest", no_argument, NULL, 'S' },
 		{ "probe", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 'x' },
+		{ "inject", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1417,6 +1452,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		case 'S': o->selftest = o->dma_check = true; break;
 		case 'P': o->probe = optarg; break;
 		case 'x': *seed = strtoull(optarg, NULL, 0); break;
+		case 'I': o->inject = optarg; break;
 		case 'l':
 			v = parse_enum(optarg, layout_names, 3);
 			if (v < 0)
