@@ -6,6 +6,7 @@
 #   make bench       every scenario configuration, with figures
 #   make kernel      the patched arm64 test kernel (cached outside the tree)
 #   make guest-test  boot the test kernel under QEMU and run the guest suite
+#   make host-test   boot the deployed host image (systemd, smmud's .deb) and test it there
 #   make install / uninstall (PREFIX, DESTDIR), make clean
 #
 # Objects go to $(BUILD)/<variant>/: host (the installed build), san
@@ -46,11 +47,16 @@ PKGS := libsystemd libnl-3.0 libnl-genl-3.0 inih
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
+# daemon/ holds the daemon's wiring (smmud.c, manager.c); the layers below it
+# are folders of their own, each on the include path (includes name a
+# header alone, as in systemd's tree).
+DAEMON_DIRS := daemon daemon/shared daemon/observe daemon/decide daemon/act daemon/tell daemon/ctl
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-unused-parameter
 BASE_CFLAGS := -std=gnu11 -g $(WARN) -D_GNU_SOURCE \
 	-DSMMUD_VERSION='"$(VERSION)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-	-Idaemon $(PKG_CFLAGS)
+	$(addprefix -I,$(DAEMON_DIRS)) $(PKG_CFLAGS)
 ifeq ($(VARIANT),san)
 VARIANT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
@@ -64,11 +70,12 @@ LDFLAGS ?=
 ALL_CFLAGS := $(BASE_CFLAGS) $(VARIANT_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS := $(VARIANT_LDFLAGS) $(LDFLAGS)
 
-# daemon/smmud.c is smmud's main, daemon/smmuctl*.c are smmuctl's; every
-# other daemon/*.c is the core both link, and the unit tests too.
+# daemon/smmud.c is smmud's main, daemon/ctl/smmuctl*.c are smmuctl's;
+# every other .c of DAEMON_DIRS is the core both link, and the unit tests too.
 SMMUD_MAIN := daemon/smmud.c
-SMMUCTL_SRCS := $(sort $(wildcard daemon/smmuctl*.c))
-CORE_SRCS := $(filter-out $(SMMUD_MAIN) $(SMMUCTL_SRCS),$(sort $(wildcard daemon/*.c)))
+SMMUCTL_SRCS := $(sort $(wildcard daemon/ctl/smmuctl*.c))
+CORE_SRCS := $(filter-out $(SMMUD_MAIN) $(SMMUCTL_SRCS),\
+	$(sort $(foreach d,$(DAEMON_DIRS),$(wildcard $(d)/*.c))))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
 HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 HELPER_LIB_SRCS := $(sort $(wildcard tests/helpers/lib/*.c))
@@ -87,8 +94,8 @@ MAN_SRCS := $(sort $(wildcard man/*.scd))
 MAN_PAGES := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRCS))
 
 .PHONY: all variant-all binaries existing-binaries unit-bins helper-bins guest-bins man \
-	deps san arm64 check demo bench kernel kernel-base guest-test \
-	install uninstall deb clean
+	deps san arm64 check demo bench kernel kernel-base guest-test host-image host-test \
+	install uninstall deb deb-arm64 clean
 
 ifeq ($(VARIANT),host)
 all: deps
@@ -180,6 +187,14 @@ kernel-base: deps
 
 guest-test: deps arm64
 	tests/guest/run-guest-tests patched
+
+# The deployed host image (Debian 12 arm64, systemd as PID 1) and its suite:
+# smmud installed from its .deb, started by systemd.
+host-image: deps
+	scripts/build-host-image
+
+host-test: deps
+	tests/host/run-host-tests
 
 check: deps
 	@$(MAKE) --no-print-directory san
@@ -288,6 +303,11 @@ uninstall:
 # dpkg-buildpackage writes nothing outside build/): $(BUILD)/deb/*.deb.
 deb:
 	@scripts/build-deb $(BUILD)/deb
+
+# The same package cross-built for arm64 hosts (what the deployed host
+# image installs): $(BUILD)/deb-arm64/*.deb.
+deb-arm64: deps
+	@scripts/build-deb $(BUILD)/deb-arm64 -aarm64
 
 clean:
 	rm -rf $(BUILD)

@@ -1,245 +1,70 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <inttypes.h>
 #include <signal.h>
-#include <grp.h>
-#include <sys/epoll.h>
-#include <sys/inotify.h>
-#include <sys/syscall.h>
 
 #include <systemd/sd-daemon.h>
 
-#include "bus.h"
+#include "event-util.h"
 #include "log.h"
 #include "manager.h"
-#include "metrics.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 #define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
+
 /*
- * A VMM opens its groups, devices and iommufd within a few milliseconds:
- * one scan for them all, soon enough to find a VM that lives a second.
- * IN_OPEN comes before the kernel installs the fd: the delay covers that.
+ * A timer that cannot be set leaves a promise unkept: a storm that never
+ * ends, a knob nobody checks.  The run ends then, the knobs go back to
+ * their originals, and systemd starts smmud again (Restart=on-failure).
  */
-#define OPEN_DEFER_USEC (50 * USEC_PER_MSEC)
-
-static const char *const smmu_mode_table[_SMMU_MODE_MAX] = {
-	[SMMU_MODE_MANAGED] = "managed",
-	[SMMU_MODE_UNMANAGED] = "unmanaged",
-	[SMMU_MODE_MONITOR] = "monitor-only",
-	[SMMU_MODE_MAINLINE] = "mainline",
-};
-
-const char *smmu_mode_to_string(SmmuMode mode)
+void manager_fail(Manager *m, int r, const char *what)
 {
-	return mode >= 0 && mode < _SMMU_MODE_MAX ? smmu_mode_table[mode] : NULL;
+	log_error_errno(r, "Failed to %s, stopping: %m", what);
+	r = sd_event_exit(m->event, r);
+	if (r < 0)
+		log_debug_errno(r, "The loop has ended already: %m");
 }
 
-static uint64_t now_mono(Manager *m)
+/* ---- telling ------------------------------------------------------------ */
+
+void manager_view(Manager *m, DaemonView *ret)
 {
-	uint64_t t;
-
-	if (sd_event_now(m->event, CLOCK_MONOTONIC, &t) < 0)
-		t = now_usec(CLOCK_MONOTONIC);
-	return t;
-}
-
-/* ---- metrics ----------------------------------------------------------- */
-
-/* A small file whole (debugfs counters), or NULL. */
-static char *read_small_file(const char *path)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t size = 0;
-
-	if (!f || getdelim(&buf, &size, 0, f) < 0) {
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-static void metrics_forget(Manager *m)
-{
-	if (m->metrics_path && unlink(m->metrics_path) < 0 && errno != ENOENT)
-		log_debug_errno(negative_errno(), "Cannot remove %s: %m", m->metrics_path);
-	free(m->metrics_path);
-	m->metrics_path = NULL;
-	free(m->metrics_text);
-	m->metrics_text = NULL;
-}
-
-/* MetricsFile=: after every decision and state change, written only if it changed. */
-static void manager_write_metrics(Manager *m)
-{
-	_cleanup_free_ MetricsSmmu *s = NULL;
-	_cleanup_free_ char *text = NULL;
-	char **counters = NULL;
-	const char *path = m->config ? m->config->metrics_file : NULL;
-	MetricsHost h;
-	int r;
-
-	if (!streq_ptr(path, m->metrics_path))
-		metrics_forget(m);
-	if (!path)
-		return;
-	s = calloc(m->n_smmus + 1, sizeof(MetricsSmmu));
-	counters = calloc(m->n_smmus + 1, sizeof(char *));
-	if (!s || !counters) {
-		free(counters);
-		log_oom();
-		return;
-	}
-	h = (MetricsHost){
-		.version = SMMUD_VERSION,
-		.kernel = kernel_capability_to_string(m->topology ? m->topology->kernel
-								  : KERNEL_CAP_NONE),
-		.config_digest = m->config->digest,
+	*ret = (DaemonView){
+		.root = m->root,
 		.dry_run = m->dry_run,
-		.shutdown_announced = m->shutdown_announced,
-		.vms = m->n_vms,
-		.exits_total = m->exits_total,
-		.exits_unattributed = m->exits_unattributed,
+		.config = m->config,
+		.topology = m->topology,
+		.smmus = &m->smmus,
+		.vms = m->vms,
+		.shutdown_announced = m->announced.shutdown_until == USEC_INFINITY,
+		.shutdown_why = m->shutdown_why,
+		.status = outbox_status(m->outbox),
+		.costs = &m->costs,
 	};
-	for (size_t i = 0; i < m->n_smmus; i++) {
-		const ManagedSmmu *ms = m->smmus[i];
-		_cleanup_free_ char *rel = NULL, *cpath = NULL;
+	if (m->rescans) {
+		const RescanStats *st = rescans_stats(m->rescans);
 
-		s[i] = (MetricsSmmu){
-			.name = ms->name,
-			.mode = smmu_mode_to_string(ms->mode),
-			.profile = ms->profile,
-			.storm = ms->decided && ms->decision.storm,
-			.reason = ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
-			.exits_total = ms->policy.exits_total,
-			.storms_total = ms->policy.storms_total,
-		};
-		s[i].vms = manager_smmu_vms(m, ms, &s[i].pinned_bytes);
-		for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-			const Knob *k = ms->knobs[a];
-
-			if (!k)
-				continue;
-			s[i].knobs[s[i].n_knobs++] = (MetricsKnob){
-				.name = knob_attr_to_string(a),
-				.current = k->current,
-				.desired = manager_desired_value(ms, a),
-				.baseline = manager_baseline_value(ms, a),
-				.storm = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
-							     : ms->settings->storm.teardown_mode,
-				.owner = knob_owner_to_string(k->owner),
-			};
-		}
-		if (ms->smmu && ms->smmu->has_counters &&
-		    asprintf(&rel, "sys/kernel/debug/iommu/arm-smmu-v3/%s/counters", ms->name) >= 0 &&
-		    (cpath = root_path(m->root, rel)))
-			s[i].counters = counters[i] = read_small_file(cpath);
+		m->costs.scans = st->scans;
+		m->costs.looks = st->looks;
+		m->costs.open_scans = st->open_scans;
 	}
-	r = metrics_format(&h, s, m->n_smmus, &text);
-	strv_free(counters);
-	if (r < 0) {
-		log_oom();
-		return;
-	}
-	if (streq_ptr(text, m->metrics_text))
-		return;
-	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0) {
-		/* Said once per text: the next change tries again. */
-		log_warning_errno(r, "Cannot write metrics to %s: %m", path);
-		return;
-	}
-	if (!m->metrics_path) {
-		m->metrics_path = strdup(path);
-		if (!m->metrics_path)
-			return (void)log_oom();
-	}
-	free(m->metrics_text);
-	m->metrics_text = TAKE_PTR(text);
 }
 
-/* ---- status ------------------------------------------------------------ */
-
-static void manager_update_status(Manager *m)
+/* After every decision and state change: the status line and the metrics file follow it. */
+void manager_update_status(Manager *m)
 {
-	_cleanup_free_ char *s = NULL;
-	size_t storms = 0, managed = 0;
-
-	/* Every state change passes here: the metrics follow it. */
-	manager_write_metrics(m);
-	for (size_t i = 0; i < m->n_smmus; i++) {
-		storms += m->smmus[i]->decided && m->smmus[i]->decision.storm;
-		managed += m->smmus[i]->mode == SMMU_MODE_MANAGED;
-	}
-	if (!m->topology || m->n_smmus == 0)
-		(void)!asprintf(&s, "No SMMUv3 found; watching %zu VM(s).", m->n_vms);
-	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
-		(void)!asprintf(&s,
-				"Kernel %s handles teardown storms itself: reporting only. %zu "
-				"SMMU(s), %zu VM(s), %zu storm(s).",
-				m->topology->osrelease ?: "?", m->n_smmus, m->n_vms, storms);
-	else if (m->topology->kernel == KERNEL_CAP_NONE)
-		(void)!asprintf(&s,
-				"Monitor-only: kernel has no SMMUv3 tunables. %zu SMMU(s), %zu "
-				"VM(s), %zu storm(s).",
-				m->n_smmus, m->n_vms, storms);
-	else
-		(void)!asprintf(&s, "%s%zu of %zu SMMU(s) managed, %zu in storm; %zu VM(s).",
-				m->dry_run ? "Dry run: " : "", managed, m->n_smmus, storms,
-				m->n_vms);
-	if (!s || streq_ptr(s, m->status))
-		return;
-	free(m->status);
-	m->status = TAKE_PTR(s);
-	(void)sd_notifyf(false, "STATUS=%s", m->status);
+	outbox_changed(m->outbox);
 }
 
-/* ---- knobs ------------------------------------------------------------- */
-
-const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr)
+static void outbox_view(void *userdata, DaemonView *ret)
 {
-	if (!ms->decided || !ms->decision.values)
-		return "keep";
-	return attr == KNOB_THRESHOLD ? ms->decision.values->threshold
-				      : ms->decision.values->teardown_mode;
+	manager_view(ASSERT_PTR(userdata), ret);
 }
-
-const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr)
-{
-	const char *v = attr == KNOB_THRESHOLD ? ms->settings->baseline.threshold
-					       : ms->settings->baseline.teardown_mode;
-	const Knob *k = ms->knobs[attr];
-
-	if (!streq(v, "keep"))
-		return v;
-	return k ? k->original ?: k->current : NULL;
-}
-
-static void schedule_drift_check(Manager *m)
-{
-	bool on = knobs_holding(m->knobs);
-	uint64_t t;
-
-	if (!m->drift_timer)
-		return;
-	if (!on) {
-		(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
-		return;
-	}
-	if (sd_event_source_get_enabled(m->drift_timer, NULL) > 0)
-		return;
-	t = now_mono(m) + m->config->drift_check_usec;
-	(void)sd_event_source_set_time(m->drift_timer, t);
-	(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_ON);
-}
-
-/* ---- events ------------------------------------------------------------ */
 
 static void emit_event_at(Manager *m, uint64_t when, const char *kind, const char *smmu,
 			  const char *knob, const char *before, const char *after,
 			  const char *detail)
 {
-	ManagerEvent e = {
+	DaemonEvent e = {
 		.realtime_usec = when,
 		.kind = kind,
 		.smmu = smmu,
@@ -249,12 +74,11 @@ static void emit_event_at(Manager *m, uint64_t when, const char *kind, const cha
 		.detail = detail,
 	};
 
-	if (m->event_hook)
-		m->event_hook(m, &e, m->event_hook_userdata);
+	outbox_event(m->outbox, &e);
 }
 
-static void emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
-		       const char *before, const char *after, const char *detail)
+void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
+			const char *before, const char *after, const char *detail)
 {
 	emit_event_at(m, now_usec(CLOCK_REALTIME), kind, smmu, knob, before, after, detail);
 }
@@ -263,300 +87,144 @@ static void emit_event(Manager *m, const char *kind, const char *smmu, const cha
 static void on_knob_event(const Knob *k, uint64_t realtime_usec, const char *kind,
 			  const char *before, const char *after, const char *detail, void *userdata)
 {
-	emit_event_at(userdata, realtime_usec, kind, k->smmu, knob_attr_to_string(k->attr), before,
-		      after, detail);
-}
-
-static const char *profile_text(const KnobProfile *p, char *buf, size_t size)
-{
-	if (!p)
-		return NULL;
-	snprintf(buf, size, "threshold=%s teardown_mode=%s", p->threshold, p->teardown_mode);
-	return buf;
-}
-
-/* Brings the SMMU's knobs to what the decision wants (force: even if unchanged). */
-static void apply_decision(Manager *m, ManagedSmmu *ms, bool force)
-{
-	const PolicyDecision *d = &ms->decision;
-	const char *decision = policy_reason_to_string(d->reason);
-
-	if (ms->mode != SMMU_MODE_MANAGED)
-		return;
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		const char *want = a == KNOB_THRESHOLD ? d->values->threshold
-						       : d->values->teardown_mode;
-		Knob *k = ms->knobs[a];
-		int r;
-
-		if (!k || (!force && streq(ms->applied[a], want)))
-			continue;
-		if (streq(want, "keep"))
-			r = knobs_restore(m->knobs, k, decision);
-		else
-			r = knobs_set(m->knobs, k, want, decision);
-		if (r == -EBUSY)
-			continue; /* the operator's now; logged where it happened */
-		if (r < 0) {
-			/* Leave applied[] as it was: the next decision tries again. */
-			log_warning_errno(r, "%s: could not apply %s=%s: %m", ms->name,
-					  knob_attr_to_string(a), want);
-			continue;
-		}
-		snprintf(ms->applied[a], sizeof(ms->applied[a]), "%s", want);
-	}
-	schedule_drift_check(m);
-}
-
-/*
- * Exits below the limit: the storm may be one exit away, and the exit that
- * crosses it is heard milliseconds before the dying VMM's teardown.  The
- * storm values go in the state file now, so that their write needs no file
- * write before it; without exits in the window they come out again.
- */
-static void arm_storm_values(Manager *m, ManagedSmmu *ms, const PolicyDecision *d)
-{
-	bool arm = ms->mode == SMMU_MODE_MANAGED && d->reason == POLICY_BELOW_LIMIT;
-
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		const char *want = a == KNOB_THRESHOLD ? ms->settings->storm.threshold
-						       : ms->settings->storm.teardown_mode;
-		Knob *k = ms->knobs[a];
-
-		if (!k)
-			continue;
-		if (arm && !streq(want, "keep"))
-			(void)knobs_arm(m->knobs, k, want);
-		else
-			(void)knobs_disarm(m->knobs, k);
-	}
-}
-
-/* ---- decisions --------------------------------------------------------- */
-
-static void schedule_deadline(Manager *m)
-{
-	uint64_t next = UINT64_MAX;
-
-	for (size_t i = 0; i < m->n_smmus; i++)
-		if (m->smmus[i]->decided && m->smmus[i]->decision.next_deadline < next)
-			next = m->smmus[i]->decision.next_deadline;
-	if (next == UINT64_MAX) {
-		(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
-		return;
-	}
-	(void)sd_event_source_set_time(m->deadline_timer, next);
-	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_ONESHOT);
+	emit_event_at(ASSERT_PTR(userdata), realtime_usec, kind, k->smmu,
+		      knob_attr_to_string(k->attr), before, after, detail);
 }
 
 static void log_decision(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d, bool flipped)
 {
-	_cleanup_free_ char *f_smmu = NULL, *f_dec = NULL, *f_before = NULL, *f_after = NULL;
 	const char *state = d->storm ? "storm" : "baseline";
 	const char *dry = m->dry_run && ms->mode == SMMU_MODE_MANAGED ? " [dry run]" : "";
 
-	if (asprintf(&f_smmu, "SMMUD_SMMU=%s", ms->name) < 0 ||
-	    asprintf(&f_dec, "SMMUD_DECISION=%s", policy_reason_to_string(d->reason)) < 0 ||
-	    asprintf(&f_before, "SMMUD_BEFORE=%s",
-		     flipped ? (d->storm ? "baseline" : "storm") : state) < 0 ||
-	    asprintf(&f_after, "SMMUD_AFTER=%s", state) < 0) {
-		log_oom();
-		return;
-	}
-	{
-		const char *fields[] = { f_smmu, f_dec, f_before, f_after, NULL };
+	if (flipped)
+		log_struct(LOG_NOTICE,
+			   "SMMUD_SMMU=%s", ms->name,
+			   "SMMUD_DECISION=%s", policy_reason_to_string(d->reason),
+			   "SMMUD_BEFORE=%s", d->storm ? "baseline" : "storm",
+			   "SMMUD_AFTER=%s", state,
+			   LOG_MESSAGE("%s: storm %s: %s (%s)%s", ms->name, d->storm ? "begins" : "ends",
+				       d->why, smmu_mode_to_string(ms->mode), dry));
+	else
+		log_struct(LOG_INFO,
+			   "SMMUD_SMMU=%s", ms->name,
+			   "SMMUD_DECISION=%s", policy_reason_to_string(d->reason),
+			   "SMMUD_BEFORE=%s", state,
+			   "SMMUD_AFTER=%s", state,
+			   LOG_MESSAGE("%s: %s: %s (%s)%s", ms->name, state, d->why,
+				       smmu_mode_to_string(ms->mode), dry));
+}
 
-		if (flipped)
-			log_struct(LOG_NOTICE, fields, "%s: storm %s: %s (%s)%s", ms->name,
-				   d->storm ? "begins" : "ends", d->why,
-				   smmu_mode_to_string(ms->mode), dry);
-		else
-			log_struct(LOG_INFO, fields, "%s: %s: %s (%s)%s", ms->name, state, d->why,
-				   smmu_mode_to_string(ms->mode), dry);
+/* ---- decisions --------------------------------------------------------- */
+
+/* Only while a knob is held; one already armed keeps its time. */
+static void schedule_drift_check(Manager *m)
+{
+	uint64_t when = event_now(m->event) + m->config->drift_check_usec;
+	int r;
+
+	if (!knobs_holding(m->knobs))
+		r = sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
+	else {
+		r = sd_event_source_get_enabled(m->drift_timer, NULL);
+		if (r == 0)
+			r = event_timer_arm(m->drift_timer, when, SD_EVENT_ON);
 	}
+	if (r < 0)
+		manager_fail(m, r, "schedule the drift check");
+}
+
+static void schedule_deadline(Manager *m)
+{
+	uint64_t next = smmu_set_next_deadline(&m->smmus);
+	int r = event_timer_arm(m->deadline_timer, next, SD_EVENT_ONESHOT);
+
+	if (r < 0)
+		manager_fail(m, r, "schedule the next decision");
 }
 
 static void decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
 {
-	PolicyDecision d;
-	bool flipped, reason_changed, was_decided, was_storm;
+	const PolicyDecision *d = &ms->decision;
+	SmmuDecided c;
 
-	policy_decide(&ms->policy, ms->settings, m->shutdown_announced, now, &d);
-	flipped = !ms->decided || d.storm != ms->decision.storm;
-	reason_changed = ms->decided && d.reason != ms->decision.reason;
-	was_decided = ms->decided;
-	was_storm = ms->decision.storm;
-	if (was_decided && flipped)
-		ms->storm_changed_usec = now;
-	ms->decision = d;
-	ms->decided = true;
+	smmu_decide(ms, &m->announced, now, &c);
 	/*
 	 * The knobs first, the telling after: the exit that crossed the limit
 	 * was heard before the dying VMM releases its files, and every log
 	 * line or signal sent first wakes a reader that can take the CPU
 	 * before the write lands.
 	 */
-	apply_decision(m, ms, force_apply);
-	if ((was_decided && flipped) || (reason_changed && (d.reason >= POLICY_SHUTDOWN)))
-		log_decision(m, ms, &d, flipped);
-	else if (!was_decided)
-		log_debug("%s: %s", ms->name, d.why);
-	if (was_decided && flipped)
-		emit_event(m, "storm", ms->name, NULL, was_storm ? "storm" : "baseline",
-			   d.storm ? "storm" : "baseline", d.why);
-	if (flipped && m->decision_hook)
-		m->decision_hook(m, ms, &ms->decision, m->decision_hook_userdata);
-	arm_storm_values(m, ms, &d);
+	if (ms->mode == SMMU_MODE_MANAGED) {
+		smmu_apply(ms, m->knobs, force_apply);
+		schedule_drift_check(m);
+	}
+	if ((!c.first && c.flipped) || (c.reason_changed && d->reason >= POLICY_SHUTDOWN))
+		log_decision(m, ms, d, c.flipped);
+	else if (c.first)
+		log_debug("%s: %s", ms->name, d->why);
+	if (!c.first && c.flipped)
+		manager_emit_event(m, "storm", ms->name, NULL, c.was_storm ? "storm" : "baseline",
+				   d->storm ? "storm" : "baseline", d->why);
+	if (c.flipped)
+		outbox_decision(m->outbox, &(DaemonDecision){
+			.realtime_usec = now_usec(CLOCK_REALTIME),
+			.smmu = ms->name,
+			.storm = d->storm,
+			.reason = policy_reason_to_string(d->reason),
+			.why = d->why,
+			.threshold = d->values ? d->values->threshold : NULL,
+			.teardown_mode = d->values ? d->values->teardown_mode : NULL,
+		});
+	smmu_arm(ms, m->knobs);
 }
 
-static void decide_all(Manager *m, bool force_apply)
+void manager_decide_all(Manager *m, bool force_apply)
 {
-	uint64_t now = now_mono(m);
+	uint64_t now = event_now(m->event);
 
-	for (size_t i = 0; i < m->n_smmus; i++)
-		decide_one(m, m->smmus[i], now, force_apply);
+	for (size_t i = 0; i < m->smmus.n; i++)
+		decide_one(m, m->smmus.items[i], now, force_apply);
 	schedule_deadline(m);
 	manager_update_status(m);
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	decide_all(userdata, false);
+	manager_decide_all(ASSERT_PTR(userdata), false);
 	return 0;
 }
 
 static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	Manager *m = userdata;
+	Manager *m = ASSERT_PTR(userdata);
+	uint64_t next;
+	int r;
 
-	if (knobs_check_drift_all(m->knobs) > 0)
-		/* A reasserting policy writes again at once; a releasing one forgets. */
-		for (size_t i = 0; i < m->n_smmus; i++)
-			memset(m->smmus[i]->applied, 0, sizeof(m->smmus[i]->applied));
-	decide_all(m, false);
-	if (knobs_holding(m->knobs)) {
-		(void)sd_event_source_set_time(s, usec + m->config->drift_check_usec);
-		(void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-	} else
-		(void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	/* A reasserting policy writes again at once; a releasing one forgets. */
+	(void)knobs_check_drift_all(m->knobs);
+	manager_decide_all(m, false);
+	next = knobs_holding(m->knobs) ? usec + m->config->drift_check_usec : USEC_INFINITY;
+	r = event_timer_arm(s, next, SD_EVENT_ON);
+	if (r < 0)
+		manager_fail(m, r, "schedule the drift check");
 	return 0;
 }
 
-/* ---- SMMUs ------------------------------------------------------------- */
-
-ManagedSmmu *manager_find_smmu(Manager *m, const char *name)
-{
-	/* Entries are NULL only while adopt_topology() moves them to the new list. */
-	for (size_t i = 0; i < m->n_smmus; i++)
-		if (m->smmus[i] && streq(m->smmus[i]->name, name))
-			return m->smmus[i];
-	return NULL;
-}
-
-static ManagedSmmu *managed_smmu_free(ManagedSmmu *ms)
-{
-	if (!ms)
-		return NULL;
-	policy_smmu_done(&ms->policy);
-	free(ms->name);
-	free(ms);
-	return NULL;
-}
-
-/* Settings and mode from the current config and topology. */
-static void bind_smmu(Manager *m, ManagedSmmu *ms)
-{
-	SmmuFacts f;
-	SmmuMode mode;
-
-	topology_smmu_facts(ms->smmu, &f);
-	ms->settings = config_settings_for(m->config, &m->host, &f, &ms->profile);
-	if (!ms->smmu->tunable)
-		mode = m->topology->kernel == KERNEL_CAP_MAINLINE ? SMMU_MODE_MAINLINE
-								  : SMMU_MODE_MONITOR;
-	else
-		mode = ms->settings->manage ? SMMU_MODE_MANAGED : SMMU_MODE_UNMANAGED;
-
-	if (ms->mode == SMMU_MODE_MANAGED && mode != SMMU_MODE_MANAGED)
-		for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++)
-			if (ms->knobs[a])
-				(void)knobs_restore(m->knobs, ms->knobs[a], "unmanaged");
-	if (mode != ms->mode)
-		log_info("%s: %s%s%s (range invalidation: %s, %zu device(s), %zu group(s)).",
-			 ms->name, smmu_mode_to_string(mode), ms->profile ? ", profile " : "",
-			 ms->profile ?: "", ms->smmu->tunable ? (f.range_invalidation ? "yes" : "no") : "unknown",
-			 ms->smmu->n_devices, ms->smmu->n_groups);
-	ms->mode = mode;
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
-		ms->knobs[a] = ms->smmu->tunable ? knobs_get(m->knobs, ms->name, a) : NULL;
-		/* Read now: status shows the values, and "keep" needs them. */
-		if (ms->knobs[a] && !ms->knobs[a]->current &&
-		    knob_read(m->knobs, ms->knobs[a]) < 0)
-			log_warning("%s: cannot read %s", ms->name, ms->knobs[a]->path);
-	}
-}
-
-static ManagedSmmu *managed_smmu_new(const char *name)
-{
-	ManagedSmmu *ms = calloc(1, sizeof(ManagedSmmu));
-
-	if (!ms)
-		return NULL;
-	ms->name = strdup(name);
-	if (!ms->name) {
-		free(ms);
-		return NULL;
-	}
-	policy_smmu_init(&ms->policy);
-	ms->mode = _SMMU_MODE_MAX;
-	return ms;
-}
+/* ---- the topology ------------------------------------------------------ */
 
 static int adopt_topology(Manager *m, Topology *t)
 {
-	ManagedSmmu **n = calloc(t->n_smmus + 1, sizeof(ManagedSmmu *));
 	Topology *old = m->topology;
+	int r;
 
-	if (!n)
-		return -ENOMEM;
-	/* First allocate what is new, so a failure leaves everything as it was. */
-	for (size_t i = 0; i < t->n_smmus; i++) {
-		if (manager_find_smmu(m, t->smmus[i].name))
-			continue;
-		n[i] = managed_smmu_new(t->smmus[i].name);
-		if (!n[i]) {
-			for (size_t j = 0; j < i; j++)
-				managed_smmu_free(n[j]);
-			free(n);
-			return -ENOMEM;
-		}
-		log_info("Found %s.", n[i]->name);
-	}
-	for (size_t i = 0; i < t->n_smmus; i++) {
-		if (!n[i])
-			/* Keep its policy state: a rescan is no reason to end a storm. */
-			for (size_t j = 0; j < m->n_smmus; j++)
-				if (m->smmus[j] && streq(m->smmus[j]->name, t->smmus[i].name)) {
-					n[i] = m->smmus[j];
-					m->smmus[j] = NULL;
-				}
-		n[i]->smmu = &t->smmus[i];
-	}
-	/* What is left in the old list has disappeared. */
-	for (size_t j = 0; j < m->n_smmus; j++) {
-		if (!m->smmus[j])
-			continue;
-		log_warning("%s is gone.", m->smmus[j]->name);
-		(void)knobs_forget_smmu(m->knobs, m->smmus[j]->name);
-		managed_smmu_free(m->smmus[j]);
-	}
-	free(m->smmus);
-	m->smmus = n;
-	m->n_smmus = t->n_smmus;
+	r = smmu_set_adopt(&m->smmus, t, m->knobs);
+	if (r < 0)
+		return r;
 	m->topology = t;
-	topology_host_facts(t, &m->host);
-	for (size_t i = 0; i < m->n_smmus; i++)
-		bind_smmu(m, m->smmus[i]);
+	vm_model_set_topology(m->vms, t);
+	profile_host_facts(t, &m->host);
+	for (size_t i = 0; i < m->smmus.n; i++)
+		smmu_configure(m->smmus.items[i], m->config, t, &m->host, m->knobs);
 	topology_free(old);
 	return 0;
 }
@@ -583,35 +251,79 @@ static int rescan_topology(Manager *m)
 	return same ? 0 : 1;
 }
 
-/* ---- VMs --------------------------------------------------------------- */
+/*
+ * The most processes a look probes one by one, on the loop; more (a host
+ * that started thousands since the last look) are left to a scan of every
+ * process, which runs a slice at a time.
+ */
+#define LOOK_PROBES_MAX 256
 
-static TrackedVm *tracked_vm_free(TrackedVm *t)
+/* ---- the exit filter ---------------------------------------------------- */
+
+/*
+ * The kernel keeps the exit events of the processes the model watches
+ * (its VMs, and the exits it counted while their files were open), and
+ * drops every other process's: a host forking thousands of processes a
+ * second wakes smmud for none of them.  A VM smmud has not found yet is
+ * a process that opened a VFIO node (the watch on /dev/vfio,
+ * /dev/vfio/devices and /dev/iommu hears every open): from that open
+ * until a look or a scan has been into it, every group's death passes,
+ * and the model looks at each unknown one as before.
+ */
+static void update_exit_filter(Manager *m)
 {
-	if (!t)
-		return NULL;
-	sd_event_source_disable_unref(t->pidfd_source);
-	closep(&t->pidfd);
-	vm_free(t->vm);
-	free(t);
-	return NULL;
+	_cleanup_free_ pid_t *pids = NULL;
+	bool all = rescans_opens_pending(m->rescans);
+	uint64_t gen = vm_model_generation(m->vms);
+	size_t n = 0;
+	int r;
+
+	if (sd_event_source_set_enabled(m->filter_defer, SD_EVENT_OFF) < 0)
+		log_debug("Cannot turn the exit filter's update off.");
+	if (!m->exitwatch || !m->started)
+		return;
+	if (m->filter_set && all == m->filter_all && (all || gen == m->filter_generation))
+		return;
+	if (!all && vm_model_watched_pids(m->vms, &pids, &n) < 0) {
+		log_oom();
+		all = true;
+	}
+	r = exitwatch_set_filter(m->exitwatch, pids, n, all);
+	if (r < 0)
+		/* The source keeps its last filter, or none: more wake-ups, no exit lost. */
+		log_debug_errno(r, "Exit events: not every source could be filtered: %m");
+	m->filter_set = true;
+	m->filter_all = all;
+	m->filter_generation = gen;
+	m->costs.exit_filter = exitwatch_filtered(m->exitwatch, EXIT_SOURCE_TASKSTATS) ||
+			       exitwatch_filtered(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR);
+	m->costs.exit_filter_all = all;
+	m->costs.exit_filter_pids = all ? 0 : n;
+	m->costs.exit_filter_updates++;
+	manager_update_status(m);
+	if (all)
+		log_debug("Exit events: the kernel keeps every group's death (a VFIO open is being looked into).");
+	else
+		log_debug("Exit events: the kernel keeps the deaths of %zu process(es), drops the rest.", n);
 }
 
-static TrackedVm *find_vm(Manager *m, pid_t pid, size_t *ret_index)
+static int on_filter_defer(sd_event_source *s, void *userdata)
 {
-	for (size_t i = 0; i < m->n_vms; i++)
-		if (m->vms[i]->vm->pid == pid) {
-			if (ret_index)
-				*ret_index = i;
-			return m->vms[i];
-		}
-	return NULL;
+	update_exit_filter(ASSERT_PTR(userdata));
+	return 0;
 }
 
-static void remove_vm(Manager *m, size_t index)
+/* The watched set changed: at once if it grew (the new VM's exit must pass), when idle if not. */
+static void exit_filter_changed(Manager *m, bool grew)
 {
-	tracked_vm_free(m->vms[index]);
-	m->vms[index] = m->vms[--m->n_vms];
+	if (grew)
+		update_exit_filter(m);
+	else if (m->filter_set && vm_model_generation(m->vms) != m->filter_generation &&
+		 sd_event_source_set_enabled(m->filter_defer, SD_EVENT_ONESHOT) < 0)
+		update_exit_filter(m);
 }
+
+/* ---- VMs: the model's events ------------------------------------------- */
 
 static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
 {
@@ -622,651 +334,549 @@ static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
 	return buf;
 }
 
-size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned)
-{
-	uint64_t pinned = 0;
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->n_vms; i++) {
-		const Vm *vm = m->vms[i]->vm;
-
-		for (size_t g = 0; g < vm->n_groups; g++)
-			if (topology_smmu_for_group(m->topology, vm->groups[g]) == ms->smmu) {
-				n++;
-				pinned += vm->pinned_bytes;
-				break;
-			}
-	}
-	if (ret_pinned)
-		*ret_pinned = pinned;
-	return n;
-}
-
-/* ---- counted exits ------------------------------------------------------ */
-
-/* Bounds the list if no scan and no proc connector prunes it for long. */
-#define COUNTED_MAX 4096
-
-static bool exit_counted(Manager *m, pid_t pid, uint64_t starttime)
-{
-	for (size_t i = 0; i < m->n_counted; i++)
-		if (m->counted[i].pid == pid && m->counted[i].starttime == starttime)
-			return true;
-	return false;
-}
-
-static void counted_remove(Manager *m, size_t i)
-{
-	memmove(m->counted + i, m->counted + i + 1, (m->n_counted - i - 1) * sizeof(CountedExit));
-	m->n_counted--;
-}
-
 /*
- * pid is past exit_files() (or reaped): no scan started from now on can
- * find its files again.  One in progress may have read them before: then
- * its end prunes the entry, if it did not find it, or keeps it, so that
- * the dead VM is not tracked and counted a second time.
+ * A VM's pinned memory, read again: a VMM found by its VFIO open pins its
+ * memory after that (QEMU maps its RAM as its devices come up), and may
+ * pin more later (memory hot-plug).  No event tells: while there are VMs,
+ * their /proc/PID/status is read every PINNED_REFRESH_USEC, and soon after
+ * a VM is found.  PinnedLimit= and the risk estimate count this figure.
  */
-static void forget_counted(Manager *m, pid_t pid)
+#define PINNED_REFRESH_USEC (5 * USEC_PER_SEC)
+#define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
+
+static void schedule_pinned_refresh(Manager *m, uint64_t after)
 {
-	if (m->scanning)
-		return;
-	for (size_t i = m->n_counted; i-- > 0;)
-		if (m->counted[i].pid == pid)
-			counted_remove(m, i);
-}
+	uint64_t when = event_now(m->event) + after;
+	uint64_t armed = USEC_INFINITY;
+	int r = 0, on;
 
-static int remember_counted(Manager *m, const Vm *vm)
-{
-	CountedExit *n;
-
-	if (m->n_counted == COUNTED_MAX)
-		counted_remove(m, 0); /* the oldest */
-	n = realloc(m->counted, (m->n_counted + 1) * sizeof(CountedExit));
-	if (!n)
-		return -ENOMEM;
-	m->counted = n;
-	m->counted[m->n_counted++] = (CountedExit){ .pid = vm->pid, .starttime = vm->starttime };
-	return 0;
-}
-
-/*
- * Exits counted while a /proc scan runs (it hears them between its
- * processes): the scan may have seen the VM alive, and its end must not
- * track it again.
- */
-static bool counted_in_scan(const Manager *m, pid_t pid)
-{
-	for (size_t i = 0; i < m->n_counted_in_scan; i++)
-		if (m->counted_in_scan[i] == pid)
-			return true;
-	return false;
-}
-
-static void note_counted_in_scan(Manager *m, pid_t pid)
-{
-	pid_t *n;
-
-	if (counted_in_scan(m, pid))
-		return;
-	n = realloc(m->counted_in_scan, (m->n_counted_in_scan + 1) * sizeof(pid_t));
-	if (!n) {
-		/* Then the scan's end may track it again, and its pidfd count it twice. */
-		log_oom();
-		return;
+	if (vm_model_n_vms(m->vms) == 0) {
+		r = sd_event_source_set_enabled(m->pinned_timer, SD_EVENT_OFF);
+	} else {
+		on = sd_event_source_get_enabled(m->pinned_timer, NULL);
+		if (on > 0)
+			r = sd_event_source_get_time(m->pinned_timer, &armed);
+		else if (on < 0)
+			r = on;
+		/* An earlier time already armed stays. */
+		if (r >= 0 && when < armed)
+			r = event_timer_arm(m->pinned_timer, when, SD_EVENT_ONESHOT);
 	}
-	m->counted_in_scan = n;
-	m->counted_in_scan[m->n_counted_in_scan++] = pid;
+	if (r < 0)
+		manager_fail(m, r, "schedule the pinned memory refresh");
 }
 
-/*
- * A VM died: count it against every SMMU its groups sit behind (once per
- * SMMU), then decide for those SMMUs right away: this is the latency path.
- *
- * The one place that counts an exit, once per (pid, starttime), whichever
- * of taskstats, the proc connector, the pidfd or a scan tells first.
- * files_open: the process may still hold its VFIO files (taskstats comes
- * before exit_files()), so a scan may find it again; remember it until
- * then.  false if this exit was counted already.
- */
-static bool count_exit(Manager *m, const Vm *vm, const char *source, uint64_t when, bool files_open)
+static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	uint64_t now = now_mono(m);
-	ManagedSmmu *hit[64];
-	size_t n_hit = 0;
-	char label[128], f_vm[160], f_smmu[192] = "SMMUD_SMMU=";
-	char bytes[FORMAT_BYTES_MAX];
+	Manager *m = ASSERT_PTR(userdata);
+	bool changed = false;
 
-	if (exit_counted(m, vm->pid, vm->starttime)) {
-		log_debug("Exit of pid %d (%s) counted already.", (int)vm->pid, source);
-		if (!files_open)
-			forget_counted(m, vm->pid);
-		return false;
-	}
-	if (files_open && remember_counted(m, vm) < 0)
-		log_oom();
-	if (m->scanning)
-		note_counted_in_scan(m, vm->pid);
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+		uint64_t bytes;
+		int r;
 
-	m->exits_total++;
-	for (size_t g = 0; g < vm->n_groups; g++) {
-		const Smmu *s = topology_smmu_for_group(m->topology, vm->groups[g]);
-		ManagedSmmu *ms = s ? manager_find_smmu(m, s->name) : NULL;
-		bool dup = false;
-
-		for (size_t i = 0; i < n_hit; i++)
-			dup = dup || hit[i] == ms;
-		if (!ms || dup || n_hit == ELEMENTSOF(hit))
+		r = vm_read_pinned(m->root, vm->pid, vm->starttime, &bytes);
+		if (r < 0) {
+			/* Gone: its exit event, pidfd or the next scan tells the model. */
+			if (r != -ESRCH)
+				log_debug_errno(r, "Cannot read the pinned memory of pid %d: %m",
+						(int)vm->pid);
 			continue;
-		hit[n_hit++] = ms;
-		if (policy_record_exit(&ms->policy, ms->settings, now, vm->pinned_bytes) < 0)
-			log_oom();
-		if (n_hit > 1)
-			strncat(f_smmu, ",", sizeof(f_smmu) - strlen(f_smmu) - 1);
-		strncat(f_smmu, ms->name, sizeof(f_smmu) - strlen(f_smmu) - 1);
+		}
+		if (bytes == vm->pinned_bytes)
+			continue;
+		log_debug("pid %d: %" PRIu64 " bytes pinned (was %" PRIu64 ").", (int)vm->pid, bytes,
+			  vm->pinned_bytes);
+		(void)vm_model_set_pinned(m->vms, vm->pid, vm->starttime, bytes);
+		changed = true;
 	}
-	if (n_hit == 0)
-		m->exits_unattributed++;
-
-	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
-	for (size_t i = 0; i < n_hit; i++)
-		decide_one(m, hit[i], now, false);
-	vm_label(m, vm, label, sizeof(label));
-	snprintf(f_vm, sizeof(f_vm), "SMMUD_VM=%s", label);
-	{
-		const char *fields[] = { f_vm, "SMMUD_DECISION=vm-exit", n_hit ? f_smmu : NULL, NULL };
-
-		log_struct(LOG_INFO, fields, "VM %s exited (%s, %s pinned), behind %s.", label, source,
-			   format_bytes(bytes, sizeof(bytes), vm->pinned_bytes),
-			   n_hit ? f_smmu + strlen("SMMUD_SMMU=") : "no known SMMU");
-	}
-	if (when && when <= now)
-		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)vm->pid,
-			  now - when);
-	schedule_deadline(m);
-	manager_update_status(m);
-	return true;
-}
-
-static void tracked_vm_exited(Manager *m, pid_t pid, const char *source, uint64_t when,
-			      bool files_open)
-{
-	size_t index;
-	TrackedVm *t = find_vm(m, pid, &index);
-
-	if (!t)
-		return;
-	(void)count_exit(m, t->vm, source, when, files_open);
-	remove_vm(m, index);
-	manager_update_status(m);
-}
-
-static int on_pidfd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-	TrackedVm *t = userdata;
-	Manager *m = t->manager;
-	pid_t pid = t->vm->pid;
-
-	/* Readable once the whole thread group is dead: its files are closed. */
-	tracked_vm_exited(m, pid, "pidfd", 0, false);
-	forget_counted(m, pid);
+	if (changed)
+		manager_update_status(m);
+	schedule_pinned_refresh(m, PINNED_REFRESH_USEC);
 	return 0;
 }
 
-/* Takes vm.  A pidfd per VM: the exit is an event even with no netlink. */
-static int track_vm(Manager *m, Vm *vm)
+/* The model's question "what is pid now?", answered from /proc. */
+static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userdata)
 {
-	_cleanup_free_ TrackedVm *t = calloc(1, sizeof(TrackedVm));
-	TrackedVm **n;
+	Manager *m = ASSERT_PTR(userdata);
+
+	return vm_probe(m->root, pid, want_files, ret);
+}
+
+static void on_vm_found(Manager *m, const VmEvent *e)
+{
+	const Vm *vm = vm_model_find(m->vms, e->pid);
 	char label[128];
 	int r;
 
-	if (!t) {
-		vm_free(vm);
-		return -ENOMEM;
-	}
-	t->manager = m;
-	t->vm = vm;
-	t->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
-	if (t->pidfd < 0 && errno == ESRCH) {
+	if (!vm || vm->starttime != e->starttime)
+		return; /* gone again, by an event queued before this one */
+	r = pidwatch_add(m->pidwatch, vm->pid, vm->starttime);
+	if (r == -ESRCH) {
 		/* It was a VM a moment ago: its death counts (if not counted yet). */
-		(void)count_exit(m, vm, "gone at discovery", 0, false);
-		vm_free(vm);
-		return 0;
+		r = vm_model_gone(m->vms, e->pid, e->starttime, "gone at discovery",
+				  event_now(m->event));
+		if (r < 0)
+			log_oom();
+		return;
 	}
-	if (t->pidfd >= 0) {
-		r = sd_event_add_io(m->event, &t->pidfd_source, t->pidfd, EPOLLIN, on_pidfd, t);
-		if (r < 0) {
-			closep(&t->pidfd);
-			t->pidfd = -1;
-		}
-	}
-	n = realloc(m->vms, (m->n_vms + 1) * sizeof(TrackedVm *));
-	if (!n) {
-		tracked_vm_free(TAKE_PTR(t));
-		return -ENOMEM;
-	}
-	m->vms = n;
+	if (r < 0)
+		log_debug_errno(r, "No pidfd for pid %d, its exit comes from exit events and scans: %m",
+				(int)vm->pid);
 	/* machined may know it and we missed the signal: ask once (no timer). */
 	if (m->machines && !machinewatch_name_for_pid(m->machines, vm->pid)) {
 		r = machinewatch_reconcile(m->machines);
 		if (r < 0)
 			log_debug_errno(r, "Cannot ask machined for machines: %m");
 	}
-	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.", vm_label(m, vm, label, sizeof(label)),
-		 vm->n_groups, vm->pinned_bytes, vm->iommufd ? ", iommufd" : "");
-	m->vms[m->n_vms++] = TAKE_PTR(t);
-	return 0;
+	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
+		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
+		 vm->iommufd ? ", iommufd" : "");
+	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
 }
 
-/*
- * 1 if the process with pid and starttime is gone or dying (PF_EXITING in
- * the flags of /proc/PID/stat), or the pid is another process's now; 0 if
- * it lives on.  A VM whose VFIO files vanished either dropped them or is
- * in do_exit() past exit_files(): the latter is an exit, whose event may
- * still be queued behind us.
- */
-static int process_exiting(const char *root, pid_t pid, uint64_t starttime)
+/* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
+static void on_vm_exit(Manager *m, const VmEvent *e)
 {
-	_cleanup_free_ char *rel = NULL, *path = NULL, *stat = NULL;
-	const char *p;
-	unsigned long flags;
-	uint64_t st;
+	char label[128], smmus[192] = "";
+	char bytes[FORMAT_BYTES_MAX];
 
-	if (asprintf(&rel, "proc/%d/stat", (int)pid) < 0)
-		return -ENOMEM;
-	path = root_path(root, rel);
-	if (!path)
-		return -ENOMEM;
-	if (read_one_line_file(path, &stat) < 0)
-		return 1;
-	if (vm_parse_stat(stat, NULL, &st) < 0)
-		return -EBADMSG;
-	if (st != starttime)
-		return 1;
-	if (vm_parse_stat_flags(stat, &flags) < 0)
-		return -EBADMSG;
-	p = strrchr(stat, ')');
-	return (flags & VM_PF_EXITING) || p[2] == 'Z' || p[2] == 'X';
+	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
+
+		if (!ms)
+			continue;
+		/* Counted at its stop job already, if this SMMU counts those. */
+		if (policy_record_exit(&ms->policy, ms->settings, e->counted_usec,
+				       e->vm->pinned_bytes,
+				       ms->settings->count_vm_stops ? e->vm->stopping_usec : 0) < 0)
+			log_oom();
+		decide_one(m, ms, e->counted_usec, false);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
+			 ms->name);
+	}
+	if (e->was_tracked)
+		pidwatch_remove(m->pidwatch, e->pid);
+	vm_label(m, e->vm, label, sizeof(label));
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-exit",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s exited (%s, %s pinned), behind %s.", label, e->source,
+			       format_bytes(bytes, sizeof(bytes), e->vm->pinned_bytes),
+			       *smmus ? smmus : "no known SMMU"));
+	if (e->heard_usec && e->heard_usec <= e->counted_usec)
+		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)e->pid,
+			  e->counted_usec - e->heard_usec);
+	schedule_deadline(m);
 }
 
-/*
- * The tracked VM at index no longer holds a VFIO group, device or iommufd.
- * Dying, it exited.  Alive, it closed them (a graceful VMM shutdown, the
- * last device unplugged): VFIO tears its domains down in ->release, as at
- * an exit, and before the exit that follows, so that counts now.  Once:
- * it is no longer tracked, and to a later exit event a process without
- * VFIO files is no VM.  A VMM opens before it maps, so a tracked one held
- * its files: dropping them all is no setup step.  One that held no group
- * (an iommufd alone, say a manager passing it on) had no domain to tear.
- */
-static void tracked_vm_lost(Manager *m, size_t index, const char *source)
+/* A VM's stop job: its exit is coming, and counts now where OnVmStop= says so. */
+static void on_vm_stopping(Manager *m, const VmEvent *e)
 {
-	const Vm *vm = m->vms[index]->vm;
-	int r = process_exiting(m->root, vm->pid, vm->starttime);
+	const Vm *vm = vm_model_find(m->vms, e->pid);
+	char label[128], smmus[192] = "";
+
+	if (!vm)
+		return;
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
+
+		if (!ms || !ms->settings->count_vm_stops)
+			continue;
+		if (policy_record_stop(&ms->policy, ms->settings, e->counted_usec,
+				       vm->pinned_bytes) < 0)
+			log_oom();
+		decide_one(m, ms, e->counted_usec, false);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", *smmus ? "," : "",
+			 ms->name);
+	}
+	vm_label(m, vm, label, sizeof(label));
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-stopping",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s is being stopped (a stop job for its unit), counted behind %s.",
+			       label, *smmus ? smmus : "no SMMU that counts stop jobs"));
+	schedule_deadline(m);
+}
+
+static void on_vm_dropped(Manager *m, const VmEvent *e)
+{
+	pidwatch_remove(m->pidwatch, e->pid);
+	log_info("pid %d no longer holds VFIO or iommufd files.", (int)e->pid);
+}
+
+/* Acts on what the model concluded from its inputs, in order (r: the input's result). */
+static void handle_vm_events(Manager *m, int r)
+{
+	bool any = false, grew = false;
+	VmEvent e;
 
 	if (r < 0)
-		log_debug_errno(r, "Cannot tell whether pid %d is exiting, taking it as alive: %m",
-				(int)vm->pid);
-	if (r > 0)
-		tracked_vm_exited(m, vm->pid, source, 0, false);
-	else if (vm->n_groups > 0)
-		tracked_vm_exited(m, vm->pid, "closed its VFIO files", 0, false);
-	else {
-		log_info("pid %d no longer holds VFIO or iommufd files.", (int)vm->pid);
-		remove_vm(m, index);
-		manager_update_status(m);
+		log_oom();
+	while (vm_model_next_event(m->vms, &e)) {
+		switch (e.kind) {
+		case VM_EVENT_FOUND:
+			on_vm_found(m, &e);
+			grew = true;
+			break;
+		case VM_EVENT_EXIT:
+			on_vm_exit(m, &e);
+			break;
+		case VM_EVENT_DROPPED:
+			on_vm_dropped(m, &e);
+			break;
+		case VM_EVENT_STOPPING:
+			on_vm_stopping(m, &e);
+			break;
+		default:
+			assert_not_reached();
+		}
+		vm_event_done(&e);
+		any = true;
 	}
+	if (any)
+		manager_update_status(m);
+	exit_filter_changed(m, grew);
 }
 
-static bool vm_holds_group(const Vm *vm, uint32_t group)
+static void on_rescan_topology(void *userdata)
 {
-	for (size_t g = 0; g < vm->n_groups; g++)
-		if (vm->groups[g] == group)
-			return true;
+	Manager *m = ASSERT_PTR(userdata);
+
+	if (rescan_topology(m) >= 0)
+		manager_decide_all(m, true);
+}
+
+static void on_scan_begin(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	/* Before the scan: a VM opening its files meanwhile is seen next time. */
+	(void)vfiowatch_update(m->vfiowatch);
+	vm_model_scan_begin(m->vms);
+	/* A look after it probes only what is started from now on. */
+	if (vm_pid_cursor_now(m->root, &m->pid_cursor) < 0)
+		m->pid_cursor.set = false;
+}
+
+static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	if (error < 0) {
+		log_warning_errno(error, "Failed to scan processes for VMs: %m");
+		vm_model_scan_abort(m->vms);
+	} else
+		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, event_now(m->event)));
+	free(found);
+	manager_update_status(m);
+	update_exit_filter(m);
+}
+
+/* Looks at the processes pids (n of them, sorted) one by one: those found VMs join the model. */
+static void probe_pids(Manager *m, pid_t *pids, size_t n)
+{
+	uint64_t now = event_now(m->event);
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		Vm *vm;
+		int k;
+
+		if ((i > 0 && pids[i] == pids[i - 1]) || vm_model_find(m->vms, pids[i]))
+			continue;
+		m->costs.probes++;
+		k = vm_scan_pid(m->root, pids[i], &vm);
+		if (k == -ENOMEM)
+			r = k;
+		if (k < 0)
+			continue; /* gone, no VM, or unreadable */
+		k = vm_model_probed(m->vms, vm, now);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	handle_vm_events(m, r);
+}
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether a VM the model knows holds the node o. */
+static bool known_holder(Manager *m, const VfioOpened *o)
+{
+	uint32_t group = o->group;
+
+	if (o->kind == VFIO_OPENED_DEVICE && vm_device_group(m->root, o->device, &group) < 0)
+		return false;
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (o->kind == VFIO_OPENED_IOMMUFD) {
+			if (vm->iommufd)
+				return true;
+			continue;
+		}
+		for (size_t g = 0; g < vm->n_groups; g++)
+			if (vm->groups[g] == group)
+				return true;
+	}
 	return false;
 }
 
 /*
- * A VFIO file was closed: fsnotify reports it in __fput(), after close(2)
- * took the fd out of the table and before ->release tears the domain
- * down.  Only a tracked VM can stop being one, so look at those alone,
- * and now: no delay, the teardown is under way.  A group's close
- * concerns only the VMs holding that group (group: UINT32_MAX for all):
- * during a mass shutdown closes come by the dozen, and every VM looked
- * at is a dozen system calls in which a queued exit waits.
+ * VFIO nodes were opened: who did it, without a scan of every process?
+ * The processes started since the last look (a VMM opens its files as it
+ * starts), the leaders of machined's machines and the processes under
+ * machine.slice (a running VM hot-plugging its first device).  Enough if
+ * every node opened and still held is held by a VM known now; otherwise
+ * (a node no VM known holds, lost inotify events, an unreadable /proc)
+ * rescans scans every process, and counts it.
  */
-static void recheck_vms(Manager *m, uint32_t group)
+static bool on_look(void *userdata)
 {
-	for (size_t i = m->n_vms; i-- > 0;) {
-		TrackedVm *t = m->vms[i];
-		_cleanup_(vm_freep) Vm *vm = NULL;
-		int r;
-
-		if (group != UINT32_MAX && !vm_holds_group(t->vm, group))
-			continue;
-		r = vm_scan_pid(m->root, t->vm->pid, &vm);
-
-		if (r >= 0 && vm->starttime == t->vm->starttime) {
-			/* Closed some of them: its groups may have changed. */
-			vm_free(t->vm);
-			t->vm = TAKE_PTR(vm);
-			continue;
-		}
-		if (r >= 0 || r == -ESRCH || r == -ENOENT)
-			/* Backwards: the VM moved into index i was looked at already. */
-			tracked_vm_lost(m, i, "VFIO close");
-		else
-			log_debug_errno(r, "Cannot look at the files of pid %d: %m", (int)t->vm->pid);
-	}
-	manager_update_status(m);
-}
-
-static void vfio_watch_update(Manager *m);
-
-/* How often a scan stops to hear exits: a dying VMM starts its teardown within milliseconds. */
-#define SCAN_DRAIN_USEC (1 * USEC_PER_MSEC)
-
-static void scan_between(void *userdata)
-{
-	Manager *m = userdata;
-	uint64_t now = now_usec(CLOCK_MONOTONIC);
-
-	if (now - m->scan_drained_usec < SCAN_DRAIN_USEC)
-		return;
-	m->scan_drained_usec = now;
-	exitwatch_drain(m->exitwatch);
-}
-
-static int rescan_vms(Manager *m)
-{
-	Vm **found = NULL;
-	size_t n_found = 0;
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	VfioOpened *opened = NULL;
+	size_t n = 0, n_opened = 0, n_leaders;
+	bool overflow = false, known = true;
 	int r;
 
-	/* Before the scan: a VM opening its files meanwhile is seen next time. */
-	vfio_watch_update(m);
-	m->scanning = true;
-	m->scan_drained_usec = now_usec(CLOCK_MONOTONIC);
-	r = vm_scan_all_between(m->root, scan_between, m, &found, &n_found);
-	m->scanning = false;
+	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
+	if (r < 0 || overflow)
+		return false;
+	if (n_opened == 0)
+		return true; /* closed again already: nothing is held that was opened */
+	r = vm_scan_new_pids(m->root, &m->pid_cursor, &pids, &n);
 	if (r < 0) {
-		m->n_counted_in_scan = 0;
-		return log_warning_errno(r, "Failed to scan processes for VMs: %m");
+		log_debug_errno(r, "Cannot tell the processes started since the last look: %m");
+		vfio_opened_array_free(opened, n_opened);
+		return false;
 	}
+	n_leaders = machinewatch_leaders(m->machines, NULL, 0);
+	if (n_leaders > 0) {
+		pid_t *np = realloc(pids, (n + n_leaders) * sizeof(pid_t));
 
-	/*
-	 * Counted exits no scan finds any more are past exit_files(): none
-	 * ever will again (a reused pid has another starttime).
-	 */
-	for (size_t i = m->n_counted; i-- > 0;) {
-		bool present = false;
-
-		for (size_t j = 0; j < n_found && !present; j++)
-			present = found[j]->pid == m->counted[i].pid &&
-				  found[j]->starttime == m->counted[i].starttime;
-		if (!present)
-			counted_remove(m, i);
-	}
-	/* Known VMs no longer found: dying, or alive (pidfd quiet) without VFIO now. */
-	for (size_t i = m->n_vms; i-- > 0;) {
-		const Vm *old = m->vms[i]->vm;
-		bool present = false;
-
-		for (size_t j = 0; j < n_found && !present; j++)
-			present = found[j] && found[j]->pid == old->pid &&
-				  found[j]->starttime == old->starttime;
-		if (!present)
-			tracked_vm_lost(m, i, "rescan");
-	}
-	for (size_t j = 0; j < n_found; j++) {
-		TrackedVm *t = find_vm(m, found[j]->pid, NULL);
-
-		/* Dying, its exit counted, its files not closed yet: not a VM any more. */
-		if (exit_counted(m, found[j]->pid, found[j]->starttime))
-			continue;
-		/* Seen alive by the scan, counted dead before its end. */
-		if (counted_in_scan(m, found[j]->pid))
-			continue;
-		if (t && t->vm->starttime == found[j]->starttime) {
-			/* Pinned memory and groups change while a VM runs. */
-			vm_free(t->vm);
-			t->vm = TAKE_PTR(found[j]);
-			continue;
+		if (np) {
+			pids = np;
+			n += machinewatch_leaders(m->machines, pids + n, n_leaders);
 		}
-		if (t) {
-			/* The pid was reused: the old VM's exit went unseen. */
-			tracked_vm_exited(m, found[j]->pid, "pid reused", 0, false);
-		}
-		r = track_vm(m, TAKE_PTR(found[j]));
-		if (r < 0)
-			log_oom();
 	}
-	vm_array_free(found, n_found);
-	m->n_counted_in_scan = 0;
-	manager_update_status(m);
-	return 0;
+	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
+		log_debug("Cannot read the processes under machine.slice.");
+	if (n > LOOK_PROBES_MAX) {
+		log_debug("%zu processes may have opened VFIO nodes: scanning.", n);
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	if (n > 1)
+		qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
+
+	for (size_t i = 0; i < n_opened; i++)
+		if (!known_holder(m, &opened[i])) {
+			log_debug("A VFIO node opened (%s %u%s%s) is held by no VM known: scanning.",
+				  opened[i].kind == VFIO_OPENED_GROUP    ? "group"
+				  : opened[i].kind == VFIO_OPENED_DEVICE ? "device"
+									 : "iommufd",
+				  opened[i].group, opened[i].device ? " " : "", opened[i].device ?: "");
+			known = false;
+		}
+	vfio_opened_array_free(opened, n_opened);
+	return known;
+}
+
+static void on_opens_covered(void *userdata)
+{
+	update_exit_filter(ASSERT_PTR(userdata));
 }
 
 /* ---- observers' callbacks ---------------------------------------------- */
 
 static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *userdata)
 {
-	Manager *m = userdata;
-	_cleanup_(vm_freep) Vm *vm = NULL;
-
+	Manager *m = ASSERT_PTR(userdata);
 	/* Taskstats comes before exit_files(), the proc connector after it. */
 	bool files_open = src == EXIT_SOURCE_TASKSTATS;
 
-
-	if (find_vm(m, tgid, NULL))
-		tracked_vm_exited(m, tgid, exit_source_to_string(src), when_usec, files_open);
-	/*
-	 * Unknown: a VM started since the last scan?  Taskstats reports before
-	 * the dying process closes its files, so its fds still tell.
-	 */
-	else if (files_open && vm_scan_pid(m->root, tgid, &vm) >= 0)
-		(void)count_exit(m, vm, exit_source_to_string(src), when_usec, true);
-	if (!files_open)
-		forget_counted(m, tgid);
+	handle_vm_events(m, vm_model_exit(m->vms, tgid, exit_source_to_string(src), files_open,
+					  when_usec, event_now(m->event)));
 }
-
-static void schedule_rescan(Manager *m, bool topology, bool vms, uint64_t delay);
 
 static void on_exit_lost(ExitSource src, void *userdata)
 {
-	Manager *m = userdata;
+	Manager *m = ASSERT_PTR(userdata);
 
 	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
-	if (m->scanning)
-		/* Heard between the processes of a scan: one more, after it. */
-		schedule_rescan(m, false, true, 0);
-	else
-		(void)rescan_vms(m);
+	/* One under way read some processes before the loss: one more after it, then. */
+	rescans_scan(m->rescans);
 }
 
-/* At when at the latest: a pending rescan due later is brought forward, never put off. */
-static void schedule_rescan_at(Manager *m, bool topology, bool vms, uint64_t when)
+static void on_pid_exited(pid_t pid, uint64_t starttime, void *userdata)
 {
-	uint64_t pending;
+	Manager *m = ASSERT_PTR(userdata);
 
-	m->rescan_topology_pending |= topology;
-	m->rescan_vms_pending |= vms;
-	if (sd_event_source_get_enabled(m->rescan_defer, NULL) > 0 &&
-	    sd_event_source_get_time(m->rescan_defer, &pending) >= 0 && pending <= when)
-		return;
-	(void)sd_event_source_set_time(m->rescan_defer, when);
-	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_ONESHOT);
-}
-
-static void schedule_rescan(Manager *m, bool topology, bool vms, uint64_t delay)
-{
-	schedule_rescan_at(m, topology, vms, now_mono(m) + delay);
-}
-
-static int on_rescan_defer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	Manager *m = userdata;
-	uint64_t start = now_mono(m);
-
-	if (m->rescan_topology_pending) {
-		m->rescan_topology_pending = false;
-		if (rescan_topology(m) >= 0)
-			decide_all(m, true);
-	}
-	if (m->rescan_vms_pending) {
-		m->rescan_vms_pending = false;
-		(void)rescan_vms(m);
-	}
-	/*
-	 * An open seen less than OPEN_DEFER_USEC before this scan (coalesced
-	 * into it) may not have had its fd installed yet: one more scan then.
-	 * Opens all the time still scan at most once per OPEN_DEFER_USEC.
-	 */
-	if (m->open_scan_due > start)
-		schedule_rescan_at(m, false, true, m->open_scan_due);
-	return 0;
-}
-
-/* ---- VFIO opens -------------------------------------------------------- */
-
-static const char *const vfio_watch_path[_VFIO_WATCH_MAX] = {
-	[VFIO_WATCH_GROUPS] = "dev/vfio",
-	[VFIO_WATCH_DEVICES] = "dev/vfio/devices",
-	[VFIO_WATCH_IOMMUFD] = "dev/iommu",
-};
-
-static int on_vfio_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
-{
-	Manager *m = userdata;
-
-	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
-		/* The node went (vfio unloaded): watched again when a scan finds it back. */
-		for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++)
-			if (m->vfio_watch[w] == s) {
-				log_debug("%s is gone: no longer watched.", vfio_watch_path[w]);
-				m->vfio_watch[w] = sd_event_source_disable_unref(s);
-			}
-		return 0;
-	}
-	if (ev->mask & IN_CREATE)
-		/* /dev/vfio/devices, when the first cdev appears. */
-		vfio_watch_update(m);
-	/*
-	 * A close may be a VM's last VFIO file going: no debounce, the
-	 * kernel's teardown follows it.  Each close looks at the tracked VMs
-	 * only (a close starts no VM): far cheaper than an open's full scan.
-	 */
-	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR) && m->n_vms > 0) {
-		uint32_t group = UINT32_MAX;
-		bool container = false;
-
-		if (s == m->vfio_watch[VFIO_WATCH_GROUPS] && ev->len > 0) {
-			/* /dev/vfio/vfio, the container, alone makes no VM: its close ends none. */
-			container = streq(ev->name, "vfio");
-			if (safe_atou32(ev->name, &group) < 0)
-				group = UINT32_MAX;
-		}
-		if (!container)
-			recheck_vms(m, group);
-	}
-	/* A directory listed is no VM; an overflow may hide one. */
-	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW)) {
-		/* Each open gets a scan at least OPEN_DEFER_USEC after it. */
-		uint64_t due = now_mono(m) + OPEN_DEFER_USEC;
-
-		if (due > m->open_scan_due)
-			m->open_scan_due = due;
-		schedule_rescan(m, false, true, OPEN_DEFER_USEC);
-	}
-	return 0;
+	/* Readable once the whole thread group is dead: its files are closed. */
+	handle_vm_events(m, vm_model_gone(m->vms, pid, starttime, "pidfd", event_now(m->event)));
 }
 
 /*
- * Watches what is there of /dev/vfio, /dev/vfio/devices and /dev/iommu
- * for opens: a VM started after the last scan is found while it runs, not
- * at its exit (when its files may be closed already).  And for closes: a
- * VMM shutting down gracefully tears its domains down by closing them,
- * before it exits.  Nothing opens them on an idle host: no wake-up.
- * Missing ones are tried again at each scan.
+ * A close may be a VM's last VFIO file going: no debounce, the kernel's
+ * teardown follows it.  A close starts no VM: the model looks at the VMs
+ * holding that group alone, far cheaper than an open's full scan.
  */
-static void vfio_watch_update(Manager *m)
+static void on_vfio_closed(uint32_t group, void *userdata)
 {
-	static const uint32_t masks[_VFIO_WATCH_MAX] = {
-		[VFIO_WATCH_GROUPS] = IN_OPEN | IN_CLOSE | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF |
-				      IN_ONLYDIR,
-		[VFIO_WATCH_DEVICES] = IN_OPEN | IN_CLOSE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
-		[VFIO_WATCH_IOMMUFD] = IN_OPEN | IN_CLOSE | IN_DELETE_SELF | IN_MOVE_SELF,
-	};
+	Manager *m = ASSERT_PTR(userdata);
 
-	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++) {
-		_cleanup_free_ char *path = NULL;
-		int r;
+	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, event_now(m->event)));
+}
 
-		if (m->vfio_watch[w])
-			continue;
-		path = root_path(m->root, vfio_watch_path[w]);
-		if (!path) {
-			log_oom();
-			return;
-		}
-		r = sd_event_add_inotify(m->event, &m->vfio_watch[w], path, masks[w],
-					 on_vfio_inotify, m);
-		if (r < 0) {
-			if (r != -ENOENT && r != -ENOTDIR)
-				log_warning_errno(r, "Cannot watch %s for VMs starting: %m", path);
-			continue;
-		}
-		/* Exit events and decisions go first. */
-		(void)sd_event_source_set_priority(m->vfio_watch[w], SD_EVENT_PRIORITY_IDLE);
-		log_debug("Watching %s for VMs starting.", path);
-	}
+static void on_vfio_opened(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	int r = rescans_vfio_opened(m->rescans);
+
+	if (r < 0)
+		manager_fail(m, r, "schedule a look");
+	/* Until it is looked into, the opener's death must be heard whoever it is. */
+	update_exit_filter(m);
+}
+
+static void schedule_rescan(Manager *m, bool topology)
+{
+	int r = rescans_schedule(m->rescans, topology, true, RESCAN_DEFER_USEC);
+
+	if (r < 0)
+		manager_fail(m, r, "schedule a rescan");
 }
 
 static void on_machines_changed(void *userdata)
 {
-	/* A new machine is most likely a new VM: find its VFIO files. */
-	schedule_rescan(userdata, false, true, RESCAN_DEFER_USEC);
-}
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = machinewatch_leaders(m->machines, NULL, 0);
 
-static void on_shutdown_announced(const char *why, void *userdata)
-{
-	Manager *m = userdata;
-
-	if (m->shutdown_announced)
+	/* A new machine is most likely a new VM: its leader, looked at alone. */
+	if (n == 0)
 		return;
-	log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
-		   why);
-	m->shutdown_announced = true;
-	free(m->shutdown_why);
-	m->shutdown_why = strdup(why);
-	decide_all(m, false);
+	pids = calloc(n, sizeof(pid_t));
+	if (!pids)
+		return (void)log_oom();
+	n = machinewatch_leaders(m->machines, pids, n);
+	qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
 }
 
-static int on_uevent(sd_device_monitor *mon, sd_device *d, void *userdata)
+static void on_devices_changed(bool topology, void *userdata)
 {
-	const char *subsystem = NULL;
-
-	(void)sd_device_get_subsystem(d, &subsystem);
 	/* vfio: a group node came or went, a VM may be starting; pci/iommu: topology. */
-	schedule_rescan(userdata, !streq_ptr(subsystem, "vfio"), true, RESCAN_DEFER_USEC);
-	return 0;
+	schedule_rescan(ASSERT_PTR(userdata), topology);
 }
 
-static int on_scan_timer(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_shutdown(bool start, const char *why, void *userdata)
 {
-	Manager *m = userdata;
+	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.shutdown_until == USEC_INFINITY;
 
-	(void)rescan_vms(m);
-	(void)sd_event_source_set_time(s, usec + m->config->scan_interval_usec);
-	return 0;
+	if (start == announced)
+		return;
+	if (start) {
+		log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
+			   why);
+		m->announced.shutdown_until = USEC_INFINITY;
+		free(m->shutdown_why);
+		m->shutdown_why = strdup(why);
+	} else {
+		log_notice("Host shutdown cancelled (%s): its storms end HoldTime after the last exit.",
+			   why);
+		m->announced.shutdown_until = event_now(m->event);
+	}
+	manager_decide_all(m, false);
 }
 
-/* ---- signals ----------------------------------------------------------- */
+static void on_guests_stopping(bool stopping, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.guests_until == USEC_INFINITY;
+
+	if (stopping == announced)
+		return;
+	if (stopping)
+		log_notice(LIBVIRT_GUESTS_UNIT " stops every guest: storm settings on every SMMU with "
+			   "OnGuestsStop=yes.");
+	m->announced.guests_until = stopping ? USEC_INFINITY : event_now(m->event);
+	manager_decide_all(m, false);
+}
+
+/*
+ * A job for a VM's scope stops it: a scope is never started again or
+ * reloaded.  Its VMs are the VMs in that unit, and the leader of the
+ * machine machined runs in it.  Jobs for anything else are no news.
+ */
+static void on_unit_job(const char *unit, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	pid_t leader;
+	uint64_t now;
+	int r = 0;
+
+	if (!endswith(unit, ".scope"))
+		return;
+	leader = machinewatch_leader_for_unit(m->machines, unit);
+	now = event_now(m->event);
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (vm->pid == leader || streq_ptr(vm->unit, unit)) {
+			int k = vm_model_stopping(m->vms, vm->pid, now);
+
+			if (k < 0 && r == 0)
+				r = k;
+		}
+	}
+	handle_vm_events(m, r);
+}
+
+/* ---- exit sources and signals ------------------------------------------ */
+
+static unsigned exit_sources(const Config *c)
+{
+	return (c->use_taskstats ? EXITWATCH_SOURCE(EXIT_SOURCE_TASKSTATS) : 0) |
+	       (c->use_proc_connector ? EXITWATCH_SOURCE(EXIT_SOURCE_PROC_CONNECTOR) : 0);
+}
+
+int manager_start_exitwatch(Manager *m)
+{
+	static const ExitWatchCallbacks callbacks = {
+		.exited = on_exit_event,
+		.lost = on_exit_lost,
+	};
+	int r;
+
+	if (m->exitwatch && exit_sources(m->config) == m->exit_sources)
+		return 0;
+	m->exitwatch = exitwatch_free(m->exitwatch);
+	m->filter_set = false;
+	r = exitwatch_new(m->event, exit_sources(m->config), &callbacks, m, &m->exitwatch);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up exit events: %m");
+	m->exit_sources = exit_sources(m->config);
+	update_exit_filter(m);
+	return 0;
+}
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	Manager *m = userdata;
+	Manager *m = ASSERT_PTR(userdata);
 
 	log_info("Received %s: restoring knobs and exiting.", strsignal((int)si->ssi_signo));
 	return sd_event_exit(m->event, 0);
@@ -1274,197 +884,39 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	(void)manager_reload(userdata, NULL);
+	(void)manager_reload(ASSERT_PTR(userdata), NULL);
 	return 0;
 }
 
 static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	(void)manager_rescan(userdata);
+	Manager *m = ASSERT_PTR(userdata);
+
+	on_rescan_topology(m);
+	rescans_scan(m->rescans);
 	return 0;
-}
-
-/* ---- the control surface ----------------------------------------------- */
-
-static unsigned exit_sources(const Config *c);
-static int start_exitwatch(Manager *m);
-
-static void scan_timer_update(Manager *m)
-{
-	if (m->config->scan_interval_usec == 0) {
-		(void)sd_event_source_set_enabled(m->scan_timer, SD_EVENT_OFF);
-		return;
-	}
-	(void)sd_event_source_set_time(m->scan_timer, now_mono(m) + m->config->scan_interval_usec);
-	/* Let the kernel batch it with other wake-ups (the watchdog's). */
-	(void)sd_event_source_set_time_accuracy(m->scan_timer, m->config->scan_interval_usec / 4);
-	(void)sd_event_source_set_enabled(m->scan_timer, SD_EVENT_ON);
-}
-
-/* The control API's access rules, from the config's group names. */
-static void control_access(const Config *c, BusAccess *ret)
-{
-	struct group *g;
-
-	*ret = (BusAccess){};
-	/* Resolved now: a group that does not exist grants nothing. */
-	if (c->admin_group && (g = getgrnam(c->admin_group))) {
-		ret->admin_group_set = true;
-		ret->admin_gid = g->gr_gid;
-	}
-	if (c->reader_group) {
-		ret->reader_group_set = true;
-		g = getgrnam(c->reader_group);
-		/* A restriction must not vanish with its group: root only then. */
-		ret->reader_gid = g ? g->gr_gid : 0;
-	}
-}
-
-int manager_reload(Manager *m, char ***ret_errors)
-{
-	_cleanup_config_free_ Config *c = NULL;
-	_cleanup_strv_free_ char **errors = NULL;
-	Config *old;
-	int r;
-
-	(void)sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration...\nMONOTONIC_USEC=%" PRIu64,
-			 now_usec(CLOCK_MONOTONIC));
-	r = config_load(&m->config_source, &c, &errors);
-	if (r < 0) {
-		for (size_t i = 0; errors && errors[i]; i++)
-			log_error("%s", errors[i]);
-		log_error_errno(r, "Configuration not reloaded (%m): the running one (%s) stays.",
-				m->config->digest);
-		emit_event(m, "reload", NULL, NULL, m->config->digest, m->config->digest,
-			   errors && errors[0] ? errors[0] : "rejected: the running configuration stays");
-		free(m->status);
-		m->status = NULL;
-		manager_update_status(m);
-		(void)sd_notify(false, "READY=1");
-		if (ret_errors)
-			*ret_errors = TAKE_PTR(errors);
-		return r;
-	}
-	old = m->config;
-	m->config = TAKE_PTR(c);
-	m->knobs->on_external_change = m->config->external_change;
-	if (m->control) {
-		BusAccess access;
-
-		control_access(m->config, &access);
-		bus_set_access(m->control, &access);
-	}
-	/* Settings pointers go into the config: rebind before the old one goes. */
-	for (size_t i = 0; i < m->n_smmus; i++)
-		bind_smmu(m, m->smmus[i]);
-	log_info("Configuration reloaded: %zu file(s), digest %s.", strv_length(m->config->files),
-		 m->config->digest);
-	emit_event(m, "reload", NULL, NULL, old->digest, m->config->digest,
-		   streq(old->digest, m->config->digest) ? "reloaded, unchanged" : "reloaded");
-	config_free(old);
-	if (m->exitwatch && exit_sources(m->config) != m->exit_sources) {
-		r = start_exitwatch(m);
-		if (r < 0)
-			log_warning_errno(r, "Running on pidfds and rescans only: %m");
-		/* Exits while no socket listened: the pidfds saw them, a rescan is cheap. */
-	}
-	scan_timer_update(m);
-	decide_all(m, true);
-	free(m->status);
-	m->status = NULL;
-	manager_update_status(m);
-	(void)sd_notify(false, "READY=1");
-	return 0;
-}
-
-int manager_rescan(Manager *m)
-{
-	int r = rescan_topology(m);
-
-	if (r >= 0)
-		decide_all(m, true);
-	(void)rescan_vms(m);
-	return r < 0 ? r : 0;
-}
-
-int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobProfile *pin)
-{
-	ManagedSmmu *only = NULL;
-
-	if (o == OVERRIDE_PIN && !pin)
-		return -EINVAL;
-	if (name) {
-		only = manager_find_smmu(m, name);
-		if (!only)
-			return -ENOENT;
-	}
-	for (size_t i = 0; i < m->n_smmus; i++)
-		if (!only || m->smmus[i] == only) {
-			PolicySmmu *p = &m->smmus[i]->policy;
-			char before[2 * KNOB_VALUE_MAX + 64], after[2 * KNOB_VALUE_MAX + 64];
-			PolicyOverride was = p->override;
-			KnobProfile was_pin = p->pinned;
-
-			policy_set_override(p, o, pin);
-			log_notice("%s: override %s by the operator.", m->smmus[i]->name,
-				   policy_override_to_string(o));
-			emit_event(m, "override", m->smmus[i]->name, NULL,
-				   was == OVERRIDE_PIN ? profile_text(&was_pin, before, sizeof(before))
-						       : policy_override_to_string(was),
-				   o == OVERRIDE_PIN ? profile_text(pin, after, sizeof(after))
-						     : policy_override_to_string(o),
-				   o == OVERRIDE_PIN ? "pinned by the operator"
-						     : "set by the operator");
-		}
-	decide_all(m, false);
-	return 0;
-}
-
-int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr)
-{
-	ManagedSmmu *ms = manager_find_smmu(m, name);
-	Knob *k;
-
-	if (!ms)
-		return -ENOENT;
-	k = ms->knobs[attr];
-	if (!k)
-		return -EOPNOTSUPP;
-	if (k->owner == KNOB_OWNER_SMMUD)
-		return 0;
-	/* Whatever it holds now becomes the original to restore to. */
-	k->owner = KNOB_OWNER_SMMUD;
-	free(k->owner_reason);
-	k->owner_reason = NULL;
-	free(k->original);
-	k->original = NULL;
-	ms->applied[attr][0] = 0;
-	log_notice("%s/%s: managed by smmud again.", name, knob_attr_to_string(attr));
-	emit_event(m, "reclaim", name, knob_attr_to_string(attr), "operator", "smmud",
-		   "given back to smmud by the operator");
-	decide_all(m, false);
-	return 0;
-}
-
-void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata)
-{
-	m->event_hook = hook;
-	m->event_hook_userdata = userdata;
-}
-
-void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata)
-{
-	m->decision_hook = hook;
-	m->decision_hook_userdata = userdata;
 }
 
 /* ---- life cycle -------------------------------------------------------- */
 
 int manager_new(const ManagerOptions *o, Manager **ret)
 {
+	static const VfioWatchCallbacks vfio_callbacks = {
+		.opened = on_vfio_opened,
+		.closed = on_vfio_closed,
+	};
+	static const RescanCallbacks rescan_callbacks = {
+		.topology = on_rescan_topology,
+		.scan_begin = on_scan_begin,
+		.scan_done = on_scan_done,
+		.look = on_look,
+		.opens_covered = on_opens_covered,
+	};
 	_cleanup_(manager_freep) Manager *m = calloc(1, sizeof(Manager));
 	int r;
 
+	assert(o);
+	assert(ret);
 	if (!m)
 		return -ENOMEM;
 	m->root = strdup(o->root ?: "/");
@@ -1484,10 +936,24 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		return r;
+	r = outbox_new(m->event, outbox_view, m, &m->outbox);
+	if (r < 0)
+		return r;
 	r = knobs_new(m->root, m->runtime_dir, m->dry_run, &m->knobs);
 	if (r < 0)
 		return r;
 	knobs_set_event_hook(m->knobs, on_knob_event, m);
+	r = vm_model_new(probe_process, m, &m->vms);
+	if (r >= 0)
+		r = pidwatch_new(m->event, on_pid_exited, m, &m->pidwatch);
+	/* Exit events and decisions go first: VFIO events, scans and rescans after them. */
+	if (r >= 0)
+		r = vfiowatch_new(m->event, m->root, SD_EVENT_PRIORITY_IDLE, &vfio_callbacks, m,
+				  &m->vfiowatch);
+	if (r >= 0)
+		r = rescans_new(m->event, m->root, &rescan_callbacks, m, &m->rescans);
+	if (r < 0)
+		return r;
 
 	if (o->use_bus) {
 		r = sd_bus_open_system(&m->bus);
@@ -1502,78 +968,66 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	return 0;
 }
 
-static int add_signal(Manager *m, int sig, sd_event_signal_handler_t handler, int64_t priority)
+/* The loop owns the source: it blocks the signal, and unblocks it when the loop goes. */
+static int add_signal(Manager *m, int sig, sd_event_signal_handler_t handler, int64_t priority,
+		      const char *description)
 {
-	sd_event_source *s = NULL;
-	sigset_t ss;
+	_cleanup_(sd_event_source_unrefp) sd_event_source *s = NULL;
 	int r;
 
-	sigemptyset(&ss);
-	sigaddset(&ss, sig);
-	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
-		return negative_errno();
-	r = sd_event_add_signal(m->event, &s, sig, handler, m);
-	if (r < 0)
-		return r;
-	r = sd_event_source_set_priority(s, priority);
-	/* The loop owns it from here. */
+	r = sd_event_add_signal(m->event, &s, sig | SD_EVENT_SIGNAL_PROCMASK, handler, m);
+	if (r >= 0)
+		r = sd_event_source_set_priority(s, priority);
+	if (r >= 0)
+		r = sd_event_source_set_description(s, description);
 	if (r >= 0)
 		r = sd_event_source_set_floating(s, true);
-	sd_event_source_unref(s);
 	return r;
 }
 
-static int start_device_monitor(Manager *m)
+/* A CLOCK_MONOTONIC timer, off until armed. */
+static int add_timer(Manager *m, sd_event_source **ret, sd_event_time_handler_t handler,
+		     int64_t priority, const char *description)
 {
-	static const char *const subsystems[] = { "pci", "iommu", "vfio" };
-	int r;
+	int r = sd_event_add_time(m->event, ret, CLOCK_MONOTONIC, USEC_INFINITY, 0, handler, m);
 
-	/* Uevents describe the real host: with a test root they would lie. */
-	if (!streq(m->root, "/"))
-		return 0;
-	r = sd_device_monitor_new(&m->device_monitor);
-	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(subsystems); i++)
-		r = sd_device_monitor_filter_add_match_subsystem_devtype(m->device_monitor,
-									 subsystems[i], NULL);
-	if (r >= 0)
-		r = sd_device_monitor_attach_event(m->device_monitor, m->event);
-	if (r >= 0)
-		r = sd_device_monitor_start(m->device_monitor, on_uevent, m);
-	if (r < 0) {
-		m->device_monitor = sd_device_monitor_unref(m->device_monitor);
-		return log_warning_errno(r, "No uevents (%m): topology rescans on SIGUSR1 and "
-					    "reload only.");
-	}
-	return 0;
+	return r < 0 ? r : event_source_setup(*ret, priority, description);
 }
 
-static unsigned exit_sources(const Config *c)
+static int start_event_sources(Manager *m)
 {
-	return (c->use_taskstats ? EXITWATCH_SOURCE(EXIT_SOURCE_TASKSTATS) : 0) |
-	       (c->use_proc_connector ? EXITWATCH_SOURCE(EXIT_SOURCE_PROC_CONNECTOR) : 0);
-}
-
-/* (Re)opens the exit sources the config asks for; the pidfds stay either way. */
-static int start_exitwatch(Manager *m)
-{
-	static const ExitWatchCallbacks exit_callbacks = {
-		.exited = on_exit_event,
-		.lost = on_exit_lost,
-	};
 	int r;
 
-	m->exitwatch = exitwatch_free(m->exitwatch);
-	r = exitwatch_new(m->event, exit_sources(m->config), &exit_callbacks, m, &m->exitwatch);
+	r = add_signal(m, SIGTERM, on_sigterm, SD_EVENT_PRIORITY_NORMAL, "sigterm");
+	if (r >= 0)
+		r = add_signal(m, SIGINT, on_sigterm, SD_EVENT_PRIORITY_NORMAL, "sigint");
+	if (r >= 0)
+		r = add_signal(m, SIGHUP, on_sighup, SD_EVENT_PRIORITY_NORMAL, "sighup-reload");
+	/* A rescan must not overtake exit events already queued. */
+	if (r >= 0)
+		r = add_signal(m, SIGUSR1, on_sigusr1, SD_EVENT_PRIORITY_IDLE, "sigusr1-rescan");
 	if (r < 0)
-		return log_error_errno(r, "Failed to set up exit events: %m");
-	m->exit_sources = exit_sources(m->config);
-	log_info("Exit events: taskstats %s, proc connector %s, pidfd per VM.",
-		 exitwatch_has(m->exitwatch, EXIT_SOURCE_TASKSTATS) ? "yes"
-		 : m->config->use_taskstats			      ? "unavailable"
-								      : "off",
-		 exitwatch_has(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR) ? "yes"
-		 : m->config->use_proc_connector			      ? "unavailable"
-									      : "off");
+		return log_error_errno(r, "Failed to set up signal handling: %m");
+
+	r = add_timer(m, &m->deadline_timer, on_deadline, SD_EVENT_PRIORITY_NORMAL, "deadline");
+	if (r >= 0)
+		r = add_timer(m, &m->drift_timer, on_drift_check, SD_EVENT_PRIORITY_NORMAL,
+			      "drift-check");
+	if (r >= 0)
+		r = add_timer(m, &m->pinned_timer, on_pinned_refresh, SD_EVENT_PRIORITY_IDLE,
+			      "pinned-refresh");
+	if (r >= 0)
+		r = sd_event_add_defer(m->event, &m->filter_defer, on_filter_defer, m);
+	if (r >= 0)
+		r = event_source_setup(m->filter_defer, SD_EVENT_PRIORITY_IDLE, "exit-filter");
+	if (r >= 0)
+		r = rescans_set_interval(m->rescans, m->config->scan_interval_usec);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up timers: %m");
+
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		log_warning_errno(r, "Failed to enable the watchdog: %m");
 	return 0;
 }
 
@@ -1581,30 +1035,40 @@ static int start_observers(Manager *m)
 {
 	int r;
 
-	r = start_exitwatch(m);
+	r = manager_start_exitwatch(m);
 	if (r < 0)
 		return r;
-
 	if (m->bus && m->config->use_machined) {
 		r = machinewatch_new(m->bus, m->event, on_machines_changed, m, &m->machines);
 		if (r < 0)
 			log_warning_errno(r, "No VM names from machined: %m");
 	}
 	if (m->bus) {
-		r = shutdownwatch_new(m->bus, on_shutdown_announced, m, &m->shutdownwatch);
+		static const ShutdownWatchCallbacks callbacks = {
+			.shutdown = on_shutdown,
+			.guests_stopping = on_guests_stopping,
+			.unit_job = on_unit_job,
+		};
+
+		r = shutdownwatch_new(m->bus, &callbacks, m, &m->shutdownwatch);
 		if (r < 0)
 			log_warning_errno(r, "Host shutdowns will not be seen in advance: %m");
 	}
-	(void)start_device_monitor(m);
+	/* Uevents describe the real host: with a test root they would lie. */
+	if (streq(m->root, "/")) {
+		r = devicewatch_new(m->event, on_devices_changed, m, &m->devices);
+		if (r < 0)
+			log_warning_errno(r, "No uevents (%m): topology rescans on SIGUSR1 and reload only.");
+	}
 	return 0;
 }
 
 int manager_startup(Manager *m)
 {
-	BusAccess access;
 	_cleanup_strv_free_ char **errors = NULL;
 	int r;
 
+	assert(m);
 	/* A crashed run's holds first: nothing else may write before. */
 	r = knobs_recover(m->knobs);
 	if (r < 0)
@@ -1620,46 +1084,13 @@ int manager_startup(Manager *m)
 	log_info("Configuration: %zu file(s), digest %s.", strv_length(m->config->files),
 		 m->config->digest);
 
-	r = add_signal(m, SIGTERM, on_sigterm, SD_EVENT_PRIORITY_NORMAL);
-	if (r >= 0)
-		r = add_signal(m, SIGINT, on_sigterm, SD_EVENT_PRIORITY_NORMAL);
-	if (r >= 0)
-		r = add_signal(m, SIGHUP, on_sighup, SD_EVENT_PRIORITY_NORMAL);
-	/* A rescan must not overtake exit events already queued. */
-	if (r >= 0)
-		r = add_signal(m, SIGUSR1, on_sigusr1, SD_EVENT_PRIORITY_IDLE);
+	r = start_event_sources(m);
 	if (r < 0)
-		return log_error_errno(r, "Failed to set up signal handling: %m");
-
-	r = sd_event_add_time(m->event, &m->deadline_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-			      on_deadline, m);
-	if (r >= 0)
-		r = sd_event_add_time(m->event, &m->drift_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-				      on_drift_check, m);
-	if (r >= 0)
-		r = sd_event_add_time(m->event, &m->scan_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-				      on_scan_timer, m);
-	if (r >= 0)
-		r = sd_event_add_time(m->event, &m->rescan_defer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-				      on_rescan_defer, m);
-	if (r < 0)
-		return log_error_errno(r, "Failed to set up timers: %m");
-	(void)sd_event_source_set_enabled(m->deadline_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(m->drift_timer, SD_EVENT_OFF);
-	(void)sd_event_source_set_enabled(m->rescan_defer, SD_EVENT_OFF);
-	/* Exit events already queued go first: a scan must not overtake them. */
-	(void)sd_event_source_set_priority(m->rescan_defer, SD_EVENT_PRIORITY_IDLE);
-	(void)sd_event_source_set_priority(m->scan_timer, SD_EVENT_PRIORITY_IDLE);
-	scan_timer_update(m);
-
-	r = sd_event_set_watchdog(m->event, true);
-	if (r < 0)
-		log_warning_errno(r, "Failed to enable the watchdog: %m");
-
+		return r;
 	r = rescan_topology(m);
 	if (r < 0)
 		return r;
-	if (m->topology->kernel == KERNEL_CAP_NONE && m->n_smmus > 0)
+	if (m->topology->kernel == KERNEL_CAP_NONE && m->smmus.n > 0)
 		log_notice("Kernel has no SMMUv3 tunables: monitor-only.");
 	else if (m->topology->kernel == KERNEL_CAP_MAINLINE)
 		log_notice("Kernel %s has mainline's built-in invalidation threshold: reporting "
@@ -1669,26 +1100,34 @@ int manager_startup(Manager *m)
 	r = start_observers(m);
 	if (r < 0)
 		return r;
-	control_access(m->config, &access);
-	r = bus_setup(m, &access, &m->control);
+	r = manager_start_control(m);
 	if (r < 0)
 		return r;
-	/* Before the first decision: the baseline may already want writes. */
-	(void)rescan_vms(m);
-	decide_all(m, true);
+	/* The first scan whole, before the first decision: the baseline may already want writes. */
+	rescans_scan_whole(m->rescans);
+	m->started = true;
+	update_exit_filter(m);
+	manager_decide_all(m, true);
 	return 0;
 }
 
 int manager_run(Manager *m)
 {
-	int r;
+	int r, k;
 
+	assert(m);
 	(void)sd_notify(false, "READY=1");
 	log_info("smmud " SMMUD_VERSION " running%s.", m->dry_run ? " (dry run: writes nothing)" : "");
 	r = sd_event_loop(m->event);
-	(void)sd_notify(false, "STOPPING=1\nSTATUS=Restoring knobs...");
 	if (r < 0)
 		log_error_errno(r, "Event loop failed: %m");
+	(void)sd_notify(false, "STOPPING=1\nSTATUS=Restoring knobs...");
+	/* Every hold ends here, whatever the reason for stopping. */
+	k = knobs_restore_all(m->knobs, "stop");
+	if (k < 0)
+		log_error_errno(k, "Not every knob could be restored: %m");
+	/* The restores told; stopped, the metrics are history: no stale storm for the collector. */
+	outbox_stop(m->outbox);
 	return r;
 }
 
@@ -1696,34 +1135,22 @@ Manager *manager_free(Manager *m)
 {
 	if (!m)
 		return NULL;
-	/* Every hold ends here, whatever the reason for stopping. */
-	if (m->knobs) {
-		int r = knobs_restore_all(m->knobs, "stop");
-
-		if (r < 0)
-			log_error_errno(r, "Not every knob could be restored: %m");
-	}
-	/* Stopped, the values it showed are history: no stale storm for the collector. */
-	metrics_forget(m);
-	for (size_t i = 0; i < m->n_vms; i++)
-		tracked_vm_free(m->vms[i]);
-	free(m->vms);
-	free(m->counted);
-	free(m->counted_in_scan);
-	for (size_t i = 0; i < m->n_smmus; i++)
-		managed_smmu_free(m->smmus[i]);
-	free(m->smmus);
+	/* What is queued goes out while the bus is still there. */
+	m->outbox = outbox_free(m->outbox);
 	bus_free(m->control);
+	rescans_free(m->rescans);
+	vm_model_free(m->vms);
+	pidwatch_free(m->pidwatch);
+	vfiowatch_free(m->vfiowatch);
 	exitwatch_free(m->exitwatch);
 	machinewatch_free(m->machines);
 	shutdownwatch_free(m->shutdownwatch);
-	sd_device_monitor_unref(m->device_monitor);
-	for (VfioWatch w = 0; w < _VFIO_WATCH_MAX; w++)
-		sd_event_source_disable_unref(m->vfio_watch[w]);
+	devicewatch_free(m->devices);
+	smmu_set_done(&m->smmus);
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
-	sd_event_source_disable_unref(m->scan_timer);
-	sd_event_source_disable_unref(m->rescan_defer);
+	sd_event_source_disable_unref(m->pinned_timer);
+	sd_event_source_disable_unref(m->filter_defer);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);
 	knobs_free(m->knobs);
@@ -1734,7 +1161,6 @@ Manager *manager_free(Manager *m)
 	free(m->config_file);
 	free(m->config_dir);
 	free(m->shutdown_why);
-	free(m->status);
 	free(m);
 	return NULL;
 }

@@ -2,97 +2,34 @@
 #pragma once
 
 /*
- * The daemon: one sd-event loop that wires the observers (topology,
- * vmtrack, exitwatch, machines, shutdownwatch) to the pure policy and the
- * knobs.  Everything a control API needs to show or change is reachable
- * from here (bus.c reads these structures on the loop's thread and calls
- * the manager_* functions below; it never touches a knob itself).
+ * The daemon: one sd-event loop that wires the observers (topology, exit
+ * events, pidfds, VFIO watches, scans, uevents, machined, shutdowns) to
+ * the VM model and the managed SMMUs, those to the knobs, and all of it
+ * to the control API, the metrics file and the log.  It decides nothing
+ * itself: the model says which exits count, the policy what the knobs
+ * should hold; it owns the event sources and calls each in turn.
+ * manager.c is the loop and what the host tells; manager-control.c what
+ * an operator may change.
  */
 
 #include <systemd/sd-bus.h>
-#include <systemd/sd-device.h>
 #include <systemd/sd-event.h>
 
+#include "bus.h"
 #include "config.h"
+#include "devicewatch.h"
 #include "exitwatch.h"
 #include "knobs.h"
 #include "machines.h"
-#include "policy.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "pidwatch.h"
+#include "rescans.h"
 #include "shutdownwatch.h"
+#include "smmus.h"
 #include "topology.h"
-#include "vmtrack.h"
-
-typedef enum SmmuMode {
-	SMMU_MODE_MANAGED,    /* tunables present, Manage=yes: smmud writes them */
-	SMMU_MODE_UNMANAGED,  /* tunables present, Manage=no: decide and report only */
-	SMMU_MODE_MONITOR,    /* SMMUv3 without our tunables (unpatched kernel) */
-	SMMU_MODE_MAINLINE,   /* kernel >= 7.1 handles it itself, no tunables */
-	_SMMU_MODE_MAX,
-} SmmuMode;
-
-const char *smmu_mode_to_string(SmmuMode m);
-
-typedef struct Manager Manager;
-struct Bus;
-
-typedef struct ManagedSmmu {
-	char *name;
-	const Smmu *smmu;              /* in Manager.topology (refreshed by each rescan) */
-	SmmuMode mode;
-	const SmmuSettings *settings;  /* in Manager.config (refreshed by each reload) */
-	const char *profile;           /* matching [Profile] name, NULL: the plain sections */
-	PolicySmmu policy;
-	PolicyDecision decision;       /* the last one */
-	bool decided;                  /* decision is valid */
-	char applied[_KNOB_ATTR_MAX][KNOB_VALUE_MAX]; /* desired values last applied */
-	Knob *knobs[_KNOB_ATTR_MAX];   /* in Manager.knobs; NULL unless tunable */
-	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
-} ManagedSmmu;
-
-/* A VM whose exit was counted while a scan may still find it holding its files. */
-typedef struct CountedExit {
-	pid_t pid;
-	uint64_t starttime;
-} CountedExit;
-
-/* What smmud watches for opens (inotify): a VMM opening one is a VM starting. */
-typedef enum VfioWatch {
-	VFIO_WATCH_GROUPS,      /* <root>/dev/vfio: group files (and the container) */
-	VFIO_WATCH_DEVICES,     /* <root>/dev/vfio/devices: VFIO device cdevs */
-	VFIO_WATCH_IOMMUFD,     /* <root>/dev/iommu */
-	_VFIO_WATCH_MAX,
-} VfioWatch;
-
-typedef struct TrackedVm {
-	Manager *manager;
-	Vm *vm;
-	int pidfd;
-	sd_event_source *pidfd_source;
-} TrackedVm;
-
-/* Called after every decision that flipped a storm (monitor streams). */
-typedef void (*ManagerDecisionHook)(Manager *m, const ManagedSmmu *ms, const PolicyDecision *d,
-				    void *userdata);
-
-/*
- * One thing smmud did or saw, streamed as it happens (the Event signal,
- * smmuctl monitor): kind is what (knobs.c's "write", "restore",
- * "release", "drift", "recover-skip"; the manager's "override",
- * "reclaim", "reload", "storm"), smmu and knob what it concerns (NULL:
- * none, e.g. a reload), before and after the values or states, detail
- * why.  Strings may hold any bytes: the receiver makes them safe.
- */
-typedef struct ManagerEvent {
-	uint64_t realtime_usec;
-	const char *kind;
-	const char *smmu;
-	const char *knob;
-	const char *before;
-	const char *after;
-	const char *detail;
-} ManagerEvent;
-
-typedef void (*ManagerEventHook)(Manager *m, const ManagerEvent *e, void *userdata);
+#include "vfiowatch.h"
+#include "vmmodel.h"
 
 typedef struct ManagerOptions {
 	const char *root;              /* "/" in production */
@@ -102,7 +39,7 @@ typedef struct ManagerOptions {
 	bool use_bus;                  /* try the system bus (machined, logind) */
 } ManagerOptions;
 
-struct Manager {
+typedef struct Manager {
 	sd_event *event;
 	sd_bus *bus;                   /* NULL: no system bus (as in the test guest) */
 	char *root;
@@ -116,62 +53,38 @@ struct Manager {
 	Topology *topology;
 	HostFacts host;
 	Knobs *knobs;
-
-	ManagedSmmu **smmus;
-	size_t n_smmus;
-	TrackedVm **vms;
-	size_t n_vms;
-	uint64_t exits_total;          /* VM exits counted */
-	uint64_t exits_unattributed;   /* VMs whose groups sit behind no known SMMU */
-	/*
-	 * Exits counted of processes that were still in do_exit() before
-	 * exit_files(): a scan still sees their VFIO files then, and must not
-	 * take them for a VM again.  Forgotten once the process is past that
-	 * (its proc connector event, its pidfd, a scan that no longer finds it).
-	 */
-	CountedExit *counted;
-	size_t n_counted;
-	/*
-	 * While a /proc scan runs, exits are handled between its processes
-	 * (it may take longer than a dying VMM takes to reach its teardown);
-	 * the pids counted meanwhile, which its end must not track again.
-	 */
-	bool scanning;
-	uint64_t scan_drained_usec;
-	pid_t *counted_in_scan;
-	size_t n_counted_in_scan;
-
-	bool shutdown_announced;
+	SmmuSet smmus;
+	VmModel *vms;                  /* which processes are VMs, which exits counted */
+	PolicyHost announced;          /* host shutdown, libvirt-guests stopping: until when */
 	char *shutdown_why;
 
 	ExitWatch *exitwatch;
 	unsigned exit_sources;         /* EXITWATCH_SOURCE() bits it was opened with */
+	PidWatch *pidwatch;            /* a pidfd per VM */
+	VfioWatch *vfiowatch;          /* VFIO opens (a VM starting) and closes */
+	Rescans *rescans;              /* when to look again; the /proc scans */
 	MachineWatch *machines;
 	ShutdownWatch *shutdownwatch;
-	sd_device_monitor *device_monitor;
-	sd_event_source *vfio_watch[_VFIO_WATCH_MAX]; /* NULL: not there (yet) */
-	uint64_t open_scan_due;        /* the latest open seen wants a scan starting by then */
+	DeviceWatch *devices;          /* uevents, on the real host only */
+
+	VmPidCursor pid_cursor;        /* process creation when the last look or scan began */
+	DaemonCosts costs;
+	/* The exit filter: built from the model's generation, or keeping every group's death. */
+	bool filter_set, filter_all;
+	uint64_t filter_generation;
+	sd_event_source *filter_defer; /* the set only shrank: updated when the loop is idle */
+	bool started;                  /* the first scan is done: the model knows the VMs */
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
-	sd_event_source *scan_timer;      /* ScanInterval=, 0: none */
-	sd_event_source *rescan_defer;    /* coalesces uevents, VFIO opens, machine changes */
-	bool rescan_topology_pending;
-	bool rescan_vms_pending;
+	sd_event_source *pinned_timer;    /* only while there are VMs: their pinned memory */
 
-	ManagerDecisionHook decision_hook;
-	void *decision_hook_userdata;
-	ManagerEventHook event_hook;
-	void *event_hook_userdata;
-
-	struct Bus *control;           /* bus.c: org.smmud1.Manager, private socket + bus */
-
-	char *status;                  /* the last STATUS= text */
-	char *metrics_text;            /* the last MetricsFile= contents written */
-	char *metrics_path;            /* where they went */
-};
+	Bus *control;                  /* org.smmud1.Manager, private socket and system bus */
+	Outbox *outbox;                /* its signals, the status line, the metrics: after the writes */
+} Manager;
 
 int manager_new(const ManagerOptions *o, Manager **ret);
+/* Frees, and does nothing else: manager_run() ended the run. */
 Manager *manager_free(Manager *m);
 static inline void manager_freep(Manager **m)
 {
@@ -180,31 +93,33 @@ static inline void manager_freep(Manager **m)
 
 /*
  * Restores what a crashed run left, loads the config, scans, starts the
- * observers.  A bad config fails startup (after the restore).
+ * observers and the control API, decides once.  A bad config fails
+ * startup (after the restore), before anything is written.
  */
 int manager_startup(Manager *m);
-/* Runs the loop until SIGTERM/SIGINT; then restores every knob. */
+/*
+ * Runs the loop until SIGTERM or SIGINT (0), or until it fails (-errno);
+ * then restores every knob and removes the metrics file.
+ */
 int manager_run(Manager *m);
 
-/* The control surface (also used by signals). */
-int manager_reload(Manager *m, char ***ret_errors);
-int manager_rescan(Manager *m);
-/* name NULL: every SMMU.  -ENOENT: no such SMMU. */
-int manager_set_override(Manager *m, const char *name, PolicyOverride o, const KnobProfile *pin);
-/* Takes a knob the operator changed back under smmud's management. */
-int manager_reclaim_knob(Manager *m, const char *name, KnobAttr attr);
-
-ManagedSmmu *manager_find_smmu(Manager *m, const char *name);
-/* VMs behind the SMMU and their pinned memory. */
-size_t manager_smmu_vms(Manager *m, const ManagedSmmu *ms, uint64_t *ret_pinned);
 /*
- * What the policy's last decision wants the knob to hold ("keep": its
- * original; also before any decision), whether or not a write got it there
- * (the knob's current value tells that).
+ * The steps manager.c and manager-control.c (what an operator may
+ * change) share; nothing outside the daemon calls them.
  */
-const char *manager_desired_value(const ManagedSmmu *ms, KnobAttr attr);
-/* The knob's value without "keep": what the baseline means for it now. */
-const char *manager_baseline_value(const ManagedSmmu *ms, KnobAttr attr);
-void manager_set_decision_hook(Manager *m, ManagerDecisionHook hook, void *userdata);
-/* Every event (knob writes and restores included) goes to hook. */
-void manager_set_event_hook(Manager *m, ManagerEventHook hook, void *userdata);
+void manager_view(Manager *m, DaemonView *ret);
+/* Decides for every SMMU (force_apply: writes even values applied already), then tells. */
+void manager_decide_all(Manager *m, bool force_apply);
+/* The status line and the metrics file will follow a state change (outbox.h). */
+void manager_update_status(Manager *m);
+/* An Event signal, dated now, sent after what is being done now (outbox.h). */
+void manager_emit_event(Manager *m, const char *kind, const char *smmu, const char *knob,
+			const char *before, const char *after, const char *detail);
+/* Ends the run with r: a timer that cannot be set leaves a promise unkept. */
+void manager_fail(Manager *m, int r, const char *what);
+/* Opens the exit sources the config asks for, if they changed; the pidfds stay either way. */
+int manager_start_exitwatch(Manager *m);
+/* Loads the configuration again; a bad one changes nothing (errors: "file:line: key: reason"). */
+int manager_reload(Manager *m, char ***ret_errors);
+/* Serves the control API (manager-control.c). */
+int manager_start_control(Manager *m);

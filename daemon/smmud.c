@@ -101,7 +101,8 @@ static int parse_argv(int argc, char *argv[])
 		case ARG_LOG_LEVEL:
 			level = parse_log_level(optarg);
 			if (level < 0)
-				return log_error_errno(level, "Unknown log level: %s", optarg);
+				return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+						       "Unknown log level: %s", optarg);
 			log_set_max_level(level);
 			break;
 		case '?':
@@ -111,12 +112,13 @@ static int parse_argv(int argc, char *argv[])
 		}
 	}
 	if (optind < argc)
-		return log_error_errno(EINVAL, "This program takes no arguments.");
+		return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "This program takes no arguments.");
 	if (arg_root && (!*arg_root || arg_root[0] != '/'))
-		return log_error_errno(EINVAL, "--root needs an absolute path: %s", arg_root);
+		return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--root needs an absolute path: %s",
+				       arg_root);
 	if (!*arg_runtime_dir || arg_runtime_dir[0] != '/')
-		return log_error_errno(EINVAL, "--runtime-dir needs an absolute path: %s",
-				       arg_runtime_dir);
+		return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+				       "--runtime-dir needs an absolute path: %s", arg_runtime_dir);
 	return 1;
 }
 

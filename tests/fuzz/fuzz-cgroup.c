@@ -6,19 +6,12 @@
  * chooses its names.
  */
 #include "fuzz.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	fuzz_quiet_logs();
 	return 0;
-}
-
-static bool endswith(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && streq(s + a - b, suffix);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

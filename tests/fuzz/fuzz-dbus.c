@@ -6,9 +6,10 @@
  * to it on the same event loop.  Each input is one or more method calls:
  *
  *   byte 0: the method (SetKnob, ResetKnob, SetStorm, Pin, Unpin, Reload,
- *           GetSmmus, GetCounters, GetConfig, GetVms, a property)
- *   then NUL-separated strings: its arguments (the rest of SetStorm's are
- *           its SMMU list); for Reload the first one is written as the
+ *           GetSmmus, GetCounters, GetConfig, GetVms, AnnounceStorm, a
+ *           property)
+ *   then NUL-separated strings: its arguments (the rest of SetStorm's and
+ *           AnnounceStorm's are their SMMU list); for Reload the first one is written as the
  *           config file first, for GetCounters as the SMMU's debugfs
  *           counters.
  *
@@ -126,7 +127,7 @@ static int call(const char *method, char **args, size_t n_args, Reply *reply)
 	r = sd_bus_message_new_method_call(client, &m, NULL, SMMUD_BUS_PATH, SMMUD_BUS_INTERFACE,
 					   method);
 	FUZZ_CHECK(r >= 0);
-	if (streq(method, "SetStorm")) {
+	if (streq(method, "SetStorm") || streq(method, "AnnounceStorm")) {
 		char *list[17] = {};
 
 		for (size_t i = 1; i < n_args && i < ELEMENTSOF(list); i++)
@@ -221,7 +222,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz-dbus: the manager did not start: %s\n", strerror(-r));
 		abort();
 	}
-	FUZZ_CHECK(manager->n_smmus == 2);
+	FUZZ_CHECK(manager->smmus.n == 2);
 
 	{
 		_cleanup_free_ char *address = NULL;
@@ -250,7 +251,8 @@ static void reset(const char *method)
 	char *a[] = { (char *)SMMU_A, (char *)"" }, *b[] = { (char *)SMMU_B, (char *)"" };
 	Reply rep;
 
-	if (streq(method, "SetStorm"))
+	/* "auto" also withdraws an announced storm. */
+	if (streq(method, "SetStorm") || streq(method, "AnnounceStorm"))
 		FUZZ_CHECK(call("SetStorm", storm_auto, 1, &rep) == 0 && !rep.error);
 	if (streq(method, "SetKnob") || streq(method, "Pin")) {
 		/* ResetKnob with no knob named also ends a pin. */
@@ -268,7 +270,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ "SetKnob", 3 },   { "ResetKnob", 2 }, { "SetStorm", UINT32_MAX },
 		{ "Pin", 3 },	    { "Unpin", 1 },	{ "Reload", 0 },
 		{ "GetSmmus", 0 },  { "GetCounters", 0 }, { "GetConfig", 0 },
-		{ "GetVms", 0 },
+		{ "GetVms", 0 },    { "AnnounceStorm", UINT32_MAX },
 	};
 	char *f[16];
 	size_t n, method, n_args;

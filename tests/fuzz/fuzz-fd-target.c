@@ -6,7 +6,7 @@
  * fake tree, with or without a trailing slash), then the link target.
  */
 #include "fuzz.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -3,10 +3,14 @@
  * One proc connector message (NETLINK_CONNECTOR): nlmsghdr, cn_msg,
  * proc_event, as exitwatch receives it.  The message is copied into a
  * buffer of exactly its size, so any read past the end is an
- * AddressSanitizer report.
+ * AddressSanitizer report.  A message the parser reports as the death of
+ * group T goes through the kernel filters of exitfilter.c too (cbpf.h
+ * runs them): the filter of {T} and the filter of every group keep it.
  */
 #include <linux/cn_proc.h>
 
+#include "cbpf.h"
+#include "exitfilter.h"
 #include "exitwatch.h"
 #include "fuzz.h"
 
@@ -35,8 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(ev.pid > 0 && ev.tgid > 0);
 		else
 			FUZZ_CHECK(ev.pid == 0 && ev.tgid == 0);
-		if (proc_connector_event_is_group_exit(&ev))
+		if (proc_connector_event_is_group_exit(&ev)) {
+			pid_t set[] = { ev.tgid - 1, ev.tgid };
+			struct sock_filter *prog;
+			size_t n;
+
 			FUZZ_CHECK(ev.what == PROC_EVENT_EXIT && ev.pid == ev.tgid);
+			FUZZ_CHECK(exit_filter_build(NULL, set, ELEMENTSOF(set), false, &prog, &n) == 0);
+			FUZZ_CHECK(cbpf_run(prog, n, buf, size) == EXIT_FILTER_KEEP);
+			free(prog);
+			FUZZ_CHECK(exit_filter_build(NULL, NULL, 0, true, &prog, &n) == 0);
+			FUZZ_CHECK(cbpf_run(prog, n, buf, size) == EXIT_FILTER_KEEP);
+			free(prog);
+		}
 	}
 	free(buf);
 	return 0;

@@ -5,7 +5,7 @@
  * so anything may be inside the parentheses.
  */
 #include "fuzz.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -4,7 +4,7 @@
  * vm_scan_pid() reads it for every process holding VFIO files.
  */
 #include "fuzz.h"
-#include "vmtrack.h"
+#include "vmscan.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -3,7 +3,7 @@
  * The state file (/run/smmud/state) as smmud reads it back at start after
  * a crash: whatever is there (a truncated write, a disk error, a hand
  * edit).  A file that parses formats back to text that parses to the same
- * state, and every token in it is one state_token_valid() accepts (they
+ * state, and every token in it is one value_is_token() accepts (they
  * become sysfs path components).
  */
 #include "fuzz.h"
@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < s->n_entries; i++) {
 		const StateEntry *e = &s->entries[i];
 
-		FUZZ_CHECK(state_token_valid(e->smmu) && state_token_valid(e->attr));
-		FUZZ_CHECK(state_token_valid(e->original) && state_token_valid(e->written));
+		FUZZ_CHECK(value_is_token(e->smmu) && value_is_token(e->attr));
+		FUZZ_CHECK(value_is_token(e->original) && value_is_token(e->written));
 		FUZZ_CHECK(state_get(s, e->smmu, e->attr) == e);
 	}
 	FUZZ_CHECK(state_format(s, &out) == 0);

@@ -171,7 +171,7 @@ static void check_topology(const Topology *t, const char *name)
 
 	FUZZ_CHECK(t->n_smmus <= 1);
 	FUZZ_CHECK(t->n_nodes >= 1);
-	topology_host_facts(t, &host);
+	profile_host_facts(t, &host);
 	for (size_t i = 0; i < t->n_smmus; i++) {
 		const Smmu *s = &t->smmus[i];
 		SmmuFacts facts;
@@ -182,7 +182,7 @@ static void check_topology(const Topology *t, const char *name)
 		FUZZ_CHECK(s->n_groups <= s->n_devices);
 		for (size_t g = 0; g < s->n_groups; g++)
 			FUZZ_CHECK(topology_smmu_for_group(t, s->groups[g]) == s);
-		topology_smmu_facts(s, &facts);
+		profile_smmu_facts(s, &facts);
 		set = config_settings_for(config, &host, &facts, &profile);
 		FUZZ_CHECK(set);
 	}
@@ -214,7 +214,7 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 
 	FUZZ_CHECK(knobs_new(root, rundir, false, &ks) == 0);
 	if (ks->boot_id)
-		FUZZ_CHECK(state_token_valid(ks->boot_id));
+		FUZZ_CHECK(value_is_token(ks->boot_id));
 	r = knobs_recover(ks);
 	(void)r;
 	/* Every entry whose knob held exactly what smmud wrote has its original back. */
@@ -247,7 +247,7 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 			FUZZ_CHECK(k);
 			before[a] = first_line(k->path);
 			r = knobs_set(ks, k, a == KNOB_THRESHOLD ? "16" : "deferred", "fuzz");
-			if (r == 0 && before[a] && state_token_valid(before[a]) &&
+			if (r == 0 && before[a] && value_is_token(before[a]) &&
 			    strlen(before[a]) < KNOB_VALUE_MAX)
 				check_knob_file(k, a == KNOB_THRESHOLD ? "16" : "deferred");
 		}

@@ -17,6 +17,7 @@
 #include "risk.h"
 #include "state.h"
 #include "topology.h"
+#include "values.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -70,11 +71,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(strlen(buf) <= d);
 		}
 		break;
-	case 3: /* group numbers, thresholds */
+	case 3: { /* group numbers, thresholds */
+		char canonical[KNOB_VALUE_MAX], again_value[KNOB_VALUE_MAX];
+		const char *reason = NULL;
+
 		r = safe_atou32(s, &u32);
 		if (r == 0)
 			FUZZ_CHECK(safe_atou64(s, &u64) == 0 && u64 == u32);
+		/* A threshold is taken in one form only, the one the kernel reads back. */
+		r = value_threshold(s, VALUE_ALLOW_KEEP, canonical, &reason);
+		FUZZ_CHECK(r == 0 || ((r == -EINVAL || r == -ERANGE) && reason));
+		if (r == 0) {
+			FUZZ_CHECK(value_threshold(canonical, VALUE_ALLOW_KEEP, again_value, &reason) == 0);
+			FUZZ_CHECK(streq(canonical, again_value) && value_is_token(canonical));
+			if (all_digits(s)) {
+				FUZZ_CHECK(safe_atou64(canonical, &u64) == 0 && u64 <= VALUE_THRESHOLD_MAX);
+				FUZZ_CHECK(canonical[0] != '0' || canonical[1] == 0);
+			} else
+				FUZZ_CHECK(streq(canonical, s));
+		}
 		break;
+	}
 	case 4: /* numa_node */
 		r = safe_atoi(s, &i);
 		if (r == 0) {
@@ -113,11 +130,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 8: /* names from machined, state tokens, API names */
 		if (machine_name_is_valid(s))
 			FUZZ_CHECK(*s && strlen(s) <= 255);
-		if (state_token_valid(s))
+		if (value_is_token(s))
 			FUZZ_CHECK(!strchr(s, '/') && !streq(s, "..") && !streq(s, "."));
 		i = knob_attr_from_string(s);
 		if (i >= 0)
 			FUZZ_CHECK(streq(knob_attr_to_string((KnobAttr)i), s));
+		{
+			const char *reason = NULL;
+			KnobAttr a;
+
+			/* Every sysfs name is a knob name; the short ones are the only others. */
+			if (value_knob_name(s, &a, &reason) == 0)
+				FUZZ_CHECK(i == (int)a || streq(s, "threshold") || streq(s, "teardown-mode"));
+			else
+				FUZZ_CHECK(i < 0 && reason);
+		}
 		i = policy_override_from_string(s);
 		if (i >= 0)
 			FUZZ_CHECK(streq(policy_override_to_string((PolicyOverride)i), s));

@@ -7,6 +7,7 @@
  * Usage: gen-seeds DIR (make fuzz-seeds writes tests/fuzz/corpus/).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <linux/acct.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
+#include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/taskstats.h>
 #include <netlink/genl/genl.h>
@@ -67,6 +69,46 @@ static void taskstats_seed(const char *name, int nest, int idattr, uint32_t id, 
 	nlh = nlmsg_hdr(msg);
 	write_seed("taskstats", name, fam, sizeof(fam), nlh, nlh->nlmsg_len);
 	nlmsg_free(msg);
+}
+
+/*
+ * As kernel/taskstats.c lays them out (nests without NLA_F_NESTED, no pad
+ * on 64-bit hosts): the shapes the exit filters drop what they may.  With
+ * tgid: the last thread of a group, PID and TGID records.
+ */
+static void taskstats_kernel_seed(const char *name, uint32_t pid, uint8_t flag, uint32_t tgid,
+				  bool tgid_record)
+{
+	uint8_t buf[1024], fam[2] = { FAMILY & 0xff, FAMILY >> 8 };
+	struct taskstats ts = { .version = TASKSTATS_VERSION };
+	uint16_t stats_len = NLA_HDRLEN + sizeof(ts), aggr_len = 2 * NLA_HDRLEN + 4 + stats_len;
+	struct nlmsghdr nlh = { .nlmsg_type = FAMILY, .nlmsg_seq = 7 };
+	struct genlmsghdr gh = { .cmd = TASKSTATS_CMD_NEW, .version = TASKSTATS_GENL_VERSION };
+	size_t n = sizeof(nlh);
+
+	for (int r = 0; r < 1 + tgid_record; r++) {
+		struct nlattr aggr = { aggr_len, r ? TASKSTATS_TYPE_AGGR_TGID : TASKSTATS_TYPE_AGGR_PID };
+		struct nlattr id = { NLA_HDRLEN + 4, r ? TASKSTATS_TYPE_TGID : TASKSTATS_TYPE_PID };
+		struct nlattr st = { stats_len, TASKSTATS_TYPE_STATS };
+		uint32_t v = r ? tgid : pid;
+
+		if (r == 0) {
+			memcpy(buf + n, &gh, sizeof(gh));
+			n += sizeof(gh);
+		}
+		ts.ac_flag = r ? 0 : flag;
+		ts.ac_pid = v;
+		ts.ac_tgid = tgid;
+		memcpy(buf + n, &aggr, sizeof(aggr));
+		memcpy(buf + n + NLA_HDRLEN, &id, sizeof(id));
+		memcpy(buf + n + 2 * NLA_HDRLEN, &v, sizeof(v));
+		memcpy(buf + n + 2 * NLA_HDRLEN + 4, &st, sizeof(st));
+		memcpy(buf + n + 3 * NLA_HDRLEN + 4, &ts, sizeof(ts));
+		n += aggr_len;
+	}
+	nlh.nlmsg_len = (uint32_t)n;
+	memcpy(buf, &nlh, sizeof(nlh));
+	write_seed("taskstats", name, fam, sizeof(fam), buf, n);
 }
 
 static void connector_seed(const char *name, uint32_t what, pid_t pid, pid_t tgid, uint32_t seq,
@@ -127,6 +169,9 @@ int main(int argc, char **argv)
 	/* An old kernel's struct (version 8, no ac_tgid). */
 	taskstats_seed("pid-v8-short", TASKSTATS_TYPE_AGGR_PID, TASKSTATS_TYPE_PID, 777, 8, 0, 0,
 		       offsetof(struct taskstats, ac_tgid));
+	taskstats_kernel_seed("kernel-group-death", 4242, AGROUP, 4242, false);
+	taskstats_kernel_seed("kernel-thread", 4250, 0, 4242, false);
+	taskstats_kernel_seed("kernel-last-thread", 4250, AGROUP, 4242, true);
 	/* A PID record without its struct: malformed. */
 	taskstats_seed("pid-no-stats", TASKSTATS_TYPE_AGGR_PID, TASKSTATS_TYPE_PID, 99,
 		       TASKSTATS_VERSION, AGROUP, 99, 0);

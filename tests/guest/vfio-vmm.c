@@ -111,6 +111,7 @@ struct opts {
 	bool selftest;
 	const char *probe;
 	const char *inject;
+	const char *pattern_file;
 };
 
 struct vdev {
@@ -1354,6 +1355,22 @@ static int run_selftest(const struct opts *o, uint64_t seed)
 	return ret ? ret : bad ? -EIO : 0;
 }
 
+/* --pattern-file PATH: the page --probe expects a stale read to return at --iova. */
+static int write_pattern_file(const struct opts *o, uint64_t seed)
+{
+	uint8_t page[PAGE_4K];
+	FILE *f = fopen(o->pattern_file, "we");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	fill_pattern(page, seed, o->iova);
+	n = fwrite(page, 1, sizeof(page), f);
+	if (fclose(f) != 0 || n != sizeof(page))
+		return -EIO;
+	return 0;
+}
+
 /* --probe IOVA[,IOVA...]: read old IOVAs from a fresh container. */
 static int run_probe(struct opts *o, uint64_t seed)
 {
@@ -1392,6 +1409,9 @@ static void usage(FILE *f)
 		"  --rounds-file PATH  live: keep the number of rounds done in PATH\n"
 		"  --selftest          show the DMA-after-unmap check can fail\n"
 		"  --probe IOVA[,..]   read IOVAs from a fresh container; must fault\n"
+		"  --pattern-file PATH write the 4 KiB page a VMM with --seed has at --iova\n"
+		"                      to PATH (no device: for another VMM to load, such as\n"
+		"                      QEMU's -device loader, and --probe to look for)\n"
 		"  --seed N            pattern seed (default: from pid and time)\n"
 		"  --inject FILE       write 1 to FILE for the teardown step, 0 after it\n"
 		"                      (unmap/close/detach: a test-only kernel bug switch)\n");
@@ -1427,6 +1447,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		{ "rounds-file", required_argument, NULL, 'R' },
 		{ "selftest", no_argument, NULL, 'S' },
 		{ "probe", required_argument, NULL, 'P' },
+		{ "pattern-file", required_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 'x' },
 		{ "inject", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1451,6 +1472,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		case 'R': o->rounds_file = optarg; break;
 		case 'S': o->selftest = o->dma_check = true; break;
 		case 'P': o->probe = optarg; break;
+		case 'F': o->pattern_file = optarg; break;
 		case 'x': *seed = strtoull(optarg, NULL, 0); break;
 		case 'I': o->inject = optarg; break;
 		case 'l':
@@ -1475,6 +1497,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		default: return -EINVAL;
 		}
 	}
+	if (o->pattern_file)
+		return optind == argc && o->iova % PAGE_4K == 0 ? 0 : -EINVAL;
 	if (optind != argc || (!o->bdf && o->group < 0) || !o->size || o->size % HUGE_2M ||
 	    (o->chunk && o->chunk % HUGE_2M) || o->iova % HUGE_2M || !o->iterations ||
 	    !o->dma_every || o->dma_pages < 1 || o->dma_pages > 8 ||
@@ -1542,7 +1566,9 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	printf("seed=0x%" PRIx64 "\n", seed);
 
-	if (o.probe)
+	if (o.pattern_file)
+		ret = write_pattern_file(&o, seed);
+	else if (o.probe)
 		ret = run_probe(&o, seed);
 	else if (o.selftest)
 		ret = run_selftest(&o, seed);

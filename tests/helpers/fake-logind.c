@@ -12,6 +12,10 @@
  *   QueueJob(s unit) -> b: like systemd, emits JobNew(uos) only if some
  *     client has called Subscribe(), and says whether it did, so a test
  *     catches a client that forgot to subscribe;
+ *   SetUnitState(s unit, s active_state) -> b: the unit's ActiveState (its
+ *     object, org.freedesktop.systemd1.Unit on the path systemd gives it, is
+ *     made at the first call); like systemd, PropertiesChanged only if some
+ *     client has subscribed, and says whether it was sent;
  *   Subscribers() -> u: how many clients are subscribed.
  * Writes "ready\n" on FD (default stdout) once it owns its names; exits 0
  * on SIGTERM or SIGINT.
@@ -27,6 +31,16 @@
 #include "lib/fake-bus.h"
 
 #define MAX_SUBSCRIBERS 64
+#define MAX_UNITS 64
+
+typedef struct FakeUnit {
+	char *id;
+	char *path;
+	char *active_state;
+} FakeUnit;
+
+static FakeUnit units[MAX_UNITS];
+static unsigned n_units;
 
 static char *subscribers[MAX_SUBSCRIBERS];
 static unsigned n_subscribers;
@@ -105,6 +119,61 @@ static int control_queue_job(sd_bus_message *msg, void *userdata, sd_bus_error *
 	return sd_bus_reply_method_return(msg, "b", 1);
 }
 
+static const sd_bus_vtable unit_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Id", "s", NULL, offsetof(FakeUnit, id), SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("ActiveState", "s", NULL, offsetof(FakeUnit, active_state),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_VTABLE_END
+};
+
+static int control_set_unit_state(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	sd_bus *bus = sd_bus_message_get_bus(msg);
+	const char *id, *state;
+	FakeUnit *u = NULL;
+	char *copy;
+	int r;
+
+	r = sd_bus_message_read(msg, "ss", &id, &state);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n_units && !u; i++)
+		if (strcmp(units[i].id, id) == 0)
+			u = &units[i];
+	if (!u) {
+		if (n_units >= MAX_UNITS)
+			return -ENOSPC;
+		u = &units[n_units];
+		u->id = strdup(id);
+		if (!u->id)
+			return -ENOMEM;
+		r = sd_bus_path_encode("/org/freedesktop/systemd1/unit", id, &u->path);
+		if (r >= 0)
+			r = sd_bus_add_object_vtable(bus, NULL, u->path, "org.freedesktop.systemd1.Unit",
+						     unit_vtable, u);
+		if (r < 0) {
+			free(u->id);
+			free(u->path);
+			*u = (FakeUnit){};
+			return r;
+		}
+		n_units++;
+	}
+	copy = strdup(state);
+	if (!copy)
+		return -ENOMEM;
+	free(u->active_state);
+	u->active_state = copy;
+	if (n_subscribers == 0)
+		return sd_bus_reply_method_return(msg, "b", 0);
+	r = sd_bus_emit_properties_changed(bus, u->path, "org.freedesktop.systemd1.Unit",
+					   "ActiveState", NULL);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(msg, "b", 1);
+}
+
 static int control_subscribers(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	return sd_bus_reply_method_return(msg, "u", n_subscribers);
@@ -129,6 +198,7 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_METHOD("PrepareForShutdown", "b", "", control_prepare, 0),
 	SD_BUS_METHOD("QueueJob", "s", "b", control_queue_job, 0),
 	SD_BUS_METHOD("Subscribers", "", "u", control_subscribers, 0),
+	SD_BUS_METHOD("SetUnitState", "ss", "b", control_set_unit_state, 0),
 	SD_BUS_VTABLE_END
 };
 
@@ -187,6 +257,11 @@ int main(int argc, char **argv)
 	r = fake_bus_serve(event, ready_fd);
 	for (unsigned i = 0; i < n_subscribers; i++)
 		free(subscribers[i]);
+	for (unsigned i = 0; i < n_units; i++) {
+		free(units[i].id);
+		free(units[i].path);
+		free(units[i].active_state);
+	}
 	sd_bus_flush_close_unref(bus);
 	sd_event_unref(event);
 	return r < 0 ? 1 : 0;

@@ -11,7 +11,8 @@
  *   org.freedesktop.machine1.Manager: ListMachines, GetMachine,
  *     GetMachineByPID; signals MachineNew, MachineRemoved;
  *   org.freedesktop.machine1.Machine on each machine's object: Name,
- *     Class, Service, Leader;
+ *     Class, Service, Leader, Unit ("machine-NAME.scope", as machined
+ *     names the scopes it creates, NAME unescaped);
  * and, for the test, org.smmud.test.FakeMachined on /org/freedesktop/machine1:
  *   Register(s name, u leader), Unregister(s name): change and signal;
  *   RegisterSilently(su), UnregisterSilently(s): change without a signal
@@ -40,6 +41,7 @@ typedef struct FakeMachine {
 	char *path;
 	char *class;
 	char *service;
+	char *unit;
 	uint32_t leader;
 	sd_bus_slot *slot;
 } FakeMachine;
@@ -54,6 +56,7 @@ static const sd_bus_vtable machine_vtable[] = {
 	SD_BUS_PROPERTY("Service", "s", NULL, offsetof(FakeMachine, service),
 			SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Leader", "u", NULL, offsetof(FakeMachine, leader), SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Unit", "s", NULL, offsetof(FakeMachine, unit), SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_VTABLE_END
 };
 
@@ -75,6 +78,7 @@ static void machine_free(FakeMachine *m)
 	free(m->path);
 	free(m->class);
 	free(m->service);
+	free(m->unit);
 	free(m);
 }
 
@@ -94,8 +98,10 @@ static int add_machine(sd_bus *bus, const char *name, uint32_t leader, bool sign
 	m->class = strdup("vm");
 	m->service = strdup("fake-machined");
 	m->leader = leader;
+	if (asprintf(&m->unit, "machine-%s.scope", name) < 0)
+		m->unit = NULL;
 	r = sd_bus_path_encode(PATH "/machine", name, &m->path);
-	if (r < 0 || !m->name || !m->class || !m->service) {
+	if (r < 0 || !m->name || !m->class || !m->service || !m->unit) {
 		machine_free(m);
 		return r < 0 ? r : -ENOMEM;
 	}

@@ -8,7 +8,7 @@
  *
  *   fake-vmm [--open PATH]... [--mlock BYTES] [--threads N]
  *            [--duration SECONDS] [--ready-fd FD] [--exit-code N]
- *            [--close-on-usr2]
+ *            [--close-on-usr2] [--open-on-usr2 PATH]...
  *
  * Ready: one line "ready <pid>\n" on stdout (or on --ready-fd), written
  * after every file is open and the memory locked, so a test waits on a
@@ -19,6 +19,10 @@
  * --close-on-usr2: SIGUSR2 closes every --open file and it runs on (a
  * VMM's graceful shutdown: its VFIO files go before the process), and
  * says "closed <pid>\n" where it said ready.
+ *
+ * --open-on-usr2 PATH: SIGUSR2 opens PATH (and keeps it open) and it runs
+ * on: a process smmud has known for long that becomes a VFIO user (a VM
+ * whose first device is hot-plugged); it says "opened <pid>\n".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +60,8 @@ static int parse_ulong(const char *s, unsigned long *ret)
 static void usage(void)
 {
 	fprintf(stderr, "usage: fake-vmm [--open PATH]... [--mlock BYTES] [--threads N] "
-			"[--duration SECONDS] [--ready-fd FD] [--exit-code N] [--close-on-usr2]\n");
+			"[--duration SECONDS] [--ready-fd FD] [--exit-code N] [--close-on-usr2]\n"
+			"                [--open-on-usr2 PATH]...\n");
 }
 
 int main(int argc, char **argv)
@@ -69,11 +74,14 @@ int main(int argc, char **argv)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "exit-code", required_argument, NULL, 'e' },
 		{ "close-on-usr2", no_argument, NULL, 'c' },
+		{ "open-on-usr2", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	unsigned long lock_bytes = 0, threads = 0, duration = 0, ready_fd = 1, exit_code = 0;
 	int open_fds[MAX_OPEN], n_open = 0;
+	const char *late[MAX_OPEN];
+	int n_late = 0;
 	bool close_on_usr2 = false;
 	struct timespec timeout;
 	sigset_t mask;
@@ -86,7 +94,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	while ((c = getopt_long(argc, argv, "o:m:t:d:r:e:ch", opts, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "o:O:m:t:d:r:e:ch", opts, NULL)) >= 0) {
 		unsigned long v;
 
 		switch (c) {
@@ -109,6 +117,13 @@ int main(int argc, char **argv)
 		}
 		case 'c':
 			close_on_usr2 = true;
+			break;
+		case 'O':
+			if (n_late == MAX_OPEN) {
+				fprintf(stderr, "fake-vmm: more than %d files\n", MAX_OPEN);
+				return 2;
+			}
+			late[n_late++] = optarg;
 			break;
 		case 'm':
 		case 't':
@@ -138,7 +153,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc) {
+	if (optind < argc || (close_on_usr2 && n_late > 0)) {
 		usage();
 		return 2;
 	}
@@ -164,14 +179,14 @@ int main(int argc, char **argv)
 	}
 
 	/* Without the option SIGUSR2 kills, as before. */
-	if (close_on_usr2) {
+	if (close_on_usr2 || n_late > 0) {
 		sigaddset(&mask, SIGUSR2);
 		sigprocmask(SIG_BLOCK, &mask, NULL);
 	}
 
 	dprintf((int)ready_fd, "ready %d\n", (int)getpid());
 	/* Kept for "closed": a reader waiting for EOF wants the option off. */
-	if (ready_fd != 1 && !close_on_usr2)
+	if (ready_fd != 1 && !close_on_usr2 && n_late == 0)
 		close((int)ready_fd);
 
 	/* The duration counts from ready, whatever SIGUSR2 does meanwhile. */
@@ -196,6 +211,17 @@ int main(int argc, char **argv)
 			continue;
 		if (sig != SIGUSR2)
 			break;
+		if (n_late > 0) {
+			for (int i = 0; i < n_late && n_open < MAX_OPEN; i++) {
+				int fd = open(late[i], O_RDONLY | O_CLOEXEC);
+
+				if (fd >= 0)
+					open_fds[n_open++] = fd;
+			}
+			n_late = 0;
+			dprintf((int)ready_fd, "opened %d\n", (int)getpid());
+			continue;
+		}
 		for (int i = 0; i < n_open; i++)
 			close(open_fds[i]);
 		n_open = 0;

@@ -11,7 +11,11 @@
  *                           not write still reads)
  *   write ERRNO SUBSTRING   open() succeeds, every write() to that fd fails
  *   rcvbuf BYTES -          setsockopt(SO_RCVBUF[FORCE]) asks for BYTES instead
+ *   filter ERRNO -          setsockopt(SO_ATTACH_FILTER) fails (the kernel refuses
+ *                           smmud's exit filter)
  *
+ * No rule, and no fault: every fsync() and fdatasync() is noted too, as
+ * "fsync 0 fdN", so a test can tell that none was made.
  * ERRNO is a name (EIO, EACCES, ENOENT, ENOSPC, EROFS).  Every injected
  * fault is appended as one line to $FAULTINJECT_LOG (if set), so a test
  * can count them.  Only the calls smmud makes through the PLT are seen
@@ -38,6 +42,8 @@ int __openat_2(int dirfd, const char *path, int flags);
 ssize_t write(int fd, const void *buf, size_t n);
 int close(int fd);
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int fsync(int fd);
+int fdatasync(int fd);
 
 #define MAX_FD 65536
 static volatile int fd_fault[MAX_FD]; /* errno for write(), 0: none */
@@ -272,5 +278,30 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		note("rcvbuf", NULL, b);
 		return real(fd, level, name, &small, len);
 	}
+	if (level == SOL_SOCKET && name == SO_ATTACH_FILTER && (b = rule_for("filter", NULL)) > 0) {
+		note("filter", NULL, b);
+		errno = (int)b;
+		return -1;
+	}
 	return real(fd, level, name, val, len);
+}
+
+static int synced(int fd, const char *name)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
+	char what[32];
+
+	snprintf(what, sizeof(what), "fd%d", fd);
+	note("fsync", what, 0);
+	return real(fd);
+}
+
+int fsync(int fd)
+{
+	return synced(fd, "fsync");
+}
+
+int fdatasync(int fd)
+{
+	return synced(fd, "fdatasync");
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The mass VM shutdown scenario, guest side (a case of the test bench: the
-# host packs it as /tests/cases/scenario.sh, see tests/scenario/run-config).
+# host packs it as /tests/cases/scenario.sh, see tests/scenario/run-config;
+# with SC_HOST=1 it runs as a case of the deployed host image instead).
 #
 # Parameters come from the kernel command line (smmud.sc_NAME=VALUE):
 #   config   1..6 (tests/scenario/run-config lists them)
@@ -33,7 +34,11 @@ for w in $(cat /proc/cmdline); do
 	esac
 done
 say() { echo "SCENARIO $*"; }
-say "params config=$config k=$k m=$m phases=$phases syn=$syn space=$space quiet=$quiet storm=$storm"
+# The deployed host image (systemd as PID 1, smmud from its package) or
+# the busybox guest.
+host=0
+[ "$(cat /proc/1/comm)" = systemd ] && host=1
+say "params host=$host config=$config k=$k m=$m phases=$phases syn=$syn space=$space quiet=$quiet storm=$storm"
 
 sys=$(ls -d /sys/class/iommu/*/arm-smmu-v3 2>/dev/null | head -n1)
 dbg=$(ls -d /sys/kernel/debug/iommu/arm-smmu-v3/* 2>/dev/null | head -n1)
@@ -105,7 +110,60 @@ live_cont() { kill -CONT "$live_pid"; }
 begin() { live_stop; marker "$1"; snap "$2"; live_cont; }
 end() { live_stop; snap "$1"; marker "$2"; live_cont; }
 
+# ---- smmud (configurations 4 and 5) -------------------------------------------
+# In the busybox guest smmud starts by hand once the VMMs are mapped; on
+# the deployed host image it is installed from its package before any VM
+# starts, as on a real host, and finds them as they open their VFIO files.
+smmud_pid= mon_pid= monj_pid=
+start_smmud() {
+	if [ "$host" = 1 ]; then
+		deb=$(ls /bench/debs/smmud_*_arm64.deb | grep -v '+bench' | head -n1)
+		apt-get install -y "$deb" >/tmp/apt.log 2>&1 || { sed 's/^/  /' /tmp/apt.log; not_ok "apt install ./$(basename "$deb")" "see above"; }
+		i=0
+		until [ "$(systemctl show -p SubState --value smmud.service)" = running ]; do
+			i=$((i + 1)); [ $i -lt 300 ] || break; sleep 0.1
+		done
+		smmud_pid=$(systemctl show -p MainPID --value smmud.service)
+		# What an operator sees first.
+		systemctl status --no-pager smmud.service 2>&1 | while IFS= read -r l; do echo "OPERATOR $l"; done
+		smmuctl status 2>&1 | while IFS= read -r l; do echo "OPERATOR $l"; done
+	else
+		mkdir -p /run/smmud
+		# No /etc/smmud in the guest: the compiled-in defaults (what
+		# conf/smmud.conf documents), at the unit's Nice= (no systemd here).
+		# (busybox here has renice, not nice.)
+		sh -c 'renice -n "$0" -p $$ >/dev/null && exec "$@"' "$nice" \
+			smmud --no-bus --log-level=info >/tmp/smmud.log 2>&1 &
+		smmud_pid=$!
+	fi
+	i=0
+	until smmuctl --json status >/tmp/status.json 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
+	done
+	check "smmud runs at the unit's Nice=$nice" "$(cut -d' ' -f19 "/proc/$smmud_pid/stat" 2>/dev/null)" = "$nice"
+	smmuctl --json monitor >/tmp/monitor.json 2>&1 &
+	monj_pid=$!
+	if [ "$monitor" = 1 ]; then
+		smmuctl monitor 2>&1 | while IFS= read -r l; do echo "MONITOR $l"; done &
+		mon_pid=$!
+	fi
+}
+# wait_smmud_tracks N: until smmud lists N VMs (the live VM and the VMMs).
+wait_smmud_tracks() {
+	i=0
+	while :; do
+		smmuctl --json status >/tmp/status.json 2>/dev/null || true
+		nvm=$(grep -o '"pinned_bytes"' /tmp/status.json 2>/dev/null | wc -l)
+		[ "$nvm" -ge "$1" ] || [ $i -ge 100 ] || { i=$((i + 1)); sleep 0.1; continue; }
+		break
+	done
+	check "smmud tracks the live VM and the $k VMMs ($nvm VMs)" "$nvm" -ge "$1"
+	say "smmud vms=$nvm"
+}
 # ---- the live VM -------------------------------------------------------------
+if [ "$host" = 1 ] && { [ "$config" = 4 ] || [ "$config" = 5 ]; }; then
+	start_smmud
+fi
 before=$( [ -n "$dbg" ] && sed -n 's/.* asid=\([0-9]*\) .*/\1/p' "$dbg/domains" | tr '\n' ' ')
 rm -f /tmp/live.ready
 vfio-vmm --bdf "$1" --layout thp --live 0 --dma-every 1 --dma-check \
@@ -151,37 +209,10 @@ if echo "$phases" | grep -q storm; then
 	fi
 fi
 
-# ---- smmud (configurations 4 and 5) -------------------------------------------
-smmud_pid= mon_pid= monj_pid=
+# ---- smmud tracks them (configurations 4 and 5) ----------------------------------
 if [ "$config" = 4 ] || [ "$config" = 5 ]; then
-	mkdir -p /run/smmud
-	# No /etc/smmud in the guest: the compiled-in defaults (what
-	# conf/smmud.conf documents), at the unit's Nice= (no systemd here).
-	# (busybox here has renice, not nice.)
-	sh -c 'renice -n "$0" -p $$ >/dev/null && exec "$@"' "$nice" \
-		smmud --no-bus --log-level=info >/tmp/smmud.log 2>&1 &
-	smmud_pid=$!
-	i=0
-	until smmuctl --json status >/tmp/status.json 2>/dev/null; do
-		i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
-	done
-	check "smmud runs at the unit's Nice=$nice" "$(cut -d' ' -f19 "/proc/$smmud_pid/stat" 2>/dev/null)" = "$nice"
-	smmuctl --json monitor >/tmp/monitor.json 2>&1 &
-	monj_pid=$!
-	if [ "$monitor" = 1 ]; then
-		smmuctl monitor 2>&1 | while IFS= read -r l; do echo "MONITOR $l"; done &
-		mon_pid=$!
-	fi
-	# Wait until smmud tracks every VMM (it scans /proc at start).
-	i=0
-	while :; do
-		smmuctl --json status >/tmp/status.json 2>/dev/null || true
-		nvm=$(grep -o '"pinned_bytes"' /tmp/status.json 2>/dev/null | wc -l)
-		[ "$nvm" -ge $((k + 1)) ] || [ $i -ge 100 ] || { i=$((i + 1)); sleep 0.1; continue; }
-		break
-	done
-	check "smmud tracks the live VM and the $k VMMs ($nvm VMs)" "$nvm" -ge $((k + 1))
-	say "smmud vms=$nvm"
+	[ "$host" = 1 ] || start_smmud
+	wait_smmud_tracks $((k + 1))
 fi
 
 # ---- phase: before the storm (the live VM alone) ---------------------------------
@@ -262,8 +293,13 @@ live_rc=$?
 say "live rc=$live_rc rounds=$(kv /tmp/live.out live_rounds) checks=$(kv /tmp/live.out live_dma_checks) failures=$(kv /tmp/live.out live_failures) stale=$(grep -c '^live_stale=' /tmp/live.out) unmap_us=$(kv /tmp/live.out live_unmap_us_median) unmap_us_max=$(kv /tmp/live.out live_unmap_us_max) map_us=$(kv /tmp/live.out live_map_us_median)"
 check "live VM: every DMA check held (failures=$(kv /tmp/live.out live_failures))" "$live_rc" = 0
 if [ -n "$smmud_pid" ]; then
-	kill -TERM "$smmud_pid"
-	wait "$smmud_pid"
+	if [ "$host" = 1 ]; then
+		systemctl stop smmud.service
+		journalctl -u smmud.service -b -o cat --no-pager >/tmp/smmud.log
+	else
+		kill -TERM "$smmud_pid"
+		wait "$smmud_pid"
+	fi
 	say "knobs-restored inv_threshold=$(knob inv_threshold) teardown_mode=$(knob teardown_mode)"
 	kill "$monj_pid" 2>/dev/null
 	[ -n "$mon_pid" ] && kill "$mon_pid" 2>/dev/null

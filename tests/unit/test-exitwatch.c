@@ -455,17 +455,25 @@ static void reap(pid_t pid)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 }
 
+/* A child that exits at once, reaped: its pid. */
+static pid_t exit_one(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	reap(pid);
+	return pid;
+}
+
 static void test_real_single(void **state)
 {
 	Real *r = *state;
 	pid_t pid;
 
 	require_source(r);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	reap(pid);
+	pid = exit_one();
 	run_until(r, seen_pred, pid);
 	assert_int_equal(count(pid, r->src), 1);
 }
@@ -541,13 +549,8 @@ static void test_real_lost(void **state)
 	assert_true(fd >= 0);
 	/* The kernel rounds 1 up to its minimum: two or three messages. */
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tiny, sizeof(tiny)), 0);
-	for (int i = 0; i < 64; i++) {
-		pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0)
-			_exit(0);
-		reap(pid);
-	}
+	for (int i = 0; i < 64; i++)
+		exit_one();
 	run_until(r, lost_pred, 0);
 	assert_true(seen.lost[r->src] >= 1);
 
@@ -555,13 +558,157 @@ static void test_real_lost(void **state)
 	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)), 0);
 	while (sd_event_run(r->event, 0) > 0)
 		;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	reap(pid);
+	pid = exit_one();
 	run_until(r, seen_pred, pid);
 	assert_int_equal(count(pid, r->src), 1);
+}
+
+/* Nothing queued on the socket: the kernel dropped it, nobody was woken. */
+static bool queue_empty(Real *r)
+{
+	char buf[64];
+
+	return recv(exitwatch_fd(r->watch, r->src), buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	       errno == EAGAIN;
+}
+
+static pid_t fork_waiting(int *ret_go)
+{
+	int go[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) < 0 ? 1 : 0);
+	}
+	close(go[0]);
+	*ret_go = go[1];
+	return pid;
+}
+
+/* With a filter, the kernel keeps the watched group's exit and drops the others. */
+static void test_real_filtered(void **state)
+{
+	Real *r = *state;
+	pid_t watched, other, pids[2];
+	int go;
+
+	require_source(r);
+	watched = fork_waiting(&go);
+	pids[0] = 1; /* never exits: the set may hold more than the one */
+	pids[1] = watched;
+	assert_int_equal(exitwatch_set_filter(r->watch, pids, 2, false), 0);
+	assert_true(exitwatch_filtered(r->watch, r->src));
+	/* What the host's other processes queued before the filter, out of the way. */
+	while (sd_event_run(r->event, 0) > 0)
+		;
+	seen.n = 0;
+
+	/* A hundred exits of processes nobody watches: not one queued. */
+	for (int i = 0; i < 100; i++)
+		other = exit_one();
+	assert_true(queue_empty(r));
+
+	close(go);
+	reap(watched);
+	run_until(r, seen_pred, watched);
+	assert_int_equal(count(watched, r->src), 1);
+	assert_int_equal(count(other, r->src), 0);
+	assert_int_equal(seen.n, 1);
+
+	/* Every group's death: the next one is heard again. */
+	assert_int_equal(exitwatch_set_filter(r->watch, NULL, 0, true), 0);
+	other = exit_one();
+	run_until(r, seen_pred, other);
+	assert_int_equal(count(other, r->src), 1);
+
+	/* No VM: nothing at all. */
+	assert_int_equal(exitwatch_set_filter(r->watch, pids, 0, false), 0);
+	exit_one();
+	assert_true(queue_empty(r));
+}
+
+static void *thread_wait(void *arg)
+{
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* A watched multi-threaded group: its death once, its threads' exits never queued. */
+static void test_real_filtered_threads(void **state)
+{
+	Real *r = *state;
+	pid_t pid;
+	int go[2], ready[2];
+	char c;
+
+	require_source(r);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pthread_t t[4];
+
+		close(go[1]);
+		close(ready[0]);
+		/* Four threads alive when the group dies: each exit is a message. */
+		for (int i = 0; i < 4; i++)
+			if (pthread_create(&t[i], NULL, thread_wait, NULL) != 0)
+				_exit(21);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) < 0)
+			_exit(23);
+		exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	assert_int_equal(exitwatch_set_filter(r->watch, &pid, 1, false), 0);
+	while (sd_event_run(r->event, 0) > 0)
+		;
+	seen.n = 0;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(go[1]);
+	reap(pid);
+	/*
+	 * Both sources queue before the parent is woken: read the socket
+	 * here, not through the watch.  Five exits (four threads, then the
+	 * group), one datagram: the group's.
+	 */
+	for (;;) {
+		union {
+			struct nlmsghdr h;
+			uint8_t b[8192];
+		} buf;
+		ssize_t n = recv(exitwatch_fd(r->watch, r->src), &buf, sizeof(buf), MSG_DONTWAIT);
+		ProcConnectorEvent ev;
+		pid_t tgid;
+
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			break;
+		}
+		if (r->src == EXIT_SOURCE_TASKSTATS) {
+			if (buf.h.nlmsg_type == NLMSG_ERROR || buf.h.nlmsg_type == NLMSG_DONE)
+				continue;
+			/* The family id: the one the watch's parser takes (its first message's). */
+			assert_int_equal(taskstats_parse_exit(&buf, (size_t)n, buf.h.nlmsg_type, &tgid), 1);
+		} else {
+			assert_int_equal(proc_connector_parse(&buf, (size_t)n, &ev), 0);
+			if (ev.what == PROC_EVENT_NONE)
+				continue;
+			assert_true(proc_connector_event_is_group_exit(&ev));
+			tgid = ev.tgid;
+		}
+		assert_int_equal(tgid, pid);
+		seen.n++;
+	}
+	assert_int_equal(seen.n, 1);
 }
 
 static void test_sources_named(void **state)
@@ -632,6 +779,10 @@ int main(void)
 		REAL("proc_connector_single", test_real_single, setup_proc),
 		REAL("proc_connector_threads", test_real_threads, setup_proc),
 		REAL("proc_connector_lost", test_real_lost, setup_proc),
+		REAL("taskstats_filtered", test_real_filtered, setup_taskstats),
+		REAL("taskstats_filtered_threads", test_real_filtered_threads, setup_taskstats),
+		REAL("proc_connector_filtered", test_real_filtered, setup_proc),
+		REAL("proc_connector_filtered_threads", test_real_filtered_threads, setup_proc),
 	};
 
 	log_set_target_stderr(true);

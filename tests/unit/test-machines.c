@@ -184,9 +184,17 @@ static void test_lifecycle(void **state)
 	assert_int_equal(machinewatch_count(c->watch), 2);
 }
 
+static bool unit_known(void *arg)
+{
+	Ctx *c = arg;
+
+	return machinewatch_leader_for_unit(c->watch, "machine-b.scope") == 200;
+}
+
 static void test_present_at_start(void **state)
 {
 	Ctx *c = *state;
+	pid_t leaders[4] = {};
 
 	c->machined = start_machined(c, "--machine=a=100", "--machine=b=200");
 	assert_int_equal(machinewatch_new(c->bus.bus, c->bus.event, NULL, NULL, &c->watch), 0);
@@ -195,6 +203,16 @@ static void test_present_at_start(void **state)
 	assert_null(machinewatch_name_for_pid(c->watch, 300));
 	assert_null(machinewatch_name_for_pid(c->watch, 0));
 	assert_null(machinewatch_name_for_pid(c->watch, -1));
+
+	/* Each machine's unit: a job for it stops that machine's leader. */
+	assert_true(testbus_run_until(&c->bus, unit_known, c));
+	assert_int_equal(machinewatch_leader_for_unit(c->watch, "machine-a.scope"), 100);
+	assert_int_equal(machinewatch_leader_for_unit(c->watch, "machine-c.scope"), 0);
+	assert_int_equal(machinewatch_leader_for_unit(c->watch, NULL), 0);
+	assert_int_equal(machinewatch_leader_for_unit(NULL, "machine-a.scope"), 0);
+	assert_int_equal(machinewatch_leaders(c->watch, leaders, 1), 2);
+	assert_int_equal(machinewatch_leaders(c->watch, leaders, 4), 2);
+	assert_true((leaders[0] == 100 && leaders[1] == 200) || (leaders[0] == 200 && leaders[1] == 100));
 }
 
 static void test_names(void **state)

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "counters.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -70,9 +71,9 @@ static void test_counters_edge(void **state)
 {
 	unsigned n = 0;
 
-	metrics_parse_counters("", count_cb, &n);
-	metrics_parse_counters("a 1", count_cb, &n);          /* no final newline */
-	metrics_parse_counters("b -1\nc 99999999999999999999\n", count_cb, &n);
+	counters_parse("", count_cb, &n);
+	counters_parse("a 1", count_cb, &n);          /* no final newline */
+	counters_parse("b -1\nc 99999999999999999999\n", count_cb, &n);
 	assert_int_equal(n, 1);
 }
 

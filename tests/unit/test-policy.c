@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The storm policy: entering at the limit and not one exit earlier,
- * leaving after the hold time and not earlier, never flapping, shutdown
- * and overrides.  Time is an argument, so these tests never sleep.
+ * leaving after the hold time and not earlier, never flapping, stop jobs
+ * counted ahead of their exits and once, announced storms (shutdown,
+ * libvirt-guests, the operator's) and overrides.  Time is an argument, so
+ * these tests never sleep.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,8 +37,8 @@ static SmmuSettings settings(void)
 static void exit_and_decide(PolicySmmu *p, const SmmuSettings *s, uint64_t now, uint64_t bytes,
 			    PolicyDecision *d)
 {
-	assert_int_equal(policy_record_exit(p, s, now, bytes), 0);
-	policy_decide(p, s, false, now, d);
+	assert_int_equal(policy_record_exit(p, s, now, bytes, 0), 0);
+	policy_decide(p, s, NULL, now, d);
 }
 
 static void test_idle_is_baseline_without_deadline(void **state)
@@ -46,7 +48,7 @@ static void test_idle_is_baseline_without_deadline(void **state)
 	PolicyDecision d;
 
 	policy_smmu_init(&p);
-	policy_decide(&p, &s, false, T0, &d);
+	policy_decide(&p, &s, NULL, T0, &d);
 	assert_false(d.storm);
 	assert_int_equal(d.reason, POLICY_IDLE);
 	assert_ptr_equal(d.values, &s.baseline);
@@ -67,9 +69,9 @@ static void test_below_limit_ends_when_the_window_empties(void **state)
 	assert_int_equal(d.reason, POLICY_BELOW_LIMIT);
 	/* The newest exit leaves the window then (the daemon's arming ends). */
 	assert_int_equal(d.next_deadline, T0 + 500 * MS + 2 * S);
-	policy_decide(&p, &s, false, T0 + 500 * MS + 2 * S - 1, &d);
+	policy_decide(&p, &s, NULL, T0 + 500 * MS + 2 * S - 1, &d);
 	assert_int_equal(d.reason, POLICY_BELOW_LIMIT);
-	policy_decide(&p, &s, false, T0 + 500 * MS + 2 * S, &d);
+	policy_decide(&p, &s, NULL, T0 + 500 * MS + 2 * S, &d);
 	assert_int_equal(d.reason, POLICY_IDLE);
 	assert_false(d.storm);
 	assert_false(d.changed);
@@ -177,10 +179,10 @@ static void test_leaves_after_hold_time_exactly(void **state)
 	assert_int_equal(d.reason, POLICY_HOLD);
 	assert_int_equal(d.next_deadline, T0 + 15 * S);
 
-	policy_decide(&p, &s, false, T0 + 15 * S - 1, &d);
+	policy_decide(&p, &s, NULL, T0 + 15 * S - 1, &d);
 	assert_true(d.storm);
 	assert_false(d.changed);
-	policy_decide(&p, &s, false, T0 + 15 * S, &d);
+	policy_decide(&p, &s, NULL, T0 + 15 * S, &d);
 	assert_false(d.storm);
 	assert_true(d.changed);
 	assert_int_equal(d.reason, POLICY_QUIET);
@@ -206,13 +208,13 @@ static void test_never_flaps(void **state)
 		exit_and_decide(&p, &s, t, 0, &d);
 		flips += d.storm != storm;
 		storm = d.storm;
-		policy_decide(&p, &s, false, t + 350 * MS, &d);
+		policy_decide(&p, &s, NULL, t + 350 * MS, &d);
 		flips += d.storm != storm;
 		storm = d.storm;
 	}
 	assert_true(storm);
 	assert_int_equal(flips, 1);
-	policy_decide(&p, &s, false, T0 + 700 * S, &d);
+	policy_decide(&p, &s, NULL, T0 + 700 * S, &d);
 	assert_false(d.storm);
 	/* Right after leaving, one exit alone does not re-enter. */
 	exit_and_decide(&p, &s, T0 + 700 * S + 1, 0, &d);
@@ -240,6 +242,8 @@ static void test_window_ring_grows(void **state)
 	policy_smmu_done(&p);
 }
 
+static const PolicyHost shutdown = { .shutdown_until = USEC_INFINITY };
+
 static void test_shutdown_storms(void **state)
 {
 	SmmuSettings s = settings();
@@ -247,54 +251,243 @@ static void test_shutdown_storms(void **state)
 	PolicyDecision d;
 
 	policy_smmu_init(&p);
-	policy_decide(&p, &s, true, T0, &d);
+	policy_decide(&p, &s, &shutdown, T0, &d);
 	assert_true(d.storm);
+	assert_true(d.changed);
 	assert_int_equal(d.reason, POLICY_SHUTDOWN);
 	assert_ptr_equal(d.values, &s.storm);
+	assert_string_equal(d.why, "host shutdown announced");
+	assert_int_equal(d.next_deadline, UINT64_MAX);
+	assert_int_equal(p.storms_total, 1);
 	/* It never ends by itself: the host is going down. */
-	policy_decide(&p, &s, true, T0 + 3600 * S, &d);
+	policy_decide(&p, &s, &shutdown, T0 + 3600 * S, &d);
 	assert_true(d.storm);
+	assert_false(d.changed);
 
 	s.storm_on_shutdown = false;
-	policy_decide(&p, &s, true, T0 + 3600 * S, &d);
+	policy_decide(&p, &s, &shutdown, T0 + 3600 * S, &d);
 	assert_false(d.storm);
+	assert_int_equal(d.reason, POLICY_QUIET);
+	policy_smmu_done(&p);
+}
+
+static void test_cancelled_shutdown_holds_after_exits(void **state)
+{
+	SmmuSettings s = settings();
+	PolicyHost host = shutdown;
+	PolicySmmu p;
+	PolicyDecision d;
+
+	/* Cancelled with no exit: the storm ends at the cancel, not HoldTime later. */
+	policy_smmu_init(&p);
+	policy_decide(&p, &s, &host, T0, &d);
+	assert_true(d.storm);
+	host.shutdown_until = T0 + 5 * S;
+	policy_decide(&p, &s, &host, T0 + 5 * S - 1, &d);
+	assert_true(d.storm);
+	assert_int_equal(d.reason, POLICY_SHUTDOWN);
+	assert_int_equal(d.next_deadline, T0 + 5 * S);
+	policy_decide(&p, &s, &host, T0 + 5 * S, &d);
+	assert_false(d.storm);
+	assert_int_equal(d.reason, POLICY_QUIET);
+	policy_smmu_done(&p);
+
+	/* VMs were exiting: it holds HoldTime after the last, as any storm. */
+	policy_smmu_init(&p);
+	host = shutdown;
+	policy_decide(&p, &s, &host, T0, &d);
+	assert_int_equal(policy_record_exit(&p, &s, T0 + 4 * S, 0, 0), 0);
+	host.shutdown_until = T0 + 5 * S;
+	policy_decide(&p, &s, &host, T0 + 5 * S, &d);
+	assert_true(d.storm);
+	assert_int_equal(d.reason, POLICY_HOLD);
+	assert_non_null(strstr(d.why, "storm (host-shutdown) holds"));
+	assert_int_equal(d.next_deadline, T0 + 14 * S);
+	policy_decide(&p, &s, &host, T0 + 14 * S, &d);
+	assert_false(d.storm);
+	assert_int_equal(p.storms_total, 1);
+	policy_smmu_done(&p);
+}
+
+static void test_guests_stopping(void **state)
+{
+	SmmuSettings s = settings();
+	PolicyHost host = { .guests_until = USEC_INFINITY };
+	PolicySmmu p;
+	PolicyDecision d;
+
+	policy_smmu_init(&p);
+	policy_decide(&p, &s, &host, T0, &d);
+	assert_true(d.storm);
+	assert_int_equal(d.reason, POLICY_GUESTS_STOPPING);
+	assert_string_equal(d.why, "libvirt-guests is stopping every guest");
+	/* A shutdown too: the shutdown is named. */
+	host.shutdown_until = USEC_INFINITY;
+	policy_decide(&p, &s, &host, T0 + 1, &d);
+	assert_int_equal(d.reason, POLICY_SHUTDOWN);
+	host.shutdown_until = 0;
+	/* Done stopping the guests, after the last one exited: the usual hold. */
+	assert_int_equal(policy_record_exit(&p, &s, T0 + 2 * S, 0, 0), 0);
+	host.guests_until = T0 + 3 * S;
+	policy_decide(&p, &s, &host, T0 + 3 * S, &d);
+	assert_int_equal(d.reason, POLICY_HOLD);
+	policy_decide(&p, &s, &host, T0 + 12 * S, &d);
+	assert_false(d.storm);
+	policy_smmu_done(&p);
+
+	/* OnGuestsStop=no: nothing. */
+	s.storm_on_guests_stop = false;
+	policy_smmu_init(&p);
+	host.guests_until = USEC_INFINITY;
+	policy_decide(&p, &s, &host, T0, &d);
+	assert_false(d.storm);
+	assert_int_equal(d.reason, POLICY_IDLE);
+	policy_smmu_done(&p);
+}
+
+static void test_operator_announces_for_a_time(void **state)
+{
+	SmmuSettings s = settings();
+	PolicySmmu p;
+	PolicyDecision d;
+
+	policy_smmu_init(&p);
+	policy_announce(&p, T0, 30 * S);
+	policy_decide(&p, &s, NULL, T0, &d);
+	assert_true(d.storm);
+	assert_true(d.changed);
+	assert_int_equal(d.reason, POLICY_ANNOUNCED);
+	assert_string_equal(d.why, "storm announced by the operator for 30s");
+	assert_int_equal(d.next_deadline, T0 + 30 * S);
+	/* Ends by itself, exactly then, with no exit to hold it. */
+	policy_decide(&p, &s, NULL, T0 + 30 * S - 1, &d);
+	assert_true(d.storm);
+	policy_decide(&p, &s, NULL, T0 + 30 * S, &d);
+	assert_false(d.storm);
+	assert_true(d.changed);
+	assert_int_equal(d.reason, POLICY_QUIET);
+
+	/* Announced too short: the VMs still exiting hold it. */
+	policy_announce(&p, T0 + 100 * S, 5 * S);
+	policy_decide(&p, &s, NULL, T0 + 100 * S, &d);
+	assert_true(d.storm);
+	assert_int_equal(policy_record_exit(&p, &s, T0 + 104 * S, 0, 0), 0);
+	policy_decide(&p, &s, NULL, T0 + 105 * S, &d);
+	assert_true(d.storm);
+	assert_int_equal(d.reason, POLICY_HOLD);
+	assert_int_equal(d.next_deadline, T0 + 114 * S);
+	/* Withdrawn (storm auto): no trace of it, only the exits' hold. */
+	policy_announce(&p, T0 + 106 * S, 0);
+	policy_decide(&p, &s, NULL, T0 + 106 * S, &d);
+	assert_int_equal(d.reason, POLICY_HOLD);
+	policy_decide(&p, &s, NULL, T0 + 114 * S, &d);
+	assert_false(d.storm);
+	assert_int_equal(p.storms_total, 2);
+
+	/* An override wins over an announcement. */
+	policy_announce(&p, T0 + 200 * S, 60 * S);
+	policy_set_override(&p, OVERRIDE_BASELINE, NULL);
+	policy_decide(&p, &s, NULL, T0 + 200 * S, &d);
+	assert_false(d.storm);
+	assert_int_equal(d.reason, POLICY_FORCED_BASELINE);
+	policy_smmu_done(&p);
+}
+
+static void test_stop_jobs_count_ahead_and_once(void **state)
+{
+	SmmuSettings s = settings();
+	PolicySmmu p;
+	PolicyDecision d;
+
+	/* ExitLimit=3: three stop jobs storm before any VM exits. */
+	policy_smmu_init(&p);
+	assert_int_equal(policy_record_stop(&p, &s, T0, 1ULL << 30), 0);
+	assert_int_equal(policy_record_stop(&p, &s, T0 + 10 * MS, 1ULL << 30), 0);
+	policy_decide(&p, &s, NULL, T0 + 10 * MS, &d);
+	assert_false(d.storm);
+	assert_int_equal(d.reason, POLICY_BELOW_LIMIT);
+	assert_int_equal(policy_record_stop(&p, &s, T0 + 20 * MS, 1ULL << 30), 0);
+	policy_decide(&p, &s, NULL, T0 + 20 * MS, &d);
+	assert_true(d.storm);
+	assert_int_equal(d.reason, POLICY_EXIT_LIMIT);
+	assert_non_null(strstr(d.why, "3 exits within 2s, 3 of them announced by stop jobs"));
+	assert_int_equal(p.stops_total, 3);
+	assert_int_equal(p.exits_total, 0);
+	/* Their exits, within the window: counted once, and they hold the storm. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(policy_record_exit(&p, &s, T0 + 500 * MS, 1ULL << 30,
+						    T0 + (uint64_t)i * 10 * MS), 0);
+	assert_int_equal(policy_window_exits(&p, &s, T0 + 500 * MS, NULL), 3);
+	assert_int_equal(p.exits_total, 3);
+	policy_decide(&p, &s, NULL, T0 + 500 * MS, &d);
+	assert_int_equal(d.next_deadline, T0 + 500 * MS + 10 * S);
+	policy_smmu_done(&p);
+
+	/* The first exit while two others are being stopped is the third. */
+	policy_smmu_init(&p);
+	assert_int_equal(policy_record_stop(&p, &s, T0, 0), 0);
+	assert_int_equal(policy_record_stop(&p, &s, T0 + 1, 0), 0);
+	exit_and_decide(&p, &s, T0 + 2, 0, &d);
+	assert_true(d.storm);
+	assert_non_null(strstr(d.why, "2 of them announced"));
+	policy_smmu_done(&p);
+
+	/* A stop whose exit comes after the window: the exit counts again. */
+	policy_smmu_init(&p);
+	assert_int_equal(policy_record_stop(&p, &s, T0, 0), 0);
+	assert_int_equal(policy_record_exit(&p, &s, T0 + 5 * S, 0, T0), 0);
+	assert_int_equal(policy_window_exits(&p, &s, T0 + 5 * S, NULL), 1);
+	policy_smmu_done(&p);
+
+	/* PinnedLimit counts the memory of VMs being stopped. */
+	s.exit_limit = 0;
+	s.pinned_limit = 64ULL << 30;
+	policy_smmu_init(&p);
+	assert_int_equal(policy_record_stop(&p, &s, T0, 64ULL << 30), 0);
+	policy_decide(&p, &s, NULL, T0, &d);
+	assert_true(d.storm);
+	assert_int_equal(d.reason, POLICY_PINNED_LIMIT);
 	policy_smmu_done(&p);
 }
 
 static void test_overrides_win(void **state)
 {
 	SmmuSettings s = settings();
-	KnobProfile pin = { "128", "strict" };
+	KnobValues pin = { "128", "strict" };
 	PolicySmmu p;
 	PolicyDecision d;
 
 	policy_smmu_init(&p);
 	policy_set_override(&p, OVERRIDE_STORM, NULL);
-	policy_decide(&p, &s, false, T0, &d);
+	policy_decide(&p, &s, NULL, T0, &d);
 	assert_true(d.storm);
 	assert_int_equal(d.reason, POLICY_FORCED_STORM);
 
 	/* Forced baseline beats both a real storm and a shutdown. */
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(policy_record_exit(&p, &s, T0 + (uint64_t)i, 0), 0);
+		assert_int_equal(policy_record_exit(&p, &s, T0 + (uint64_t)i, 0, 0), 0);
 	policy_set_override(&p, OVERRIDE_BASELINE, NULL);
-	policy_decide(&p, &s, true, T0 + 3, &d);
+	policy_decide(&p, &s, &shutdown, T0 + 3, &d);
 	assert_false(d.storm);
 	assert_int_equal(d.reason, POLICY_FORCED_BASELINE);
 	assert_ptr_equal(d.values, &s.baseline);
-	/* Underneath, the automatic storm began and keeps its deadline. */
+	/* Underneath, the automatic storm began; the shutdown holds it open. */
 	assert_true(p.storm);
+	assert_int_equal(d.next_deadline, UINT64_MAX);
+	/* Without the shutdown, the exits' deadline. */
+	policy_decide(&p, &s, NULL, T0 + 3, &d);
+	assert_int_equal(d.reason, POLICY_FORCED_BASELINE);
 	assert_int_equal(d.next_deadline, T0 + 2 + 10 * S);
 
 	policy_set_override(&p, OVERRIDE_PIN, &pin);
-	policy_decide(&p, &s, false, T0 + 4, &d);
+	policy_decide(&p, &s, NULL, T0 + 4, &d);
 	assert_int_equal(d.reason, POLICY_PINNED_PROFILE);
 	assert_string_equal(d.values->threshold, "128");
 	assert_string_equal(d.values->teardown_mode, "strict");
 
 	/* Lifting the override lands on the automatic state. */
 	policy_set_override(&p, OVERRIDE_NONE, NULL);
-	policy_decide(&p, &s, false, T0 + 5, &d);
+	policy_decide(&p, &s, NULL, T0 + 5, &d);
 	assert_true(d.storm);
 	assert_int_equal(d.reason, POLICY_HOLD);
 	policy_smmu_done(&p);
@@ -303,6 +496,8 @@ static void test_overrides_win(void **state)
 static void test_strings(void **state)
 {
 	assert_string_equal(policy_reason_to_string(POLICY_EXIT_LIMIT), "exit-limit");
+	assert_string_equal(policy_reason_to_string(POLICY_GUESTS_STOPPING), "guests-stopping");
+	assert_string_equal(policy_reason_to_string(POLICY_ANNOUNCED), "announced");
 	assert_null(policy_reason_to_string(_POLICY_REASON_MAX));
 	assert_int_equal(policy_override_from_string("pin"), OVERRIDE_PIN);
 	assert_int_equal(policy_override_from_string("nope"), -EINVAL);
@@ -321,6 +516,10 @@ int main(void)
 		cmocka_unit_test(test_never_flaps),
 		cmocka_unit_test(test_window_ring_grows),
 		cmocka_unit_test(test_shutdown_storms),
+		cmocka_unit_test(test_cancelled_shutdown_holds_after_exits),
+		cmocka_unit_test(test_guests_stopping),
+		cmocka_unit_test(test_operator_announces_for_a_time),
+		cmocka_unit_test(test_stop_jobs_count_ahead_and_once),
 		cmocka_unit_test(test_overrides_win),
 		cmocka_unit_test(test_strings),
 	};

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * shutdownwatch: against fake-logind on a private dbus-daemon.  The fake,
- * like systemd, emits JobNew only to subscribed clients, so a watch that
- * forgot Subscribe() fails here.
+ * like systemd, emits JobNew and a unit's PropertiesChanged only to
+ * subscribed clients, so a watch that forgot Subscribe() fails here.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,17 +19,47 @@ typedef struct Ctx {
 	ShutdownWatch *watch;
 	char *helper;
 	pid_t logind;
-	unsigned n;
+	unsigned n, n_cancel;
 	char last[128];
+	unsigned n_guests;
+	bool guests;
+	unsigned n_jobs;
+	char last_job[128];
 } Ctx;
 
-static void on_announced(const char *why, void *userdata)
+static void on_shutdown(bool start, const char *why, void *userdata)
 {
 	Ctx *c = userdata;
 
+	if (!start) {
+		c->n_cancel++;
+		return;
+	}
 	c->n++;
 	snprintf(c->last, sizeof(c->last), "%s", why);
 }
+
+static void on_guests(bool stopping, void *userdata)
+{
+	Ctx *c = userdata;
+
+	c->n_guests++;
+	c->guests = stopping;
+}
+
+static void on_job(const char *unit, void *userdata)
+{
+	Ctx *c = userdata;
+
+	c->n_jobs++;
+	snprintf(c->last_job, sizeof(c->last_job), "%s", unit);
+}
+
+static const ShutdownWatchCallbacks callbacks = {
+	.shutdown = on_shutdown,
+	.guests_stopping = on_guests,
+	.unit_job = on_job,
+};
 
 static int setup(void **state)
 {
@@ -105,11 +135,12 @@ static void test_logind(void **state)
 {
 	Ctx *c = *state;
 
-	assert_int_equal(shutdownwatch_new(c->bus.bus, on_announced, c, &c->watch), 0);
+	assert_int_equal(shutdownwatch_new(c->bus.bus, &callbacks, c, &c->watch), 0);
 	testbus_settle(&c->bus);
-	/* A cancelled shutdown is no announcement. */
+	/* A cancelled shutdown is no announcement, but it is told. */
 	control(c, "PrepareForShutdown", "b", 0);
 	assert_int_equal(c->n, 0);
+	assert_int_equal(c->n_cancel, 1);
 	control(c, "PrepareForShutdown", "b", 1);
 	assert_int_equal(c->n, 1);
 	assert_string_equal(c->last, "logind");
@@ -119,14 +150,18 @@ static void test_jobs(void **state)
 {
 	Ctx *c = *state;
 
-	assert_int_equal(shutdownwatch_new(c->bus.bus, on_announced, c, &c->watch), 0);
+	assert_int_equal(shutdownwatch_new(c->bus.bus, &callbacks, c, &c->watch), 0);
 	assert_true(testbus_run_until(&c->bus, subscribed, c));
 	testbus_settle(&c->bus);
 
-	/* Ordinary jobs are no news. */
+	/* Ordinary jobs are no shutdown, only news of a unit's job. */
 	assert_int_equal(control(c, "QueueJob", "s", "libvirtd.service"), 1);
 	assert_int_equal(control(c, "QueueJob", "s", "shutdown.target.wants"), 1);
 	assert_int_equal(c->n, 0);
+	assert_int_equal(c->n_jobs, 2);
+	assert_int_equal(control(c, "QueueJob", "s", "machine-qemu\\x2d1\\x2dvm1.scope"), 1);
+	assert_int_equal(c->n_jobs, 3);
+	assert_string_equal(c->last_job, "machine-qemu\\x2d1\\x2dvm1.scope");
 
 	assert_int_equal(control(c, "QueueJob", "s", "poweroff.target"), 1);
 	assert_int_equal(c->n, 1);
@@ -134,6 +169,45 @@ static void test_jobs(void **state)
 	assert_int_equal(control(c, "QueueJob", "s", "kexec.target"), 1);
 	assert_int_equal(c->n, 2);
 	assert_string_equal(c->last, "job kexec.target");
+	/* A shutdown target's job is a shutdown, no unit's job. */
+	assert_int_equal(c->n_jobs, 3);
+}
+
+static bool guests_told(void *arg)
+{
+	Ctx *c = arg;
+
+	return c->n_guests > 0;
+}
+
+static void test_guests(void **state)
+{
+	Ctx *c = *state;
+
+	/* Stopping already when the watch starts: it asks, and is told. */
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirt-guests.service", "deactivating"), 0);
+	assert_int_equal(shutdownwatch_new(c->bus.bus, &callbacks, c, &c->watch), 0);
+	assert_true(testbus_run_until(&c->bus, guests_told, c));
+	assert_int_equal(c->n_guests, 1);
+	assert_true(c->guests);
+
+	assert_true(testbus_run_until(&c->bus, subscribed, c));
+	testbus_settle(&c->bus);
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirt-guests.service", "inactive"), 1);
+	assert_int_equal(c->n_guests, 2);
+	assert_false(c->guests);
+	/* Starting is no stop; the same state twice is one change. */
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirt-guests.service", "activating"), 1);
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirt-guests.service", "active"), 1);
+	assert_int_equal(c->n_guests, 2);
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirt-guests.service", "deactivating"), 1);
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirt-guests.service", "deactivating"), 1);
+	assert_int_equal(c->n_guests, 3);
+	assert_true(c->guests);
+	/* Another unit deactivating is not libvirt-guests. */
+	assert_int_equal(control(c, "SetUnitState", "ss", "libvirtd.service", "inactive"), 1);
+	assert_int_equal(c->n_guests, 3);
+	assert_int_equal(c->n, 0);
 }
 
 static void test_targets(void **state)
@@ -161,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test_setup_teardown(test_logind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guests, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("shutdownwatch", tests, NULL, NULL);

@@ -233,7 +233,7 @@ static void test_recover_leaves_foreign_values(void **state)
 	Knobs *ks;
 	char path[160];
 
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	/* smmud wrote 16; since then an operator set 300. */
 	put(path, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
@@ -258,7 +258,7 @@ static void test_recover_from_other_boot_restores_nothing(void **state)
 	assert_int_equal(system(cmd), 0);
 	ks = knobs(t);
 	assert_string_equal(ks->boot_id, "this-boot");
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	snprintf(text, sizeof(text), "version 1\nboot not-this-boot\nknob " SMMU " inv_threshold 5 16\n");
 	put(path, text);
@@ -276,7 +276,7 @@ static void test_corrupt_state_file_is_quarantined(void **state)
 	char path[160], bad[160];
 	struct stat st;
 
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	snprintf(bad, sizeof(bad), "%s/" STATE_FILE_NAME ".bad", t->run);
 	put(path, "version 1\nknob " SMMU " inv_threshold auto\n");
@@ -298,7 +298,7 @@ static void test_state_file_symlink_not_followed(void **state)
 	State *s = NULL;
 	struct stat st;
 
-	assert_int_equal(state_prepare_dir(t->run), 0);
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
 	snprintf(target, sizeof(target), "%s/elsewhere", t->root);
 	put(target, "version 1\n");
@@ -313,17 +313,23 @@ static void test_state_file_symlink_not_followed(void **state)
 	knobs_free(ks);
 }
 
+/* smmud holds thr at 16, someone writes 99, the drift check hands it over (release). */
+static void hold_then_release(const Tree *t, Knobs *ks, Knob *thr)
+{
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	put(t->thr, "99\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
+	assert_false(knobs_holding(ks));
+}
+
 static void test_external_change_releases_knob(void **state)
 {
 	Tree *t = *state;
 	Knobs *ks = knobs(t);
 	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
 
-	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
-	put(t->thr, "99\n");
-	assert_int_equal(knobs_check_drift(ks, thr), 1);
-	assert_int_equal(thr->owner, KNOB_OWNER_OPERATOR);
-	assert_false(knobs_holding(ks));
+	hold_then_release(t, ks, thr);
 	/* Hands off: neither a later decision nor the stop touches it. */
 	assert_int_equal(knobs_set(ks, thr, "auto", "quiet"), -EBUSY);
 	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
@@ -495,6 +501,75 @@ static void test_armed_write_after_operator_change(void **state)
 	knobs_free(ks);
 }
 
+static void count_change(const Knob *k, uint64_t realtime_usec, const char *kind,
+			 const char *before, const char *after, const char *detail, void *userdata)
+{
+	if (streq(kind, "write") || streq(kind, "restore"))
+		(*(unsigned *)userdata)++;
+}
+
+/* A decision applied again writes nothing; anything else that moved the knob makes it look again. */
+static void test_apply_once_until_changed(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	unsigned writes = 0;
+
+	knobs_set_event_hook(ks, count_change, &writes);
+	ks->on_external_change = EXTERNAL_CHANGE_REASSERT;
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(writes, 1);
+	assert_string_equal(thr->applied, "16");
+	/* Someone else wrote it: the drift check forgets what was applied. */
+	put(t->thr, "42\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_null(thr->applied);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(writes, 2);
+	assert_file(t->thr, "16");
+	/* force: written (checked) again all the same. */
+	put(t->thr, "43\n");
+	assert_int_equal(knobs_apply(ks, thr, "16", "reload", true), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(writes, 3);
+	/* keep: the original back, once. */
+	assert_int_equal(knobs_apply(ks, thr, "keep", "quiet", false), 0);
+	assert_int_equal(knobs_apply(ks, thr, "keep", "quiet", false), 0);
+	assert_file(t->thr, "auto");
+	assert_int_equal(writes, 4);
+	/* A restore of its own (a mode change, the stop) is no apply. */
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_int_equal(knobs_restore(ks, thr, "unmanaged"), 0);
+	assert_null(thr->applied);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(writes, 7);
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	knobs_free(ks);
+}
+
+static void test_reclaim(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+
+	assert_int_equal(knobs_reclaim(ks, thr), 0);
+	hold_then_release(t, ks, thr);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), -EBUSY);
+	/* Given back: ours, and 99 is what a restore puts back from now on. */
+	assert_int_equal(knobs_reclaim(ks, thr), 1);
+	assert_int_equal(thr->owner, KNOB_OWNER_SMMUD);
+	assert_null(thr->owner_reason);
+	assert_int_equal(knobs_apply(ks, thr, "16", "storm", false), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "99");
+	knobs_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +603,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dry_run_writes_nothing, tree_setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_bad_values, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_once_until_changed, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_reclaim, tree_setup, tree_teardown),
 	};
 
 	log_set_max_level(LOG_WARNING);

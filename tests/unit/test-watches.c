@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The observers that feed the VM model: the pidfd of each VM (an exit, the
+ * pid and start time it was added with, and nothing once removed) and the
+ * inotify watch on the VFIO nodes (an open, a group's close, the
+ * container's close not reported, a node created after the start).  Real
+ * processes, real files in a temporary root; every wait is a bounded run
+ * of the event loop, no timing assertion.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "pidwatch.h"
+#include "util.h"
+#include "vfiowatch.h"
+
+typedef struct Seen {
+	pid_t exited_pid;
+	uint64_t exited_starttime;
+	unsigned n_exited;
+	unsigned n_opened;
+	uint32_t closed[8];
+	unsigned n_closed;
+} Seen;
+
+static void run_until(sd_event *e, const unsigned *counter, unsigned want)
+{
+	for (int i = 0; i < 100 && *counter < want; i++)
+		assert_true(sd_event_run(e, 100 * 1000) >= 0);
+	while (sd_event_run(e, 0) > 0)
+		;
+}
+
+static void on_exited(pid_t pid, uint64_t starttime, void *userdata)
+{
+	Seen *s = userdata;
+
+	s->exited_pid = pid;
+	s->exited_starttime = starttime;
+	s->n_exited++;
+}
+
+static pid_t spawn_sleeper(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+static void test_pidwatch(void **state)
+{
+	_cleanup_(pidwatch_freep) PidWatch *w = NULL;
+	sd_event *e = NULL;
+	Seen s = {};
+	pid_t a = spawn_sleeper(), b = spawn_sleeper();
+
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(pidwatch_new(e, on_exited, &s, &w), 0);
+	assert_int_equal(pidwatch_add(w, a, 11), 0);
+	assert_int_equal(pidwatch_add(w, b, 22), 0);
+	assert_int_equal(pidwatch_count(w), 2);
+
+	/* Removed: its exit is no event any more. */
+	pidwatch_remove(w, b);
+	assert_int_equal(kill(b, SIGKILL), 0);
+	assert_int_equal(waitpid(b, NULL, 0), b);
+
+	assert_int_equal(kill(a, SIGKILL), 0);
+	run_until(e, &s.n_exited, 1);
+	assert_int_equal(s.n_exited, 1);
+	assert_int_equal(s.exited_pid, a);
+	assert_int_equal(s.exited_starttime, 11);
+	/* Once: it is not watched after its exit. */
+	assert_int_equal(pidwatch_count(w), 0);
+	assert_int_equal(waitpid(a, NULL, 0), a);
+
+	/* Gone before it could be watched. */
+	assert_int_equal(pidwatch_add(w, b, 22), -ESRCH);
+	assert_int_equal(pidwatch_count(w), 0);
+	w = pidwatch_free(w);
+	sd_event_unref(e);
+}
+
+static void on_opened(void *userdata)
+{
+	((Seen *)userdata)->n_opened++;
+}
+
+static void on_closed(uint32_t group, void *userdata)
+{
+	Seen *s = userdata;
+
+	assert_true(s->n_closed < ELEMENTSOF(s->closed));
+	s->closed[s->n_closed++] = group;
+}
+
+static void touch(const char *root, const char *rel)
+{
+	_cleanup_free_ char *p = path_join(root, rel);
+	int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+}
+
+static void open_close(const char *root, const char *rel)
+{
+	_cleanup_free_ char *p = path_join(root, rel);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(close(fd), 0);
+}
+
+static void test_vfiowatch(void **state)
+{
+	static const VfioWatchCallbacks cb = { .opened = on_opened, .closed = on_closed };
+	_cleanup_(vfiowatch_freep) VfioWatch *w = NULL;
+	char root[] = "/tmp/smmud-test-watches-XXXXXX";
+	_cleanup_free_ char *vfio = NULL, *devices = NULL, *cmd = NULL;
+	sd_event *e = NULL;
+	Seen s = {};
+
+	assert_non_null(mkdtemp(root));
+	vfio = path_join(root, "dev/vfio");
+	devices = path_join(root, "dev/vfio/devices");
+	assert_true(asprintf(&cmd, "mkdir -p %s", vfio) > 0);
+	assert_int_equal(system(cmd), 0);
+	touch(root, "dev/vfio/12");
+	touch(root, "dev/vfio/vfio");
+	touch(root, "dev/iommu");
+
+	assert_int_equal(sd_event_new(&e), 0);
+	assert_int_equal(vfiowatch_new(e, root, SD_EVENT_PRIORITY_IDLE, &cb, &s, &w), 0);
+	assert_int_equal(vfiowatch_update(w), 0);
+
+	open_close(root, "dev/vfio/12");
+	run_until(e, &s.n_closed, 1);
+	assert_int_equal(s.n_opened, 1);
+	assert_int_equal(s.n_closed, 1);
+	assert_int_equal(s.closed[0], 12);
+
+	/* The container alone makes no VM: an open (a VMM starting), no close. */
+	open_close(root, "dev/vfio/vfio");
+	run_until(e, &s.n_opened, 2);
+	assert_int_equal(s.n_opened, 2);
+	open_close(root, "dev/iommu");
+	run_until(e, &s.n_closed, 2);
+	assert_int_equal(s.n_closed, 2);
+	assert_int_equal(s.closed[1], UINT32_MAX);
+
+	/* What was opened and is still held: nothing, they were all closed. */
+	{
+		VfioOpened *o = NULL;
+		size_t n = 99;
+		bool overflow = true;
+		_cleanup_free_ char *p12 = path_join(root, "dev/vfio/12");
+		int fd;
+
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 0);
+		assert_false(overflow);
+		/* A holder: group 12 and the iommufd, until it closes them. */
+		fd = open(p12, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		open_close(root, "dev/iommu");
+		run_until(e, &s.n_opened, 5);
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(o[0].kind, VFIO_OPENED_GROUP);
+		assert_int_equal(o[0].group, 12);
+		vfio_opened_array_free(o, n);
+		/* Taken: the record starts anew. */
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 0);
+		close(fd);
+		run_until(e, &s.n_closed, 4);
+	}
+
+	/* /dev/vfio/devices appears with the first cdev: watched from then on. */
+	assert_int_equal(mkdir(devices, 0755), 0);
+	touch(root, "dev/vfio/devices/vfio0");
+	while (sd_event_run(e, 0) > 0)
+		;
+	s.n_closed = 0;
+	open_close(root, "dev/vfio/devices/vfio0");
+	run_until(e, &s.n_closed, 1);
+	assert_int_equal(s.n_closed, 1);
+	assert_int_equal(s.closed[0], UINT32_MAX);
+	{
+		_cleanup_free_ char *p0 = path_join(root, "dev/vfio/devices/vfio0");
+		int fd = open(p0, O_RDONLY | O_CLOEXEC);
+		VfioOpened *o = NULL;
+		size_t n = 0;
+		bool overflow;
+
+		assert_true(fd >= 0);
+		run_until(e, &s.n_opened, s.n_opened + 1);
+		assert_int_equal(vfiowatch_take_opened(w, &o, &n, &overflow), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(o[0].kind, VFIO_OPENED_DEVICE);
+		assert_string_equal(o[0].device, "vfio0");
+		vfio_opened_array_free(o, n);
+		close(fd);
+	}
+
+	w = vfiowatch_free(w);
+	sd_event_unref(e);
+	free(cmd);
+	assert_true(asprintf(&cmd, "rm -rf %s", root) > 0);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pidwatch),
+		cmocka_unit_test(test_vfiowatch),
+	};
+
+	return cmocka_run_group_tests_name("watches", tests, NULL, NULL);
+}
