@@ -283,7 +283,9 @@ install: all
 			systemd/smmud.service >$(DESTDIR)$(UNITDIR)/smmud.service; \
 		chmod 644 $(DESTDIR)$(UNITDIR)/smmud.service; \
 		install -Dm755 systemd/smmud-sysfs-generator \
-			$(DESTDIR)$(GENERATORDIR)/smmud-sysfs-generator; fi
+			$(DESTDIR)$(GENERATORDIR)/smmud-sysfs-generator; \
+		install -Dm644 systemd/machine-.scope.d/smmud.conf \
+			$(DESTDIR)$(UNITDIR)/machine-.scope.d/smmud.conf; fi
 	if [ -f systemd/org.smmud1.conf ]; then \
 		install -Dm644 systemd/org.smmud1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.smmud1.conf; fi
 	if [ -f conf/smmuctl.bash-completion ]; then \
@@ -293,6 +295,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/smmud $(DESTDIR)$(BINDIR)/smmuctl
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 	rm -f $(DESTDIR)$(UNITDIR)/smmud.service $(DESTDIR)$(DBUSPOLICYDIR)/org.smmud1.conf
+	rm -f $(DESTDIR)$(UNITDIR)/machine-.scope.d/smmud.conf
+	-rmdir $(DESTDIR)$(UNITDIR)/machine-.scope.d 2>/dev/null
 	rm -f $(DESTDIR)$(GENERATORDIR)/smmud-sysfs-generator
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/smmuctl
 	@echo "$(DESTDIR)$(SYSCONFDIR)/smmud is left in place (local configuration)."

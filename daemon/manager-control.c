@@ -116,11 +116,12 @@ static int control_reclaim_knob(void *userdata, const char *name, KnobAttr attr)
 		return -ENOENT;
 	if (!ms->knobs[attr])
 		return -EOPNOTSUPP;
-	if (knobs_reclaim(m->knobs, ms->knobs[attr]) == 0)
-		return 0;
-	log_notice("%s/%s: managed by smmud again.", name, knob_attr_to_string(attr));
-	manager_emit_event(m, "reclaim", name, knob_attr_to_string(attr), "operator", "smmud",
-			   "given back to smmud by the operator");
+	if (knobs_reclaim(m->knobs, ms->knobs[attr]) > 0) {
+		log_notice("%s/%s: managed by smmud again.", name, knob_attr_to_string(attr));
+		manager_emit_event(m, "reclaim", name, knob_attr_to_string(attr), "operator",
+				   "smmud", "given back to smmud by the operator");
+	}
+	/* smmud's either way: brought to the decision now (a failed write tried again). */
 	manager_decide_all(m, false);
 	return 0;
 }

@@ -123,3 +123,22 @@ int manager_start_exitwatch(Manager *m);
 int manager_reload(Manager *m, char ***ret_errors);
 /* Serves the control API (manager-control.c). */
 int manager_start_control(Manager *m);
+/* Decides for one SMMU at now, a step of manager_decide_all(); the deadline is set after. */
+void manager_decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply);
+/* Arms the timer of the earliest storm end or hold expiry, or turns it off. */
+void manager_schedule_deadline(Manager *m);
+/* Scans the topology again: 1 if it changed, 0 if not, -errno. */
+int manager_rescan_topology(Manager *m);
+
+/*
+ * The observers and the VM model between them and the decisions
+ * (manager-observers.c).
+ */
+/* The VM model, the pidfds, the VFIO watches, the rescans and their timers. */
+int manager_new_observers(Manager *m);
+/* Exit events, machined, shutdowns and unit jobs, uevents: what needs the config or the bus. */
+int manager_start_observers(Manager *m);
+/* Tells the kernel again which exits to keep, if what the model watches changed. */
+void manager_update_exit_filter(Manager *m);
+/* The topology and every process again (SIGUSR1). */
+void manager_rescan_all(Manager *m);

@@ -785,26 +785,48 @@ bool knobs_holding(const Knobs *ks)
 	return false;
 }
 
-int knobs_recover(Knobs *ks)
+/*
+ * One of the two state files: 0 and the state (NULL: none, or unusable,
+ * which is logged and moved aside), or -errno if it cannot be read.
+ */
+static int recover_load(Knobs *ks, const char *name, State **ret)
 {
-	_cleanup_state_free_ State *old = NULL;
 	_cleanup_free_ char *error = NULL;
-	int r, ret = 0;
+	int r;
 
-	r = state_load(ks->runtime_dir, &old, &error);
+	*ret = NULL;
+	r = state_load(ks->runtime_dir, name, ret, &error);
 	if (r == -ENOENT)
 		return 0;
 	if (r == -EBADMSG || r == -EFBIG) {
-		log_error("%s/" STATE_FILE_NAME " is unusable (%s); moved to " STATE_FILE_NAME
-			  ".bad, nothing restored from it.",
-			  ks->runtime_dir, error ?: strerror(-r));
+		log_error("%s/%s is unusable (%s); moved to %s.bad, nothing restored from it.",
+			  ks->runtime_dir, name, error ?: strerror(-r), name);
 		if (!ks->dry_run)
-			(void)state_quarantine(ks->runtime_dir);
+			(void)state_quarantine(ks->runtime_dir, name);
 		return 0;
 	}
 	if (r < 0)
-		return log_error_errno(r, "Failed to read %s/" STATE_FILE_NAME ": %m",
-				       ks->runtime_dir);
+		return log_error_errno(r, "Failed to read %s/%s: %m", ks->runtime_dir, name);
+	return 0;
+}
+
+int knobs_recover(Knobs *ks)
+{
+	_cleanup_state_free_ State *old = NULL;
+	int r, ret = 0;
+
+	/* The state file, or its copy when it is missing or damaged. */
+	r = recover_load(ks, STATE_FILE_NAME, &old);
+	if (!old) {
+		int k = recover_load(ks, STATE_COPY_NAME, &old);
+
+		if (old)
+			log_notice("Recovering from %s/" STATE_COPY_NAME ", the copy of the state file.",
+				   ks->runtime_dir);
+		r = r < 0 ? r : k;
+	}
+	if (!old)
+		return r;
 
 	if (old->boot_id && ks->boot_id && !streq(old->boot_id, ks->boot_id)) {
 		log_info("State file is from an earlier boot: the kernel has its defaults again, "
@@ -817,15 +839,16 @@ int knobs_recover(Knobs *ks)
 
 	for (size_t i = 0; i < old->n_entries; i++) {
 		const StateEntry *e = &old->entries[i];
-		int attr = knob_attr_from_string(e->attr);
+		const char *reason;
 		Knob *k;
 
-		if (attr < 0) {
-			log_warning("State file names unknown attribute %s of %s; ignored.", e->attr,
-				    e->smmu);
+		/* Only values the kernel takes are written back: anything else is not smmud's. */
+		if (state_entry_check(e, &reason) < 0) {
+			log_error("State file entry %s %s %s %s: %s; not restored.", e->smmu, e->attr,
+				  e->original, e->written, reason);
 			continue;
 		}
-		k = knobs_get(ks, e->smmu, (KnobAttr)attr);
+		k = knobs_get(ks, e->smmu, (KnobAttr)knob_attr_from_string(e->attr));
 		if (!k)
 			return log_oom();
 		r = knobs_read(ks, k);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "sha256.h"
 #include "state.h"
 
 State *state_new(void)
@@ -88,6 +89,29 @@ void state_unset(State *s, const char *smmu, const char *attr)
 	*e = s->entries[--s->n_entries];
 }
 
+static bool knob_value_valid(KnobAttr a, const char *v)
+{
+	char canonical[KNOB_VALUE_MAX];
+	const char *reason;
+
+	return value_knob(a, v, 0, canonical, &reason) >= 0 && streq(canonical, v);
+}
+
+int state_entry_check(const StateEntry *e, const char **ret_reason)
+{
+	int a = knob_attr_from_string(e->attr);
+
+	if (a < 0)
+		*ret_reason = "not a knob smmud knows";
+	else if (!knob_value_valid((KnobAttr)a, e->original))
+		*ret_reason = "its original is not a value the kernel takes";
+	else if (!knob_value_valid((KnobAttr)a, e->written))
+		*ret_reason = "its written value is not one the kernel takes";
+	else
+		return 0;
+	return -EINVAL;
+}
+
 static int parse_error(char **ret_error, unsigned line, const char *what)
 {
 	if (ret_error && asprintf(ret_error, "line %u: %s", line, what) < 0)
@@ -98,7 +122,8 @@ static int parse_error(char **ret_error, unsigned line, const char *what)
 int state_parse(const char *text, State **ret, char **ret_error)
 {
 	_cleanup_state_free_ State *s = state_new();
-	bool have_version = false;
+	uint32_t version = 0;
+	bool have_end = false;
 	unsigned line = 0;
 	const char *p = text;
 
@@ -107,6 +132,7 @@ int state_parse(const char *text, State **ret, char **ret_error)
 	while (*p) {
 		size_t len = strcspn(p, "\n");
 		_cleanup_free_ char *l = strndup(p, len);
+		const char *start = p;
 		char *w[6] = {};
 		size_t n = 0;
 		char *save = NULL;
@@ -117,6 +143,8 @@ int state_parse(const char *text, State **ret, char **ret_error)
 		p += len + (p[len] == '\n');
 		if (strlen(l) != len)
 			return parse_error(ret_error, line, "NUL byte");
+		if (have_end)
+			return parse_error(ret_error, line, "text after the end line");
 		if (*l == '#' || *l == 0)
 			continue;
 		for (char *t = strtok_r(l, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
@@ -127,14 +155,11 @@ int state_parse(const char *text, State **ret, char **ret_error)
 		if (n == 0)
 			continue;
 		if (streq(w[0], "version")) {
-			uint32_t v;
-
-			if (n != 2 || safe_atou32(w[1], &v) < 0)
+			if (n != 2 || version || safe_atou32(w[1], &version) < 0)
 				return parse_error(ret_error, line, "bad version line");
-			if (v != STATE_VERSION)
+			if (version != 1 && version != STATE_VERSION)
 				return parse_error(ret_error, line, "unsupported version");
-			have_version = true;
-		} else if (!have_version) {
+		} else if (!version) {
 			return parse_error(ret_error, line, "no version line first");
 		} else if (streq(w[0], "boot")) {
 			if (n != 2 || !value_is_token(w[1]) || s->boot_id)
@@ -154,18 +179,30 @@ int state_parse(const char *text, State **ret, char **ret_error)
 				return parse_error(ret_error, line, "invalid characters in knob line");
 			if (r < 0)
 				return r;
+		} else if (streq(w[0], "end") && version >= 2) {
+			char sum[SHA256_HEX_SIZE];
+
+			if (n != 2 || p[-1] != '\n')
+				return parse_error(ret_error, line, "bad end line");
+			/* Of every byte before the end line. */
+			sha256_hex(text, (size_t)(start - text), sum);
+			if (!streq(w[1], sum))
+				return parse_error(ret_error, line, "checksum mismatch (altered or damaged)");
+			have_end = true;
 		} else
 			return parse_error(ret_error, line, "unknown line");
 	}
-	if (!have_version)
+	if (!version)
 		return parse_error(ret_error, line, "no version line");
+	if (version >= 2 && !have_end)
+		return parse_error(ret_error, line, "no end line (truncated)");
 	*ret = TAKE_PTR(s);
 	return 0;
 }
 
 int state_format(const State *s, char **ret)
 {
-	char *buf = NULL;
+	char *buf = NULL, sum[SHA256_HEX_SIZE];
 	size_t size = 0;
 	FILE *f = open_memstream(&buf, &size);
 
@@ -178,6 +215,13 @@ int state_format(const State *s, char **ret)
 	for (size_t i = 0; i < s->n_entries; i++)
 		fprintf(f, "knob %s %s %s %s\n", s->entries[i].smmu, s->entries[i].attr,
 			s->entries[i].original, s->entries[i].written);
+	if (fflush(f) != 0) {
+		fclose(f);
+		free(buf);
+		return -ENOMEM;
+	}
+	sha256_hex(buf, size, sum);
+	fprintf(f, "end %s\n", sum);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;
@@ -186,9 +230,9 @@ int state_format(const State *s, char **ret)
 	return 0;
 }
 
-int state_load(const char *dir, State **ret, char **ret_error)
+int state_load(const char *dir, const char *name, State **ret, char **ret_error)
 {
-	_cleanup_free_ char *path = path_join(dir, STATE_FILE_NAME);
+	_cleanup_free_ char *path = path_join(dir, name);
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *text = NULL;
 	struct stat st;
@@ -201,8 +245,11 @@ int state_load(const char *dir, State **ret, char **ret_error)
 		return negative_errno();
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode)) {
+		if (ret_error)
+			*ret_error = strdup("not a regular file");
 		return -EBADMSG;
+	}
 	/* A real state file is a few hundred bytes. */
 	r = read_full_fd(fd, 1 << 20, &text, NULL);
 	if (r == -EBADMSG && ret_error)
@@ -215,12 +262,16 @@ int state_load(const char *dir, State **ret, char **ret_error)
 int state_save(const char *dir, const State *s)
 {
 	_cleanup_free_ char *path = path_join(dir, STATE_FILE_NAME);
+	_cleanup_free_ char *copy = path_join(dir, STATE_COPY_NAME);
 	_cleanup_free_ char *text = NULL;
 	int r;
 
-	if (!path)
+	if (!path || !copy)
 		return -ENOMEM;
 	if (s->n_entries == 0) {
+		/* The copy first: a copy never outlives its state file. */
+		if (unlink(copy) < 0 && errno != ENOENT)
+			return negative_errno();
 		if (unlink(path) < 0 && errno != ENOENT)
 			return negative_errno();
 		return 0;
@@ -228,15 +279,21 @@ int state_save(const char *dir, const State *s)
 	r = state_format(s, &text);
 	if (r < 0)
 		return r;
-	return write_file_atomic(path, text, strlen(text), 0644);
+	r = write_file_atomic(path, text, strlen(text), 0644);
+	if (r < 0)
+		return r;
+	/* A copy that cannot be brought up to date goes: an old one would mislead. */
+	if (write_file_atomic(copy, text, strlen(text), 0644) < 0)
+		(void)unlink(copy);
+	return 0;
 }
 
-int state_quarantine(const char *dir)
+int state_quarantine(const char *dir, const char *name)
 {
-	_cleanup_free_ char *path = path_join(dir, STATE_FILE_NAME);
-	_cleanup_free_ char *bad = path_join(dir, STATE_FILE_NAME ".bad");
+	_cleanup_free_ char *path = path_join(dir, name);
+	_cleanup_free_ char *bad = NULL;
 
-	if (!path || !bad)
+	if (!path || asprintf(&bad, "%s.bad", path) < 0)
 		return -ENOMEM;
 	if (rename(path, bad) < 0)
 		return negative_errno();

@@ -10,19 +10,28 @@
  * writer of the runtime directory.
  *
  *   # smmud: original values of the knobs it changed (see smmud(8))
- *   version 1
+ *   version 2
  *   boot <boot id>
  *   knob <smmu> <attribute> <original> <written>
+ *   end <sha256 of everything before this line>
  *
  * Values are the raw sysfs strings; they never contain white space (the
- * parser refuses anything but A-Z a-z 0-9 . _ : -).
+ * parser refuses anything but A-Z a-z 0-9 . _ : -).  The end line makes a
+ * truncated or altered file one that is refused, never one that reads as
+ * something else (a boot line cut short naming another boot, say); a
+ * version 1 file (no end line, from an older smmud) is still read.
+ *
+ * Every save writes the same text to a second file, state.copy: a start
+ * that finds state missing or unusable recovers from the copy, so one
+ * damaged file loses no original.
  */
 
 #include "util.h"
 #include "values.h"
 
 #define STATE_FILE_NAME "state"
-#define STATE_VERSION 1
+#define STATE_COPY_NAME "state.copy"
+#define STATE_VERSION 2
 
 typedef struct StateEntry {
 	char *smmu;
@@ -52,6 +61,13 @@ int state_set(State *s, const char *smmu, const char *attr, const char *original
 void state_unset(State *s, const char *smmu, const char *attr);
 const StateEntry *state_get(const State *s, const char *smmu, const char *attr);
 
+/*
+ * Whether an entry may be acted on: a knob attribute smmud knows, and an
+ * original and a written value the kernel takes, in the form it shows
+ * them (values.h).  0, or -EINVAL and why.
+ */
+int state_entry_check(const StateEntry *e, const char **ret_reason);
+
 /* True if s is safe as a path component / file token. */
 bool state_token_valid(const char *s);
 
@@ -60,12 +76,16 @@ int state_parse(const char *text, State **ret, char **ret_error);
 int state_format(const State *s, char **ret);
 
 /*
- * The file in the runtime directory dir (runtime_dir_prepare() makes
- * it).  state_load(): -ENOENT if no file; the file is opened with
- * O_NOFOLLOW.  state_save(): atomic replace, or unlink when s holds no
- * entry.
+ * The file NAME (STATE_FILE_NAME or STATE_COPY_NAME) in the runtime
+ * directory dir (runtime_dir_prepare() makes it): -ENOENT if no file,
+ * -EBADMSG or -EFBIG (and why) if it is unusable; opened with O_NOFOLLOW.
  */
-int state_load(const char *dir, State **ret, char **ret_error);
+int state_load(const char *dir, const char *name, State **ret, char **ret_error);
+/*
+ * Both files: each an atomic replace, the state file first (its error is
+ * the result; the copy is made as well as it can be), or both unlinked,
+ * the copy first, when s holds no entry.
+ */
 int state_save(const char *dir, const State *s);
-/* Moves an unusable state file aside (state.bad) so it is kept for a human. */
-int state_quarantine(const char *dir);
+/* Moves an unusable file NAME aside (NAME.bad) so it is kept for a human. */
+int state_quarantine(const char *dir, const char *name);

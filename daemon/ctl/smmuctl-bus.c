@@ -73,6 +73,8 @@ int ctl_exit_for_error(const sd_bus_error *e, int r)
 		return CTL_EXIT_DENIED;
 	if (sd_bus_error_has_name(e, SMMUD_ERROR_CONFIG_INVALID))
 		return CTL_EXIT_BAD_CONFIG;
+	if (sd_bus_error_has_name(e, SMMUD_ERROR_WRITE_FAILED))
+		return CTL_EXIT_FAILED;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_INVALID_ARGS, SD_BUS_ERROR_INVALID_SIGNATURE))
 		return CTL_EXIT_USAGE;
 	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,

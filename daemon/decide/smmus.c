@@ -162,12 +162,13 @@ void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDeci
 	ms->decided = true;
 }
 
-void smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
+int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 {
 	const char *why = policy_reason_to_string(ms->decision.reason);
 
+	ms->apply_error = 0;
 	if (ms->mode != SMMU_MODE_MANAGED || !ms->decided)
-		return;
+		return 0;
 	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
 		const char *want = smmu_desired_value(ms, a);
 		int r;
@@ -176,10 +177,16 @@ void smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 			continue;
 		r = knobs_apply(ks, ms->knobs[a], want, why, force);
 		/* -EBUSY: the operator's now, logged where it happened.  A failure is tried again. */
-		if (r < 0 && r != -EBUSY)
+		if (r < 0 && r != -EBUSY) {
 			log_warning_errno(r, "%s: could not apply %s=%s: %m", ms->name,
 					  knob_attr_to_string(a), want);
+			if (ms->apply_error == 0) {
+				ms->apply_error = r;
+				ms->apply_error_knob = a;
+			}
+		}
 	}
+	return ms->apply_error;
 }
 
 void smmu_arm(ManagedSmmu *ms, Knobs *ks)

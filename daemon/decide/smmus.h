@@ -39,6 +39,8 @@ typedef struct ManagedSmmu {
 	bool decided;                  /* decision is valid */
 	Knob *knobs[_KNOB_ATTR_MAX];   /* NULL unless tunable */
 	uint64_t storm_changed_usec;   /* CLOCK_MONOTONIC of the last storm flip */
+	int apply_error;               /* the last smmu_apply(): 0, or the first -errno of */
+	KnobAttr apply_error_knob;     /* ... this knob (its write, read or state file) */
 } ManagedSmmu;
 
 /* Every SMMUv3 of the topology, in its order. */
@@ -77,8 +79,13 @@ typedef struct SmmuDecided {
 
 /* Decides for now (host: what the host announced); ms->decision is the new one. */
 void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDecided *ret);
-/* Brings a managed SMMU's knobs to its decision (force: also those applied already). */
-void smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force);
+/*
+ * Brings a managed SMMU's knobs to its decision (force: also those applied
+ * already).  Returns, and keeps in ms->apply_error, the first failure (a
+ * write the kernel refused, a knob that could not be read, a state file
+ * that could not be written); a knob left to the operator is none.
+ */
+int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force);
 /*
  * Exits below the limits: the storm may be one exit away, and the exit
  * that crosses it is heard milliseconds before the dying VMM's teardown.

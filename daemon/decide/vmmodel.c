@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "util.h"
 #include "vmmodel.h"
 
 /* Bounds the dying exits kept if no scan and no proc connector prunes them for long. */
@@ -533,6 +537,30 @@ int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t byte
 	if (i < 0 || m->vms[i]->starttime != starttime)
 		return -ESRCH;
 	m->vms[i]->pinned_bytes = bytes;
+	return 0;
+}
+
+int vm_model_set_unit(VmModel *m, pid_t pid, uint64_t starttime, const char *unit, bool *ret_changed)
+{
+	ssize_t i = vm_index(m, pid);
+	char *copy = NULL;
+
+	if (i < 0 || m->vms[i]->starttime != starttime)
+		return -ESRCH;
+	if (streq_ptr(m->vms[i]->unit, unit)) {
+		if (ret_changed)
+			*ret_changed = false;
+		return 0;
+	}
+	if (unit) {
+		copy = strdup(unit);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(m->vms[i]->unit);
+	m->vms[i]->unit = copy;
+	if (ret_changed)
+		*ret_changed = true;
 	return 0;
 }
 

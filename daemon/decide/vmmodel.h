@@ -135,6 +135,14 @@ int vm_model_stopping(VmModel *m, pid_t pid, uint64_t now);
  */
 int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t bytes);
 
+/*
+ * The process pid with starttime runs in unit now (NULL: none); machined
+ * moves a VMM into its scope when it registers it, possibly after we
+ * found it.  0 (*ret_changed tells whether it moved), -ESRCH if it is not
+ * a VM of the model's, -ENOMEM.  No event.
+ */
+int vm_model_set_unit(VmModel *m, pid_t pid, uint64_t starttime, const char *unit, bool *ret_changed);
+
 /* The output: the oldest event not taken yet, false if none.  vm_event_done() it after. */
 bool vm_model_next_event(VmModel *m, VmEvent *ret);
 

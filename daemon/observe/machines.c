@@ -184,6 +184,8 @@ static int on_unit(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
 		free(m->unit);
 		m->unit = copy;
 		log_debug("Machine %s: unit %s", m->name, unit);
+		/* Its VM may have been found before machined moved it into that scope. */
+		notify(m->watch);
 	}
 	return 0;
 }
@@ -551,6 +553,16 @@ const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid)
 	for (size_t i = 0; i < w->n_machines; i++)
 		if (w->machines[i]->leader == pid)
 			return w->machines[i]->name;
+	return NULL;
+}
+
+const char *machinewatch_unit_for_pid(MachineWatch *w, pid_t pid)
+{
+	if (!w || pid <= 0)
+		return NULL;
+	for (size_t i = 0; i < w->n_machines; i++)
+		if (w->machines[i]->leader == pid)
+			return w->machines[i]->unit;
 	return NULL;
 }
 

@@ -33,6 +33,8 @@ MachineWatch *machinewatch_free(MachineWatch *w);
 
 /* The machine name whose leader is pid, or NULL.  Valid until the next event. */
 const char *machinewatch_name_for_pid(MachineWatch *w, pid_t pid);
+/* The unit (scope) of the machine whose leader is pid, NULL if not known (yet).  Valid until the next event. */
+const char *machinewatch_unit_for_pid(MachineWatch *w, pid_t pid);
 /* The leader of the machine whose unit (scope) is unit, or 0. */
 pid_t machinewatch_leader_for_unit(MachineWatch *w, const char *unit);
 /* Leaders known, into pids (at most max); how many there are. */

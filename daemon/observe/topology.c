@@ -261,7 +261,7 @@ int topology_scan(const char *root, Topology **ret)
 	if (!d && errno != ENOENT)
 		return log_error_errno(errno, "Failed to open %s: %m", classdir);
 	while (d && (errno = 0, de = readdir(d))) {
-		Smmu *n;
+		Smmu *n, *s;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -280,11 +280,19 @@ int topology_scan(const char *root, Topology **ret)
 		if (!n)
 			return -ENOMEM;
 		t->smmus = n;
-		r = scan_smmu(root, classdir, de->d_name, &t->smmus[t->n_smmus]);
-		t->n_smmus++;
-		if (r < 0)
-			return log_error_errno(r, "Failed to scan %s/%s: %m", classdir, de->d_name);
-		any_tunable = any_tunable || t->smmus[t->n_smmus - 1].tunable;
+		s = &t->smmus[t->n_smmus++];
+		*s = (Smmu){};
+		r = scan_smmu(root, classdir, de->d_name, s);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			/* One SMMU that cannot be read keeps none of the others from being managed. */
+			log_warning_errno(r, "Cannot read %s/%s (%m): not managed until a rescan reads it.",
+					  classdir, de->d_name);
+			s->error = r;
+			s->tunable = false;
+		}
+		any_tunable = any_tunable || s->tunable;
 	}
 	if (t->n_smmus > 0)
 		qsort(t->smmus, t->n_smmus, sizeof(Smmu), compare_smmus);
@@ -325,7 +333,7 @@ bool topology_equal(const Topology *a, const Topology *b)
 	for (size_t i = 0; i < a->n_smmus; i++) {
 		const Smmu *x = &a->smmus[i], *y = &b->smmus[i];
 
-		if (!streq(x->name, y->name) || x->tunable != y->tunable ||
+		if (!streq(x->name, y->name) || x->tunable != y->tunable || x->error != y->error ||
 		    x->range_invalidation != y->range_invalidation ||
 		    x->n_devices != y->n_devices || x->n_groups != y->n_groups)
 			return false;

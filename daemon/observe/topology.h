@@ -19,7 +19,9 @@ typedef struct SmmuDevice {
 
 typedef struct Smmu {
 	char *name;             /* "smmu3.0x0000000009050000" */
-	bool tunable;           /* has arm-smmu-v3/ (our series) */
+	bool tunable;           /* has arm-smmu-v3/ (our series), and it could be read */
+	int error;              /* 0, or why its attributes or devices could not be read
+				 * (-errno): then it is not tunable, until a rescan reads it */
 	bool range_invalidation;
 	char *stages;           /* "s1 s2", NULL: unknown */
 	char *granules;         /* "4K 16K 64K", NULL: unknown */

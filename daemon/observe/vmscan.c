@@ -1018,16 +1018,15 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
 	return 0;
 }
 
-int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
+/* The /proc directory of the process pid started at starttime: -ESRCH if that one is gone. */
+static int open_process(const char *root, pid_t pid, uint64_t starttime, int *ret_dfd)
 {
-	_cleanup_free_ char *croot = NULL, *status = NULL;
+	_cleanup_free_ char *croot = NULL;
 	_cleanup_close_ int proc_fd = -1, dfd = -1;
 	uint64_t now_starttime;
 	char name[16], state;
 	int r;
 
-	if (pid <= 0 || !ret_bytes)
-		return -EINVAL;
 	proc_fd = open_proc(root, &croot);
 	if (proc_fd < 0)
 		return proc_fd;
@@ -1040,6 +1039,21 @@ int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *re
 		return r;
 	if (now_starttime != starttime)
 		return -ESRCH;
+	*ret_dfd = TAKE_FD(dfd);
+	return 0;
+}
+
+int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
+{
+	_cleanup_free_ char *status = NULL;
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	if (pid <= 0 || !ret_bytes)
+		return -EINVAL;
+	r = open_process(root, pid, starttime, &dfd);
+	if (r < 0)
+		return r;
 	r = read_proc_file(dfd, "status", &status);
 	if (r < 0)
 		return r;

@@ -19,6 +19,8 @@
 #define SMMUD_ERROR_NO_SUCH_SMMU "org.smmud1.Error.NoSuchSmmu"
 #define SMMUD_ERROR_CONFIG_INVALID "org.smmud1.Error.ConfigInvalid"
 #define SMMUD_ERROR_NOT_WRITABLE "org.smmud1.Error.NotWritable"
+/* The change was taken, but a knob could not be brought to it (the kernel said no). */
+#define SMMUD_ERROR_WRITE_FAILED "org.smmud1.Error.WriteFailed"
 
 /* The knobs, as the API and smmuctl name them. */
 #define SMMUD_KNOB_THRESHOLD "threshold"

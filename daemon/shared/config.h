@@ -8,6 +8,13 @@
  * Config in only when config_load() succeeded, so a bad file changes
  * nothing.  Callable without a daemon (smmuctl check-config, fuzzers).
  *
+ * What a load reads and reports is bounded (smmud.conf(5), LIMITS), so a
+ * file of junk costs a reload milliseconds and a few log lines, never the
+ * watchdog's patience: lines of at most CONFIG_LINE_MAX bytes, files of at
+ * most CONFIG_FILE_SIZE_MAX, CONFIG_TOTAL_SIZE_MAX for all of them,
+ * CONFIG_DROPINS_MAX drop-ins, CONFIG_PROFILES_MAX profiles, and the first
+ * CONFIG_ERRORS_MAX errors (then one line with how many more there were).
+ *
  *   [Manager]   ExternalChange= DriftCheckInterval= ScanInterval= Manage=
  *               Machined= TaskStats= ProcConnector= AdminGroup= ReaderGroup=
  *               MetricsFile=
@@ -27,6 +34,17 @@
 
 #define SMMUD_CONFIG_FILE SYSCONFDIR "/smmud/smmud.conf"
 #define SMMUD_CONFIG_DIR SYSCONFDIR "/smmud/smmud.conf.d"
+
+/*
+ * Bytes of a line, without its newline: what Debian's libinih has room
+ * for (its compiled INI_MAX_LINE of 200, less the newline and the NUL).
+ */
+#define CONFIG_LINE_MAX 198
+#define CONFIG_FILE_SIZE_MAX 262144          /* bytes of one file (256 KiB) */
+#define CONFIG_TOTAL_SIZE_MAX 1048576        /* bytes of all files together (1 MiB) */
+#define CONFIG_DROPINS_MAX 128
+#define CONFIG_PROFILES_MAX 64
+#define CONFIG_ERRORS_MAX 20                  /* kept; more are only counted */
 
 typedef enum ExternalChange {
 	/* Someone else wrote the knob: leave it to them from now on. */
@@ -82,6 +100,7 @@ typedef struct Profile {
 	SmmuSettings effective;     /* defaults with the overrides on top */
 	char *origin;               /* "file:line" of its first section header */
 	char *origins[CONFIG_N_SETTINGS_KEYS]; /* "file:line" of each key it sets */
+	unsigned origin_seq[CONFIG_N_SETTINGS_KEYS]; /* ... and when (Config.n_set) */
 } Profile;
 
 typedef struct Config {
@@ -99,6 +118,8 @@ typedef struct Config {
 	size_t n_profiles;
 	char **files;               /* the files it came from, in parse order */
 	char *origins[CONFIG_N_KEYS]; /* "file:line" that set each key; NULL: default */
+	unsigned origin_seq[CONFIG_N_KEYS]; /* ... and when: the n_set of that assignment */
+	unsigned n_set;             /* assignments parsed so far, in file and line order */
 	char *dump;                 /* canonical text of the effective config */
 	char digest[SHA256_HEX_SIZE]; /* sha256 of dump */
 } Config;

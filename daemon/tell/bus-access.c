@@ -95,6 +95,21 @@ static int sender_ids(sd_bus_message *m, uid_t *ret_uid, gid_t *ret_gid, bool *r
 	return 0;
 }
 
+static int denied(BusRight right, sd_bus_error *error)
+{
+	sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+			  right == BUS_RIGHT_CHANGE
+				  ? "Only root or members of AdminGroup= may change smmud's state"
+				  : "Only root or members of ReaderGroup= or AdminGroup= may read smmud's state");
+	return 0;
+}
+
+int bus_access_check_peer(const BusAccess *a, BusRight right, uid_t uid, gid_t gid,
+			  sd_bus_error *error)
+{
+	return allows_uid(a, right, uid, gid) ? 1 : denied(right, error);
+}
+
 int bus_access_check(const BusAccess *a, BusRight right, sd_bus_message *m,
 		     sd_bus_error *error)
 {
@@ -117,9 +132,5 @@ int bus_access_check(const BusAccess *a, BusRight right, sd_bus_message *m,
 		gid = res ? res->pw_gid : (gid_t)-1;
 	if (bus_access_allows(a, right, uid, gid, res ? res->pw_name : NULL))
 		return 1;
-	sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-			  right == BUS_RIGHT_CHANGE
-				  ? "Only root or members of AdminGroup= may change smmud's state"
-				  : "Only root or members of ReaderGroup= or AdminGroup= may read smmud's state");
-	return 0;
+	return denied(right, error);
 }

@@ -47,3 +47,6 @@ int bus_access_check(const BusAccess *a, BusRight right, sd_bus_message *m,
 
 /* Same, for a peer known by its credentials (a private connection). */
 bool bus_access_allows_peer(const BusAccess *a, BusRight right, uid_t uid, gid_t gid);
+/* bus_access_check() for such a peer: 1 allowed, 0 denied (with error set). */
+int bus_access_check_peer(const BusAccess *a, BusRight right, uid_t uid, gid_t gid,
+			  sd_bus_error *error);

@@ -85,7 +85,15 @@ static int append_strv_text(sd_bus_message *reply, char **l)
 
 static int check(Bus *b, BusRight right, sd_bus_message *m, sd_bus_error *error)
 {
-	int r = bus_access_check(&b->access, right, m, error);
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	/* A private connection's peer is who connected to the socket (sd-bus reads a pipe there). */
+	if (bus_private_peer(b->private, sd_bus_message_get_bus(m), &uid, &gid))
+		r = bus_access_check_peer(&b->access, right, uid, gid, error);
+	else
+		r = bus_access_check(&b->access, right, m, error);
 
 	if (r > 0)
 		return 0;
@@ -475,6 +483,45 @@ static int override_result(int r, const char *smmu, sd_bus_error *error)
 	return 0;
 }
 
+/*
+ * After a change was taken: whether the kernel took what it asked of the
+ * knobs of ms (NULL: of every SMMU).  A write it refused (or a knob that
+ * could not be read, a state file that could not be written) fails the
+ * call, as smmuctl(8) promises; the change stays in force and smmud
+ * writes again at its next decision.
+ */
+static int applied(Bus *b, const ManagedSmmu *ms, sd_bus_error *error)
+{
+	_cleanup_(bus_text_done) BusText t = {};
+	DaemonView v = view_of(b);
+
+	for (size_t i = 0; !ms && i < v.smmus->n; i++)
+		if (v.smmus->items[i]->apply_error < 0) {
+			ms = v.smmus->items[i];
+			break;
+		}
+	if (!ms || ms->apply_error == 0)
+		return 0;
+	return sd_bus_error_setf(error, SMMUD_ERROR_WRITE_FAILED,
+				 "%s: could not write %s %s: %s (the change stays in force; smmud "
+				 "tries again at its next decision)",
+				 bus_text(&t, ms->name), knob_attr_to_string(ms->apply_error_knob),
+				 bus_text(&t, smmu_desired_value(ms, ms->apply_error_knob)),
+				 strerror(-ms->apply_error));
+}
+
+/* applied() for the SMMUs a storm method names (every SMMU if none). */
+static int applied_named(Bus *b, char **names, sd_bus_error *error)
+{
+	int r = 0;
+
+	if (!names || !names[0])
+		return applied(b, NULL, error);
+	for (size_t i = 0; r >= 0 && names[i]; i++)
+		r = applied(b, find_smmu(b, names[i], error), error);
+	return r;
+}
+
 static int writable(Bus *b, ManagedSmmu *ms, sd_bus_error *error)
 {
 	_cleanup_(bus_text_done) BusText t = {};
@@ -527,6 +574,9 @@ static int method_set_knob(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s %s set to %s.", ms->name, knob_attr_to_string(a), canonical);
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -567,6 +617,9 @@ static int method_reset_knob(sd_bus_message *msg, void *userdata, sd_bus_error *
 	}
 	log_info("Control API: %s %s given back to smmud.", ms->name,
 		 a >= 0 ? knob_attr_to_string((KnobAttr)a) : "knobs");
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -635,6 +688,9 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		return override_result(r, NULL, error);
 	log_info("Control API: storm %s on %s.", mode,
 		 names && names[0] ? names[0] : "every SMMU");
+	r = applied_named(b, names, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -664,6 +720,10 @@ static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_err
 		return override_result(r, NULL, error);
 	log_info("Control API: storm announced for %s on %s.", duration,
 		 names && names[0] ? names[0] : "every SMMU");
+	/* The storm values go on now: a write the kernel refused fails the call. */
+	r = applied_named(b, names, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -696,6 +756,9 @@ static int method_pin(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s pinned at threshold %s, teardown mode %s.", ms->name,
 		 pin.threshold, pin.teardown_mode);
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -719,6 +782,9 @@ static int method_unpin(sd_bus_message *msg, void *userdata, sd_bus_error *error
 	if (r < 0)
 		return override_result(r, smmu, error);
 	log_info("Control API: %s unpinned.", ms->name);
+	r = applied(b, ms, error);
+	if (r < 0)
+		return r;
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -729,6 +795,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	_cleanup_(bus_text_done) BusText t = {};
 	Bus *b = userdata;
 	size_t len = 0;
+	char *p;
 	int r;
 
 	r = check(b, BUS_RIGHT_CHANGE, msg, error);
@@ -745,10 +812,11 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	joined = calloc(1, len + 1);
 	if (!joined)
 		return -ENOMEM;
+	p = joined;
 	for (size_t i = 0; errors[i]; i++) {
-		strcat(joined, errors[i]);
-		if (errors[i + 1])
-			strcat(joined, "\n");
+		if (i > 0)
+			*p++ = '\n';
+		p = stpcpy(p, errors[i]);
 	}
 	/* config.c escaped each message already; this is the bus's own guarantee. */
 	return sd_bus_error_set(error, SMMUD_ERROR_CONFIG_INVALID,

@@ -3,11 +3,15 @@
  * The configuration loader, whole: the input is written as smmud.conf and
  * up to seven drop-ins (fields separated by NUL bytes: main file, then
  * smmud.conf.d/10-*.conf, 11-*.conf, ...) and loaded by config_load(),
- * the same call smmud makes at start and on SIGHUP (inih, every key's
- * parser, cross-key validation, profile overlays, dump and digest).
+ * the same call smmud makes at start and on SIGHUP (inih and the lint in
+ * front of it, every key's parser, cross-key validation, profile
+ * overlays, dump and digest).
  *
  * Invariants beyond "no crash":
  *  - a failed load reports at least one error, a good one none;
+ *  - a good load read every line as written: none longer than inih's
+ *    buffer (it would be split), none with a comment after text (inih
+ *    would cut " ;" off a value), none of "Key: value" (smmud.conf(5));
  *  - the canonical dump of a loaded config loads again, into a config
  *    with the same dump and digest (what smmuctl's digest check relies on);
  *  - profile matching with the loaded config returns settings that are
@@ -61,17 +65,56 @@ static void check_settings_for(const Config *c)
 		}
 }
 
+/*
+ * Whether inih, left to itself, could have read text other than as
+ * written (the lint must have refused it then): the rules of
+ * smmud.conf(5), SYNTAX, checked here on their own.
+ */
+static bool taken_as_written(const char *text)
+{
+	const char *space = " \t\n\v\f\r";
+
+	for (const char *line = text; *line;) {
+		size_t len = strcspn(line, "\n");
+		const char *next = line + len + (line[len] == '\n');
+		const char *s = line, *end = line + len;
+
+		if (len > 0 && line[len - 1] == '\r')
+			end--;
+		if ((size_t)(end - line) > CONFIG_LINE_MAX)
+			return false;
+		if (line == text && startswith(s, "\xEF\xBB\xBF"))
+			s += 3;
+		while (s < end && strchr(space, *s))
+			s++;
+		if (s < end && *s != '#' && *s != ';') {
+			const char *eq = memchr(s, '=', (size_t)(end - s));
+			const char *colon = memchr(s, ':', (size_t)(end - s));
+
+			for (const char *q = s; q + 1 < end; q++)
+				if (strchr(space, *q) && (q[1] == '#' || q[1] == ';'))
+					return false;
+			if (*s != '[' && colon && (!eq || colon < eq))
+				return false;
+		}
+		line = next;
+	}
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *fields[1 + MAX_DROPINS];
 	_cleanup_strv_free_ char **errors = NULL, **errors2 = NULL;
 	_cleanup_config_free_ Config *c = NULL, *c2 = NULL;
+	bool as_written = true;
 	size_t n;
 	int r;
 
 	n = fuzz_split(data, size, fields, ELEMENTSOF(fields));
 	/* The main file, and a fresh drop-in directory. */
 	fuzz_write_string(main_file, fields[0]);
+	as_written = taken_as_written(fields[0]);
 	fuzz_rm_rf(dropin_dir);
 	if (mkdir(dropin_dir, 0755) < 0)
 		abort();
@@ -85,6 +128,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!p)
 			abort();
 		fuzz_write_string(p, fields[i]);
+		if (i != 5)
+			as_written = as_written && taken_as_written(fields[i]);
 	}
 	fuzz_free_fields(fields, ELEMENTSOF(fields));
 
@@ -99,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(c && c->dump && strlen(c->digest) == SHA256_HEX_SIZE - 1);
 	FUZZ_CHECK(strv_length(errors) == 0);
+	FUZZ_CHECK(as_written);
 
 	check_settings_for(c);
 

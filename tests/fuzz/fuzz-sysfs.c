@@ -17,8 +17,10 @@
  *
  * Invariants: a second scan of the same tree gives an equal topology;
  * after recovery every knob the state file says smmud wrote (and still
- * holds that value) has its original back; a write followed by a
- * restore leaves the knob file with the value it had, and no state file.
+ * holds that value, and both values are ones the kernel takes) has its
+ * original back; a state file on disk has its copy beside it; a write
+ * followed by a restore leaves the knob file with the value it had, and
+ * no state file.
  */
 #include "config.h"
 #include "fuzz.h"
@@ -197,6 +199,21 @@ static void check_knob_file(const Knob *k, const char *want)
 		FUZZ_CHECK(now && streq(now, want));
 }
 
+/* The state file smmud wrote has its copy, the same text; no state file, no copy. */
+static void check_copy(void)
+{
+	_cleanup_free_ char *sp = path_join(rundir, STATE_FILE_NAME);
+	_cleanup_free_ char *cp = path_join(rundir, STATE_COPY_NAME);
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	int ra, rb;
+
+	if (!sp || !cp)
+		abort();
+	ra = read_full_file(sp, 1 << 20, &a);
+	rb = read_full_file(cp, 1 << 20, &b);
+	FUZZ_CHECK(ra == -ENOENT ? rb == -ENOENT : ra < 0 || (rb == 0 && streq(a, b)));
+}
+
 static void exercise_knobs(const Topology *t, const char *state_text)
 {
 	_cleanup_(knobs_freep) Knobs *ks = NULL;
@@ -221,10 +238,12 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 	for (size_t i = 0; st && i < st->n_entries; i++) {
 		const StateEntry *e = &st->entries[i];
 		int a = knob_attr_from_string(e->attr);
+		const char *reason;
 		Knob *k;
 		_cleanup_free_ char *now = NULL;
 
-		if (a < 0 || (st->boot_id && ks->boot_id && !streq(st->boot_id, ks->boot_id)))
+		if (state_entry_check(e, &reason) < 0 ||
+		    (st->boot_id && ks->boot_id && !streq(st->boot_id, ks->boot_id)))
 			continue;
 		k = knobs_get(ks, e->smmu, (KnobAttr)a);
 		FUZZ_CHECK(k);
@@ -236,6 +255,7 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 	/* Recovery leaves nothing held that it could restore. */
 	if (!knobs_holding(ks))
 		FUZZ_CHECK(stat(sp, &stbuf) < 0);
+	check_copy();
 
 	/* A storm write and its restore, on the SMMU of the tree. */
 	for (size_t i = 0; i < t->n_smmus; i++) {
@@ -263,6 +283,7 @@ static void exercise_knobs(const Topology *t, const char *state_text)
 	}
 	if (!knobs_holding(ks))
 		FUZZ_CHECK(stat(sp, &stbuf) < 0);
+	check_copy();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -46,6 +46,18 @@ static char *write_file(const Dir *d, const char *name, const char *text)
 	return p;
 }
 
+/* A fresh directory: smmud.conf holding main_text, and an empty drop-in directory d/. */
+static ConfigSource make_config_dir(Dir *d, const char *main_text, char **ret_main,
+				    char **ret_dropins)
+{
+	dir_make(d);
+	*ret_main = write_file(d, "smmud.conf", main_text);
+	*ret_dropins = path_join(d->path, "d");
+	assert_non_null(*ret_dropins);
+	assert_int_equal(mkdir(*ret_dropins, 0755), 0);
+	return (ConfigSource){ .file = *ret_main, .dropin_dir = *ret_dropins };
+}
+
 /* Loads text as the main file (no drop-ins); returns r, errors in *errs. */
 static int load_text(const char *text, Config **ret, char ***errs)
 {
@@ -76,6 +88,20 @@ static void assert_refused(const char *text, const char *want)
 		fail_msg("error '%s' lacks '%s'", errs[0], want);
 	if (errs[1])
 		fail_msg("more than one error: '%s', then '%s'", errs[0], errs[1]);
+	strv_free(errs);
+}
+
+/* Asserts src is refused with exactly one error, containing want. */
+static void assert_load_refused(const ConfigSource *src, const char *want)
+{
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_int_equal(config_load(src, &c, &errs), -EINVAL);
+	assert_null(c);
+	if (strv_length(errs) != 1 || !strstr(errs[0], want))
+		fail_msg("%zu error(s), the first '%s'; wanted one with '%s'", strv_length(errs),
+			 errs ? errs[0] : "", want);
 	strv_free(errs);
 }
 
@@ -148,7 +174,7 @@ static void test_values_and_units(void **state)
 				   "[Trigger]\nWindow=5s\nExitLimit=7\nPinnedLimit=512M\n"
 				   "HoldTime=2min\nOnShutdown=false\n"
 				   "[Baseline]\nThreshold=auto\nTeardownMode=strict\n"
-				   "[Storm]\nThreshold=0008\nTeardownMode=strict ; inline comment\n",
+				   "[Storm]\nThreshold=0008\n  TeardownMode =\tstrict \r\n",
 				   &c, &errs),
 			 0);
 	assert_int_equal(c->external_change, EXTERNAL_CHANGE_REASSERT);
@@ -168,6 +194,29 @@ static void test_values_and_units(void **state)
 	assert_string_equal(c->defaults.storm.teardown_mode, "strict");
 	assert_non_null(strstr(c->dump, "PinnedLimit=512M\n"));
 	assert_non_null(strstr(c->dump, "HoldTime=2min\n"));
+	config_free(c);
+}
+
+/* Each time span at its bounds is taken. */
+static void test_timespan_bounds(void **state)
+{
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_int_equal(load_text("[Manager]\nDriftCheckInterval=100ms\nScanInterval=1s\n"
+				   "[Trigger]\nWindow=10ms\nHoldTime=10ms\n",
+				   &c, &errs),
+			 0);
+	assert_int_equal(c->drift_check_usec, 100 * USEC_PER_MSEC);
+	assert_int_equal(c->scan_interval_usec, USEC_PER_SEC);
+	assert_int_equal(c->defaults.window_usec, 10 * USEC_PER_MSEC);
+	config_free(c);
+	assert_int_equal(load_text("[Manager]\nDriftCheckInterval=1h\nScanInterval=24h\n"
+				   "[Trigger]\nWindow=1h\nHoldTime=24h\n",
+				   &c, &errs),
+			 0);
+	assert_int_equal(c->scan_interval_usec, 24 * USEC_PER_HOUR);
+	assert_int_equal(c->defaults.hold_usec, 24 * USEC_PER_HOUR);
 	config_free(c);
 }
 
@@ -192,7 +241,16 @@ static void test_bad_inputs(void **state)
 		{ "[Trigger]\nPinnedLimit=99999999999P\n", "PinnedLimit: size out of range" },
 		{ "[Trigger]\nWindow=5 s\n", "Window: not a time span" },
 		{ "[Trigger]\nWindow=5sec\n", "Window: not a time span" },
-		{ "[Trigger]\nWindow=0\n", "Window: must be greater than zero" },
+		{ "[Trigger]\nWindow=0\n", "Window: out of range (10ms to 1h): '0'" },
+		{ "[Trigger]\nWindow=9ms\n", "Window: out of range (10ms to 1h)" },
+		{ "[Trigger]\nWindow=61min\nHoldTime=2h\n", ":2: Window: out of range (10ms to 1h)" },
+		{ "[Trigger]\nHoldTime=25h\n", "HoldTime: out of range (10ms to 24h)" },
+		{ "[Manager]\nDriftCheckInterval=18446744073709551615us\n",
+		  ":2: DriftCheckInterval: out of range (100ms to 1h): '18446744073709551615us'" },
+		{ "[Manager]\nDriftCheckInterval=99ms\n", "DriftCheckInterval: out of range (100ms to 1h)" },
+		{ "[Manager]\nScanInterval=1us\n", ":2: ScanInterval: out of range (0, or 1s to 24h): '1us'" },
+		{ "[Manager]\nScanInterval=999ms\n", "ScanInterval: out of range (0, or 1s to 24h)" },
+		{ "[Manager]\nScanInterval=1441min\n", "ScanInterval: out of range (0, or 1s to 24h)" },
 		{ "[Trigger]\nHoldTime=-5s\n", "HoldTime: not a time span" },
 		{ "[Trigger]\nHoldTime=1s\n", ":2: HoldTime: 1s is shorter than Window=2s" },
 		{ "[Trigger]\nWindow=1min\n", ":2: Window: 1min is longer than HoldTime=30s" },
@@ -227,22 +285,86 @@ static void test_bad_inputs(void **state)
 	}
 }
 
+/* Loads text, which must succeed, and returns the glob of its first profile's MatchHostname=. */
+static size_t loaded_hostname_glob_length(const char *text)
+{
+	Config *c = NULL;
+	char **errs = NULL;
+	size_t n;
+
+	assert_int_equal(load_text(text, &c, &errs), 0);
+	n = strlen(c->profiles[0].match.hostname_glob);
+	config_free(c);
+	return n;
+}
+
+/*
+ * inih's buffer holds 198 bytes of a line (Debian's INI_MAX_LINE of 200,
+ * less the newline and the NUL): a longer line is refused whole, naming
+ * it, never split (inih would parse its tail as a line of its own) or cut.
+ */
 static void test_overlong_line_is_an_error(void **state)
 {
 	char text[1024];
 
-	/* inih would split it and parse the tail as a line of its own. */
-	snprintf(text, sizeof(text), "[Manager]\nScanInterval=%0400d\n", 5);
+	assert_int_equal(CONFIG_LINE_MAX, 198);
+	snprintf(text, sizeof(text), "[Manager]\nScanInterval=%0400d\nManage=yes\n", 5);
 	assert_refused(text, ":2: line too long (413 bytes, at most 198)");
-	/* The longest line that fits is fine. */
+	/* 14 bytes of "MatchHostname=" and 185 of glob: one byte too many. */
+	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0185d\n", 1);
+	assert_refused(text, ":2: line too long (199 bytes, at most 198)");
+	/* So a MatchHostname= of 255 characters is refused, and why is said. */
+	snprintf(text, sizeof(text), "# a comment\n[Profile x]\nMatchHostname=%0255d\n", 1);
+	assert_refused(text, "smmud.conf:3: line too long (269 bytes, at most 198)");
+	/* An overlong comment too: inih would read its tail as a setting. */
+	snprintf(text, sizeof(text), "[Manager]\n#%0198dManage=no\n", 0);
+	assert_refused(text, ":2: line too long (208 bytes, at most 198)");
+	/* The longest line that fits is taken whole, with a CR or without. */
 	snprintf(text, sizeof(text), "[Profile x]\nMatchHostname=%0184d\n", 1);
-	{
-		Config *c = NULL;
-		char **errs = NULL;
+	assert_int_equal(loaded_hostname_glob_length(text), 184);
+	snprintf(text, sizeof(text), "[Profile x]\r\nMatchHostname=%0184d\r\n", 1);
+	assert_int_equal(loaded_hostname_glob_length(text), 184);
+}
 
-		assert_int_equal(load_text(text, &c, &errs), 0);
-		config_free(c);
+/*
+ * One rule for comments: a comment is a line of its own.  A '#' or ';'
+ * after white space is refused wherever it is (inih would end a value at
+ * " ;" but keep " #" in it); right after other text it is part of the
+ * value.  Only '=' separates a key from its value (inih takes ':' too).
+ */
+static void test_inline_comments_and_separators(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{ "[Trigger]\nExitLimit = 64 ; x\n", ":2: inline comment (a comment is a line of its own" },
+		{ "[Trigger]\nExitLimit=64\t;x\n", ":2: inline comment" },
+		{ "[Trigger]\nExitLimit = 64 # x\n", ":2: inline comment" },
+		{ "[Trigger]\nExitLimit= ;64\n", ":2: inline comment" },
+		{ "[Profile p]\nMatchHostname=web-* # the web tier\n", ":2: inline comment" },
+		{ "[Trigger] ; the trigger\n", ":1: inline comment" },
+		{ "[Trigger] # the trigger\n", ":1: inline comment" },
+		{ "[Trigger];x\n", ":1: text after section header" },
+		{ "[Trigger]\nExitLimit: 64\n", ":2: expected 'Key=value', not 'Key: value'" },
+		{ "[Trigger]\nExitLimit : 6=4\n", ":2: expected 'Key=value', not 'Key: value'" },
+		{ "[Trigger]\n=4\n", ":2: expected 'Key=value', a [Section] or a comment" },
+		{ "[Trigger]\n: 4\n", ":2: expected 'Key=value', not 'Key: value'" },
+	};
+	Config *c = NULL;
+	char **errs = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		print_message("case %zu: %s", i, cases[i].text);
+		assert_refused(cases[i].text, cases[i].error);
 	}
+	/* Comment lines, indented or not; '#', ';', ':' and '=' inside a value. */
+	assert_int_equal(load_text("; one\n# two\n[Profile p]\n  ;three\n\t#four\n"
+				   "MatchHostname = a=b;c#d:e\n",
+				   &c, &errs),
+			 0);
+	assert_string_equal(c->profiles[0].match.hostname_glob, "a=b;c#d:e");
+	config_free(c);
 }
 
 static void test_nul_byte_is_an_error(void **state)
@@ -281,6 +403,109 @@ static void test_all_errors_reported(void **state)
 	strv_free(errs);
 }
 
+/* head, then n times before, a number (0 first) and after. */
+static char *lines_of(const char *head, const char *before, const char *after, int n)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	assert_non_null(f);
+	fputs(head, f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s%d%s", before, i, after);
+	assert_int_equal(fclose(f), 0);
+	return text;
+}
+
+/* Junk costs one error line each up to CONFIG_ERRORS_MAX, then one line in all. */
+static void test_errors_are_bounded(void **state)
+{
+	_cleanup_free_ char *text = lines_of("[Manager]\n", "junk line ", "\n", 5000);
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_int_equal(load_text(text, &c, &errs), -EINVAL);
+	assert_null(c);
+	assert_int_equal(strv_length(errs), CONFIG_ERRORS_MAX + 1);
+	assert_non_null(strstr(errs[0], ":2: expected 'Key=value'"));
+	assert_non_null(strstr(errs[CONFIG_ERRORS_MAX - 1], ":21: expected 'Key=value'"));
+	assert_string_equal(errs[CONFIG_ERRORS_MAX], "... and 4980 more error(s)");
+	strv_free(errs);
+}
+
+static void write_size(const Dir *d, const char *name, size_t size)
+{
+	_cleanup_free_ char *p = path_join(d->path, name);
+	FILE *f;
+
+	assert_non_null(p);
+	f = fopen(p, "we");
+	assert_non_null(f);
+	/* Comment lines: valid text, so only the size can be refused. */
+	for (size_t i = 0; i < size; i++)
+		fputc(i % 64 == 63 ? '\n' : '#', f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_sizes_are_bounded(void **state)
+{
+	Dir d;
+	_cleanup_free_ char *main_file = NULL, *dropins = NULL;
+	Config *c = NULL;
+	char **errs = NULL;
+	ConfigSource src;
+	char name[64];
+
+	src = make_config_dir(&d, "[Trigger]\nExitLimit=5\n", &main_file, &dropins);
+
+	/* One file: refused by its size, unread, with one error naming it. */
+	write_size(&d, "d/10-big.conf", CONFIG_FILE_SIZE_MAX + 1);
+	assert_load_refused(&src, "d/10-big.conf: too large (262145 bytes, at most 262144)");
+
+	/* As large as a file may be: fine; four of them and a main file: too much together. */
+	write_size(&d, "d/10-big.conf", CONFIG_FILE_SIZE_MAX);
+	assert_int_equal(config_load(&src, &c, &errs), 0);
+	config_free(c);
+	c = NULL;
+	for (int i = 11; i < 14; i++) {
+		snprintf(name, sizeof(name), "d/%d-big.conf", i);
+		write_size(&d, name, CONFIG_FILE_SIZE_MAX);
+	}
+	assert_load_refused(&src, "d/13-big.conf: too large (262144 bytes): the files would "
+					"have more than 1048576 bytes together");
+	dir_remove(&d);
+
+	/* More drop-ins than CONFIG_DROPINS_MAX. */
+	free(main_file);
+	free(dropins);
+	src = make_config_dir(&d, "", &main_file, &dropins);
+	for (int i = 0; i <= CONFIG_DROPINS_MAX; i++) {
+		snprintf(name, sizeof(name), "d/%03d.conf", i);
+		free(write_file(&d, name, ""));
+	}
+	assert_load_refused(&src, "/d: more than 128 drop-ins");
+	dir_remove(&d);
+}
+
+static void test_profiles_are_bounded(void **state)
+{
+	_cleanup_free_ char *most = lines_of("", "[Profile p", "]\nExitLimit=1\n", CONFIG_PROFILES_MAX);
+	_cleanup_free_ char *more =
+		lines_of("", "[Profile p", "]\nExitLimit=1\n", CONFIG_PROFILES_MAX + 1);
+	Config *c = NULL;
+	char **errs = NULL;
+
+	assert_int_equal(load_text(most, &c, &errs), 0);
+	assert_int_equal(c->n_profiles, CONFIG_PROFILES_MAX);
+	config_free(c);
+	c = NULL;
+	assert_int_equal(load_text(more, &c, &errs), -EINVAL);
+	assert_int_equal(strv_length(errs), 1);
+	assert_non_null(strstr(errs[0], ":129: [Profile p64]: too many profiles (at most 64)"));
+	strv_free(errs);
+}
+
 static void test_unreadable_file(void **state)
 {
 	Dir d;
@@ -312,6 +537,34 @@ static void test_unreadable_file(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	dir_remove(&d);
+}
+
+/* A file someone else may write could grant AdminGroup=: refused. */
+static void test_foreign_or_world_writable_file(void **state)
+{
+	Dir d;
+	_cleanup_free_ char *main_file = NULL, *dropins = NULL, *dropin = NULL;
+	Config *c = NULL;
+	char **errs = NULL;
+	ConfigSource src;
+
+	src = make_config_dir(&d, "[Trigger]\nExitLimit=5\n", &main_file, &dropins);
+	dropin = write_file(&d, "d/50-admin.conf", "[Manager]\nAdminGroup=users\n");
+
+	assert_int_equal(chmod(dropin, 0666), 0);
+	assert_load_refused(&src, "d/50-admin.conf: writable by anyone (mode 0666), refusing it");
+	/* Group-writable is the owner's choice. */
+	assert_int_equal(chmod(dropin, 0664), 0);
+	assert_int_equal(config_load(&src, &c, &errs), 0);
+	assert_string_equal(c->admin_group, "users");
+	config_free(c);
+	c = NULL;
+
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dropin, 65534, 65534), 0);
+		assert_load_refused(&src, "d/50-admin.conf: owned by uid 65534, not root, refusing it");
+	}
 	dir_remove(&d);
 }
 
@@ -365,6 +618,40 @@ static void test_dropins_in_lexical_order(void **state)
 	assert_non_null(strstr(errs[0], "25-bad.conf:2: Threshold: not a threshold"));
 	strv_free(errs);
 	dir_remove(&d);
+}
+
+/* A conflict a drop-in brings is blamed on the drop-in, whichever key it set. */
+static void test_conflict_blames_the_later_file(void **state)
+{
+	static const struct {
+		const char *main, *dropin, *error;
+	} cases[] = {
+		{ "[Trigger]\nHoldTime=30s\n", "[Trigger]\nWindow=1min\n",
+		  "d/50.conf:2: Window: 1min is longer than HoldTime=30s (set at " },
+		{ "[Trigger]\nWindow=1min\nHoldTime=2min\n", "[Trigger]\nHoldTime=30s\n",
+		  "d/50.conf:2: HoldTime: 30s is shorter than Window=1min (set at " },
+		{ "[Profile p]\nHoldTime=30s\n", "[Profile p]\nWindow=1min\n",
+		  "d/50.conf:2: Window: 1min is longer than HoldTime=30s (set at " },
+		{ "[Trigger]\nHoldTime=30s\n", "[Profile p]\nWindow=1min\n",
+		  "d/50.conf:2: Window: 1min is longer than HoldTime=30s (set at " },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		Dir d;
+		_cleanup_free_ char *main_file = NULL, *dropins = NULL;
+		Config *c = NULL;
+		char **errs = NULL;
+		ConfigSource src;
+
+		src = make_config_dir(&d, cases[i].main, &main_file, &dropins);
+		free(write_file(&d, "d/50.conf", cases[i].dropin));
+		assert_int_equal(config_load(&src, &c, &errs), -EINVAL);
+		assert_int_equal(strv_length(errs), 1);
+		if (!strstr(errs[0], cases[i].error) || !strstr(errs[0], "smmud.conf:"))
+			fail_msg("case %zu: '%s' lacks '%s'", i, errs[0], cases[i].error);
+		strv_free(errs);
+		dir_remove(&d);
+	}
 }
 
 static void test_digest_tracks_effective_values(void **state)
@@ -585,15 +872,22 @@ int main(void)
 		cmocka_unit_test(test_empty_file_is_defaults),
 		cmocka_unit_test(test_comments_only_and_whitespace),
 		cmocka_unit_test(test_values_and_units),
+		cmocka_unit_test(test_timespan_bounds),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_overlong_line_is_an_error),
+		cmocka_unit_test(test_inline_comments_and_separators),
 		cmocka_unit_test(test_nul_byte_is_an_error),
 		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_errors_are_bounded),
+		cmocka_unit_test(test_sizes_are_bounded),
+		cmocka_unit_test(test_profiles_are_bounded),
 		cmocka_unit_test(test_errors_are_escaped_utf8),
 		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_unreadable_file),
+		cmocka_unit_test(test_foreign_or_world_writable_file),
 		cmocka_unit_test(test_directory_as_file),
 		cmocka_unit_test(test_dropins_in_lexical_order),
+		cmocka_unit_test(test_conflict_blames_the_later_file),
 		cmocka_unit_test(test_digest_tracks_effective_values),
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_profiles_match_first),

@@ -18,6 +18,7 @@ typedef struct Ctx {
 	TestBus bus;
 	MachineWatch *watch;
 	unsigned changed;
+	bool told_unit; /* a change was told with machine b's unit known */
 	char *helper;
 	pid_t machined;
 } Ctx;
@@ -27,6 +28,8 @@ static void on_changed(void *userdata)
 	Ctx *c = userdata;
 
 	c->changed++;
+	if (c->watch && machinewatch_unit_for_pid(c->watch, 200))
+		c->told_unit = true;
 }
 
 static pid_t start_machined(Ctx *c, const char *m1, const char *m2)
@@ -197,7 +200,7 @@ static void test_present_at_start(void **state)
 	pid_t leaders[4] = {};
 
 	c->machined = start_machined(c, "--machine=a=100", "--machine=b=200");
-	assert_int_equal(machinewatch_new(c->bus.bus, c->bus.event, NULL, NULL, &c->watch), 0);
+	assert_int_equal(machinewatch_new(c->bus.bus, c->bus.event, on_changed, c, &c->watch), 0);
 	wait_name(c, 100, "a");
 	wait_name(c, 200, "b");
 	assert_null(machinewatch_name_for_pid(c->watch, 300));
@@ -208,6 +211,11 @@ static void test_present_at_start(void **state)
 	assert_true(testbus_run_until(&c->bus, unit_known, c));
 	assert_int_equal(machinewatch_leader_for_unit(c->watch, "machine-a.scope"), 100);
 	assert_int_equal(machinewatch_leader_for_unit(c->watch, "machine-c.scope"), 0);
+	/* The unit of a leader, and its arrival told (a VM found earlier takes it then). */
+	assert_string_equal(machinewatch_unit_for_pid(c->watch, 200), "machine-b.scope");
+	assert_null(machinewatch_unit_for_pid(c->watch, 300));
+	assert_null(machinewatch_unit_for_pid(NULL, 200));
+	assert_true(c->told_unit);
 	assert_int_equal(machinewatch_leader_for_unit(c->watch, NULL), 0);
 	assert_int_equal(machinewatch_leader_for_unit(NULL, "machine-a.scope"), 0);
 	assert_int_equal(machinewatch_leaders(c->watch, leaders, 1), 2);

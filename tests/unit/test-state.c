@@ -117,12 +117,33 @@ static void test_parse_format_roundtrip(void **state)
 	assert_string_equal(state_get(s, SMMU, "inv_threshold")->original, "auto");
 	assert_string_equal(state_get(s, SMMU, "teardown_mode")->written, "deferred");
 	assert_int_equal(state_format(s, &text), 0);
+	assert_non_null(strstr(text, "version 2\n"));
 	assert_non_null(strstr(text, "knob " SMMU " inv_threshold auto 16\n"));
 	state_free(s);
 	s = NULL;
 	assert_int_equal(state_parse(text, &s, &err), 0);
 	assert_int_equal(s->n_entries, 2);
 	state_free(s);
+	s = NULL;
+
+	/* Every cut of it, and every changed byte, is refused: never misread. */
+	for (size_t i = 0; i + 1 < strlen(text); i++) {
+		_cleanup_free_ char *cut = strndup(text, i), *changed = strdup(text);
+
+		assert_non_null(cut);
+		assert_non_null(changed);
+		changed[i] = changed[i] == 'a' ? 'b' : 'a';
+		if (state_parse(cut, &s, &err) == 0)
+			fail_msg("cut after %zu bytes, parsed: %s", i, cut);
+		free(err);
+		err = NULL;
+		if (state_parse(changed, &s, &err) == 0)
+			fail_msg("byte %zu changed, parsed: %s", i, changed);
+		state_free(s);
+		s = NULL;
+		free(err);
+		err = NULL;
+	}
 	free(text);
 }
 
@@ -134,7 +155,15 @@ static void test_parse_refuses_bad_files(void **state)
 	} cases[] = {
 		{ "", "no version line" },
 		{ "knob a b c d\n", "line 1: no version line first" },
-		{ "version 2\n", "line 1: unsupported version" },
+		{ "version 3\n", "line 1: unsupported version" },
+		{ "version 1\nversion 1\n", "line 2: bad version line" },
+		/* Version 2 ends with the checksum of all before it: nothing cut, nothing changed. */
+		{ "version 2\nboot ab\n", "line 2: no end line (truncated)" },
+		{ "version 2\nend 00\n", "line 2: checksum mismatch" },
+		{ "version 2\nend x y\n", "line 2: bad end line" },
+		{ "version 2\nend "
+		  "fe2fc3e8e5d4e1c26a60b27f1b7af2b4f5b6ac4b29d4f0ac1bd4b08de3e0b48d", "line 2: bad end line" },
+		{ "version 1\nend x\n", "line 2: unknown line" },
 		{ "version one\n", "line 1: bad version line" },
 		{ "version 1\nknob a b c\n", "line 2: knob lines have 4 fields" },
 		{ "version 1\nknob a/../x inv_threshold auto 1\n", "line 2: invalid characters" },
@@ -194,15 +223,12 @@ static void test_original_saved_before_write_and_restored(void **state)
 	knobs_free(ks);
 }
 
-static void test_recover_after_crash(void **state)
+/* A crashing run: holds both knobs (16, deferred), dies without restoring. */
+static void crash_holding_both(const Tree *t)
 {
-	Tree *t = *state;
-	Knobs *ks;
-	pid_t pid;
+	pid_t pid = fork();
 	int status;
 
-	/* The crashing run: holds two knobs, dies without restoring. */
-	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		Knobs *c = NULL;
@@ -217,7 +243,14 @@ static void test_recover_after_crash(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	assert_file(t->thr, "16");
 	assert_file(t->mode, "deferred");
+}
 
+static void test_recover_after_crash(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks;
+
+	crash_holding_both(t);
 	ks = knobs(t);
 	assert_int_equal(knobs_recover(ks), 0);
 	assert_file(t->thr, "auto");
@@ -227,24 +260,31 @@ static void test_recover_after_crash(void **state)
 	knobs_free(ks);
 }
 
-static void test_recover_leaves_foreign_values(void **state)
+/* A crashed run's state file (text) and the knobs' values now; then a start's recovery. */
+static void recover_from(const Tree *t, const char *text, const char *thr, const char *mode)
 {
-	Tree *t = *state;
-	Knobs *ks;
 	char path[160];
+	Knobs *ks;
 
 	assert_int_equal(runtime_dir_prepare(t->run), 0);
 	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
-	/* smmud wrote 16; since then an operator set 300. */
-	put(path, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
-		  " teardown_mode strict deferred\n");
-	put(t->thr, "300\n");
-	put(t->mode, "deferred\n");
+	put(path, text);
+	put(t->thr, thr);
+	put(t->mode, mode);
 	ks = knobs(t);
 	assert_int_equal(knobs_recover(ks), 0);
+	knobs_free(ks);
+}
+
+static void test_recover_leaves_foreign_values(void **state)
+{
+	Tree *t = *state;
+
+	/* smmud wrote 16; since then an operator set 300. */
+	recover_from(t, "version 1\nknob " SMMU " inv_threshold auto 16\nknob " SMMU
+		     " teardown_mode strict deferred\n", "300\n", "deferred\n");
 	assert_file(t->thr, "300");
 	assert_file(t->mode, "strict");
-	knobs_free(ks);
 }
 
 static void test_recover_from_other_boot_restores_nothing(void **state)
@@ -267,6 +307,67 @@ static void test_recover_from_other_boot_restores_nothing(void **state)
 	assert_file(t->thr, "16");
 	assert_null(state_text(t));
 	knobs_free(ks);
+}
+
+/*
+ * The state file cut inside its boot line (it read as from another boot,
+ * and the storm values were taken as originals), or with a byte changed:
+ * refused, and the copy has every original.
+ */
+static void test_damaged_state_file_recovers_from_copy(void **state)
+{
+	Tree *t = *state;
+	char cmd[1024], path[160], copy[160];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/proc/sys/kernel/random && echo this-boot-0123 > "
+		 "%s/proc/sys/kernel/random/boot_id", t->root, t->root);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/" STATE_FILE_NAME, t->run);
+	snprintf(copy, sizeof(copy), "%s/" STATE_COPY_NAME, t->run);
+	for (int damage = 0; damage < 3; damage++) {
+		_cleanup_free_ char *text = NULL;
+		char *boot;
+		Knobs *ks;
+
+		crash_holding_both(t);
+		text = state_text(t);
+		assert_non_null(text);
+		boot = strstr(text, "boot this-boot-0123\n");
+		assert_non_null(boot);
+		if (damage == 0)
+			boot[strlen("boot this-boot")] = 0;  /* cut inside the boot line */
+		else if (damage == 1)
+			strstr(text, " auto 16")[1] = 'x';  /* the original changed */
+		else
+			strstr(text, "knob " SMMU " teardown")[0] = 0;  /* cut before a knob line */
+		put(path, text);
+		ks = knobs(t);
+		assert_int_equal(knobs_recover(ks), 0);
+		assert_file(t->thr, "auto");
+		assert_file(t->mode, "strict");
+		assert_false(knobs_holding(ks));
+		knobs_free(ks);
+		/* The damaged file kept for a human; no state left. */
+		snprintf(cmd, sizeof(cmd), "test -f %s.bad && ! test -e %s && ! test -e %s && rm %s.bad",
+			 path, path, copy, path);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+/* A value the kernel would not take was not written by smmud: never written back. */
+static void test_recover_validates_what_it_writes(void **state)
+{
+	Tree *t = *state;
+
+	/* A version 1 file (no checksum), planted: originals no kernel shows. */
+	recover_from(t, "version 1\nknob " SMMU " inv_threshold garbage 16\nknob " SMMU
+		     " teardown_mode 007 deferred\n", "16\n", "deferred\n");
+	assert_file(t->thr, "16");
+	assert_file(t->mode, "deferred");
+	assert_null(state_text(t));
+	/* Values the kernel takes are restored. */
+	recover_from(t, "version 1\nknob " SMMU " inv_threshold 7 16\n", "16\n", "deferred\n");
+	assert_file(t->thr, "7");
 }
 
 static void test_corrupt_state_file_is_quarantined(void **state)
@@ -303,7 +404,7 @@ static void test_state_file_symlink_not_followed(void **state)
 	snprintf(target, sizeof(target), "%s/elsewhere", t->root);
 	put(target, "version 1\n");
 	assert_int_equal(symlink(target, path), 0);
-	assert_int_equal(state_load(t->run, &s, NULL), -ELOOP);
+	assert_int_equal(state_load(t->run, STATE_FILE_NAME, &s, NULL), -ELOOP);
 	/* Saving replaces the link itself; the target is untouched. */
 	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
 	assert_int_equal(lstat(path, &st), 0);
@@ -586,6 +687,10 @@ int main(void)
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_recover_from_other_boot_restores_nothing,
 						tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_state_file_recovers_from_copy, tree_setup,
+						tree_teardown),
+		cmocka_unit_test_setup_teardown(test_recover_validates_what_it_writes, tree_setup,
+						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_state_file_is_quarantined, tree_setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_symlink_not_followed, tree_setup,

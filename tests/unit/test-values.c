@@ -187,6 +187,7 @@ static void test_config_uses_them(void **state)
 		{ "[Storm]\nThreshold=007\n", "7", NULL },
 		{ "[Storm]\nThreshold=1048576\n", "1048576", NULL },
 		{ "[Storm]\nThreshold=1048577\n", NULL, "threshold out of range (0 to 1048576)" },
+		{ "[Storm]\nThreshold=4294967295\n", NULL, "threshold out of range (0 to 1048576)" },
 		{ "[Storm]\nThreshold=+7\n", NULL, "not a threshold (auto or a whole number)" },
 	};
 

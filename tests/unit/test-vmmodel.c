@@ -663,6 +663,21 @@ static void test_queries(void **state)
 	assert_int_equal(pinned, 8 << 20);
 	assert_int_equal(vm_model_set_pinned(f.model, 100, 7, 1), -ESRCH);
 	assert_int_equal(vm_model_set_pinned(f.model, 103, 1, 1), -ESRCH);
+	/* machined moved it into its scope: its unit now, for that process only. */
+	{
+		bool moved = true;
+
+		assert_int_equal(vm_model_set_unit(f.model, 100, 1, "machine-qemu\\x2dvm.scope", &moved), 0);
+		assert_true(moved);
+		assert_string_equal(vm_model_find(f.model, 100)->unit, "machine-qemu\\x2dvm.scope");
+		assert_int_equal(vm_model_set_unit(f.model, 100, 1, "machine-qemu\\x2dvm.scope", &moved), 0);
+		assert_false(moved);
+		assert_int_equal(vm_model_set_unit(f.model, 100, 1, NULL, &moved), 0);
+		assert_true(moved);
+		assert_null(vm_model_find(f.model, 100)->unit);
+		assert_int_equal(vm_model_set_unit(f.model, 100, 7, "x.scope", NULL), -ESRCH);
+		assert_int_equal(vm_model_set_unit(f.model, 103, 1, "x.scope", NULL), -ESRCH);
+	}
 	assert_int_equal(vm_model_vms_behind(f.model, &f.smmus[0], &pinned), 2);
 	assert_int_equal(pinned, (8 << 20) + (1 << 20));
 	assert_int_equal(vm_model_smmus_of(f.model, vm_model_find(f.model, 100), smmus, 4), 2);

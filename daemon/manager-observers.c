@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * What the observers tell the manager, and the VM model in between: a
+ * VFIO open, an exit, a pidfd hang-up, a machine or a unit job becomes a
+ * probe, a look or a scan; the model's events (a VM found, its teardown
+ * counted, its stop announced) become decisions.  The exit filter keeps
+ * the kernel telling us only about the processes the model watches.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "event-util.h"
+#include "log.h"
+#include "manager.h"
+
+#define RESCAN_DEFER_USEC (200 * USEC_PER_MSEC)
+/*
+ * The most processes a look probes one by one, on the loop; more (a host
+ * that started thousands since the last look) are left to a scan of every
+ * process, which runs a slice at a time.
+ */
+#define LOOK_PROBES_MAX 256
+
+/* ---- the exit filter ---------------------------------------------------- */
+
+/*
+ * The kernel keeps the exit events of the processes the model watches
+ * (its VMs, and the exits it counted while their files were open), and
+ * drops every other process's: a host forking thousands of processes a
+ * second wakes smmud for none of them.  A VM smmud has not found yet is
+ * a process that opened a VFIO node (the watch on /dev/vfio,
+ * /dev/vfio/devices and /dev/iommu hears every open): from that open
+ * until a look or a scan has been into it, every group's death passes,
+ * and the model looks at each unknown one as before.
+ */
+void manager_update_exit_filter(Manager *m)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	bool all = rescans_opens_pending(m->rescans);
+	uint64_t gen = vm_model_generation(m->vms);
+	size_t n = 0;
+	int r;
+
+	if (sd_event_source_set_enabled(m->filter_defer, SD_EVENT_OFF) < 0)
+		log_debug("Cannot turn the exit filter's update off.");
+	if (!m->exitwatch || !m->started)
+		return;
+	if (m->filter_set && all == m->filter_all && (all || gen == m->filter_generation))
+		return;
+	if (!all && vm_model_watched_pids(m->vms, &pids, &n) < 0) {
+		log_oom();
+		all = true;
+	}
+	r = exitwatch_set_filter(m->exitwatch, pids, n, all);
+	if (r < 0)
+		/* The source keeps its last filter, or none: more wake-ups, no exit lost. */
+		log_debug_errno(r, "Exit events: not every source could be filtered: %m");
+	m->filter_set = true;
+	m->filter_all = all;
+	m->filter_generation = gen;
+	m->costs.exit_filter = exitwatch_filtered(m->exitwatch, EXIT_SOURCE_TASKSTATS) ||
+			       exitwatch_filtered(m->exitwatch, EXIT_SOURCE_PROC_CONNECTOR);
+	m->costs.exit_filter_all = all;
+	m->costs.exit_filter_pids = all ? 0 : n;
+	m->costs.exit_filter_updates++;
+	manager_update_status(m);
+	if (all)
+		log_debug("Exit events: the kernel keeps every group's death (a VFIO open is being looked into).");
+	else
+		log_debug("Exit events: the kernel keeps the deaths of %zu process(es), drops the rest.", n);
+}
+
+static int on_filter_defer(sd_event_source *s, void *userdata)
+{
+	manager_update_exit_filter(ASSERT_PTR(userdata));
+	return 0;
+}
+
+/* The watched set changed: at once if it grew (the new VM's exit must pass), when idle if not. */
+static void exit_filter_changed(Manager *m, bool grew)
+{
+	if (grew)
+		manager_update_exit_filter(m);
+	else if (m->filter_set && vm_model_generation(m->vms) != m->filter_generation &&
+		 sd_event_source_set_enabled(m->filter_defer, SD_EVENT_ONESHOT) < 0)
+		manager_update_exit_filter(m);
+}
+
+/* ---- VMs: the model's events ------------------------------------------- */
+
+static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
+{
+	const char *name = m->machines ? machinewatch_name_for_pid(m->machines, vm->pid) : NULL;
+
+	snprintf(buf, size, "%s (pid %d)", name ?: vm->name ?: vm->unit ?: vm->comm ?: "?",
+		 (int)vm->pid);
+	return buf;
+}
+
+/*
+ * A VM's pinned memory, read again: a VMM found by its VFIO open pins its
+ * memory after that (QEMU maps its RAM as its devices come up), and may
+ * pin more later (memory hot-plug).  No event tells: while there are VMs,
+ * their /proc/PID/status is read every PINNED_REFRESH_USEC, and soon after
+ * a VM is found.  PinnedLimit= and the risk estimate count this figure.
+ */
+#define PINNED_REFRESH_USEC (5 * USEC_PER_SEC)
+#define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
+
+static void schedule_pinned_refresh(Manager *m, uint64_t after)
+{
+	uint64_t when = event_now(m->event) + after;
+	uint64_t armed = USEC_INFINITY;
+	int r = 0, on;
+
+	if (vm_model_n_vms(m->vms) == 0) {
+		r = sd_event_source_set_enabled(m->pinned_timer, SD_EVENT_OFF);
+	} else {
+		on = sd_event_source_get_enabled(m->pinned_timer, NULL);
+		if (on > 0)
+			r = sd_event_source_get_time(m->pinned_timer, &armed);
+		else if (on < 0)
+			r = on;
+		/* An earlier time already armed stays. */
+		if (r >= 0 && when < armed)
+			r = event_timer_arm(m->pinned_timer, when, SD_EVENT_ONESHOT);
+	}
+	if (r < 0)
+		manager_fail(m, r, "schedule the pinned memory refresh");
+}
+
+static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool changed = false;
+
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+		uint64_t bytes;
+		int r;
+
+		r = vm_read_pinned(m->root, vm->pid, vm->starttime, &bytes);
+		if (r < 0) {
+			/* Gone: its exit event, pidfd or the next scan tells the model. */
+			if (r != -ESRCH)
+				log_debug_errno(r, "Cannot read the pinned memory of pid %d: %m",
+						(int)vm->pid);
+			continue;
+		}
+		if (bytes == vm->pinned_bytes)
+			continue;
+		log_debug("pid %d: %" PRIu64 " bytes pinned (was %" PRIu64 ").", (int)vm->pid, bytes,
+			  vm->pinned_bytes);
+		(void)vm_model_set_pinned(m->vms, vm->pid, vm->starttime, bytes);
+		changed = true;
+	}
+	if (changed)
+		manager_update_status(m);
+	schedule_pinned_refresh(m, PINNED_REFRESH_USEC);
+	return 0;
+}
+
+/* The model's question "what is pid now?", answered from /proc. */
+static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	return vm_probe(m->root, pid, want_files, ret);
+}
+
+/*
+ * A VM found before its VMM was registered with machined ran in its
+ * starter's unit then; machined has moved it into the machine's scope
+ * since (or is about to: its MachineNew comes before the scope's start
+ * job has run, so the cgroup would still say the old unit).  machined's
+ * word is the unit.
+ */
+static void take_machine_unit(Manager *m, pid_t pid)
+{
+	const char *unit = machinewatch_unit_for_pid(m->machines, pid);
+	const Vm *vm = vm_model_find(m->vms, pid);
+	bool moved = false;
+	int r;
+
+	if (!vm || !unit)
+		return;
+	r = vm_model_set_unit(m->vms, vm->pid, vm->starttime, unit, &moved);
+	if (r < 0)
+		log_oom();
+	else if (moved)
+		log_debug("VM pid %d: unit %s, as machined says.", (int)pid, unit);
+}
+
+static void on_vm_found(Manager *m, const VmEvent *e)
+{
+	const Vm *vm = vm_model_find(m->vms, e->pid);
+	char label[128];
+	int r;
+
+	if (!vm || vm->starttime != e->starttime)
+		return; /* gone again, by an event queued before this one */
+	r = pidwatch_add(m->pidwatch, vm->pid, vm->starttime);
+	if (r == -ESRCH) {
+		/* It was a VM a moment ago: its death counts (if not counted yet). */
+		r = vm_model_gone(m->vms, e->pid, e->starttime, "gone at discovery",
+				  event_now(m->event));
+		if (r < 0)
+			log_oom();
+		return;
+	}
+	if (r < 0)
+		log_debug_errno(r, "No pidfd for pid %d, its exit comes from exit events and scans: %m",
+				(int)vm->pid);
+	/* machined may know it and we missed the signal: ask once (no timer). */
+	if (m->machines && !machinewatch_name_for_pid(m->machines, vm->pid)) {
+		r = machinewatch_reconcile(m->machines);
+		if (r < 0)
+			log_debug_errno(r, "Cannot ask machined for machines: %m");
+	}
+	take_machine_unit(m, vm->pid);
+	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
+		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
+		 vm->iommufd ? ", iommufd" : "");
+	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
+}
+
+/* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
+static void on_vm_exit(Manager *m, const VmEvent *e)
+{
+	char label[128], smmus[192] = "";
+	char bytes[FORMAT_BYTES_MAX];
+
+	/* Decide (and write) first, log after: the dying VMM's teardown is near. */
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
+
+		if (!ms)
+			continue;
+		/* Counted at its stop job already, if this SMMU counts those. */
+		if (policy_record_exit(&ms->policy, ms->settings, e->counted_usec,
+				       e->vm->pinned_bytes,
+				       ms->settings->count_vm_stops ? e->vm->stopping_usec : 0) < 0)
+			log_oom();
+		manager_decide_one(m, ms, e->counted_usec, false);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
+			 ms->name);
+	}
+	if (e->was_tracked)
+		pidwatch_remove(m->pidwatch, e->pid);
+	vm_label(m, e->vm, label, sizeof(label));
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-exit",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s exited (%s, %s pinned), behind %s.", label, e->source,
+			       format_bytes(bytes, sizeof(bytes), e->vm->pinned_bytes),
+			       *smmus ? smmus : "no known SMMU"));
+	if (e->heard_usec && e->heard_usec <= e->counted_usec)
+		log_debug("Exit of pid %d handled %" PRIu64 " us after the event.", (int)e->pid,
+			  e->counted_usec - e->heard_usec);
+	manager_schedule_deadline(m);
+}
+
+/* A VM's stop job: its exit is coming, and counts now where OnVmStop= says so. */
+static void on_vm_stopping(Manager *m, const VmEvent *e)
+{
+	const Vm *vm = vm_model_find(m->vms, e->pid);
+	char label[128], smmus[192] = "";
+
+	if (!vm)
+		return;
+	for (size_t i = 0; i < e->n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, e->smmus[i]->name);
+
+		if (!ms || !ms->settings->count_vm_stops)
+			continue;
+		if (policy_record_stop(&ms->policy, ms->settings, e->counted_usec,
+				       vm->pinned_bytes) < 0)
+			log_oom();
+		manager_decide_one(m, ms, e->counted_usec, false);
+		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", *smmus ? "," : "",
+			 ms->name);
+	}
+	vm_label(m, vm, label, sizeof(label));
+	log_struct(LOG_INFO,
+		   "SMMUD_VM=%s", label,
+		   "SMMUD_DECISION=vm-stopping",
+		   "%s%s", *smmus ? "SMMUD_SMMU=" : "", smmus,
+		   LOG_MESSAGE("VM %s is being stopped (a stop job for its unit), counted behind %s.",
+			       label, *smmus ? smmus : "no SMMU that counts stop jobs"));
+	manager_schedule_deadline(m);
+}
+
+static void on_vm_dropped(Manager *m, const VmEvent *e)
+{
+	pidwatch_remove(m->pidwatch, e->pid);
+	log_info("pid %d no longer holds VFIO or iommufd files.", (int)e->pid);
+}
+
+/* Acts on what the model concluded from its inputs, in order (r: the input's result). */
+static void handle_vm_events(Manager *m, int r)
+{
+	bool any = false, grew = false;
+	VmEvent e;
+
+	if (r < 0)
+		log_oom();
+	while (vm_model_next_event(m->vms, &e)) {
+		switch (e.kind) {
+		case VM_EVENT_FOUND:
+			on_vm_found(m, &e);
+			grew = true;
+			break;
+		case VM_EVENT_EXIT:
+			on_vm_exit(m, &e);
+			break;
+		case VM_EVENT_DROPPED:
+			on_vm_dropped(m, &e);
+			break;
+		case VM_EVENT_STOPPING:
+			on_vm_stopping(m, &e);
+			break;
+		default:
+			assert_not_reached();
+		}
+		vm_event_done(&e);
+		any = true;
+	}
+	if (any)
+		manager_update_status(m);
+	exit_filter_changed(m, grew);
+}
+
+static void on_rescan_topology(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	if (manager_rescan_topology(m) >= 0)
+		manager_decide_all(m, true);
+}
+
+static void on_scan_begin(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	/* Before the scan: a VM opening its files meanwhile is seen next time. */
+	(void)vfiowatch_update(m->vfiowatch);
+	vm_model_scan_begin(m->vms);
+	/* A look after it probes only what is started from now on. */
+	if (vm_pid_cursor_now(m->root, &m->pid_cursor) < 0)
+		m->pid_cursor.set = false;
+}
+
+static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	if (error < 0) {
+		log_warning_errno(error, "Failed to scan processes for VMs: %m");
+		vm_model_scan_abort(m->vms);
+	} else
+		handle_vm_events(m, vm_model_scan_end(m->vms, found, n_found, event_now(m->event)));
+	free(found);
+	manager_update_status(m);
+	manager_update_exit_filter(m);
+}
+
+/* Looks at the processes pids (n of them, sorted) one by one: those found VMs join the model. */
+static void probe_pids(Manager *m, pid_t *pids, size_t n)
+{
+	uint64_t now = event_now(m->event);
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		Vm *vm;
+		int k;
+
+		if ((i > 0 && pids[i] == pids[i - 1]) || vm_model_find(m->vms, pids[i]))
+			continue;
+		m->costs.probes++;
+		k = vm_scan_pid(m->root, pids[i], &vm);
+		if (k == -ENOMEM)
+			r = k;
+		if (k < 0)
+			continue; /* gone, no VM, or unreadable */
+		k = vm_model_probed(m->vms, vm, now);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	handle_vm_events(m, r);
+}
+
+static int pid_cmp(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether a VM the model knows holds the node o. */
+static bool known_holder(Manager *m, const VfioOpened *o)
+{
+	uint32_t group = o->group;
+
+	if (o->kind == VFIO_OPENED_DEVICE && vm_device_group(m->root, o->device, &group) < 0)
+		return false;
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (o->kind == VFIO_OPENED_IOMMUFD) {
+			if (vm->iommufd)
+				return true;
+			continue;
+		}
+		for (size_t g = 0; g < vm->n_groups; g++)
+			if (vm->groups[g] == group)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * VFIO nodes were opened: who did it, without a scan of every process?
+ * The processes started since the last look (a VMM opens its files as it
+ * starts), the leaders of machined's machines and the processes under
+ * machine.slice (a running VM hot-plugging its first device).  Enough if
+ * every node opened and still held is held by a VM known now; otherwise
+ * (a node no VM known holds, lost inotify events, an unreadable /proc)
+ * rescans scans every process, and counts it.
+ */
+static bool on_look(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	VfioOpened *opened = NULL;
+	size_t n = 0, n_opened = 0, n_leaders;
+	bool overflow = false, known = true;
+	int r;
+
+	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
+	if (r < 0 || overflow)
+		return false;
+	if (n_opened == 0)
+		return true; /* closed again already: nothing is held that was opened */
+	r = vm_scan_new_pids(m->root, &m->pid_cursor, &pids, &n);
+	if (r < 0) {
+		log_debug_errno(r, "Cannot tell the processes started since the last look: %m");
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	n_leaders = machinewatch_leaders(m->machines, NULL, 0);
+	if (n_leaders > 0) {
+		pid_t *np = realloc(pids, (n + n_leaders) * sizeof(pid_t));
+
+		if (np) {
+			pids = np;
+			n += machinewatch_leaders(m->machines, pids + n, n_leaders);
+		}
+	}
+	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
+		log_debug("Cannot read the processes under machine.slice.");
+	if (n > LOOK_PROBES_MAX) {
+		log_debug("%zu processes may have opened VFIO nodes: scanning.", n);
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	if (n > 1)
+		qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
+
+	for (size_t i = 0; i < n_opened; i++)
+		if (!known_holder(m, &opened[i])) {
+			log_debug("A VFIO node opened (%s %u%s%s) is held by no VM known: scanning.",
+				  opened[i].kind == VFIO_OPENED_GROUP    ? "group"
+				  : opened[i].kind == VFIO_OPENED_DEVICE ? "device"
+									 : "iommufd",
+				  opened[i].group, opened[i].device ? " " : "", opened[i].device ?: "");
+			known = false;
+		}
+	vfio_opened_array_free(opened, n_opened);
+	return known;
+}
+
+static void on_opens_covered(void *userdata)
+{
+	manager_update_exit_filter(ASSERT_PTR(userdata));
+}
+
+/* ---- observers' callbacks ---------------------------------------------- */
+
+static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	/* Taskstats comes before exit_files(), the proc connector after it. */
+	bool files_open = src == EXIT_SOURCE_TASKSTATS;
+
+	handle_vm_events(m, vm_model_exit(m->vms, tgid, exit_source_to_string(src), files_open,
+					  when_usec, event_now(m->event)));
+}
+
+static void on_exit_lost(ExitSource src, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
+	/* One under way read some processes before the loss: one more after it, then. */
+	rescans_scan(m->rescans);
+}
+
+static void on_pid_exited(pid_t pid, uint64_t starttime, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	/* Readable once the whole thread group is dead: its files are closed. */
+	handle_vm_events(m, vm_model_gone(m->vms, pid, starttime, "pidfd", event_now(m->event)));
+}
+
+/*
+ * A close may be a VM's last VFIO file going: no debounce, the kernel's
+ * teardown follows it.  A close starts no VM: the model looks at the VMs
+ * holding that group alone, far cheaper than an open's full scan.
+ */
+static void on_vfio_closed(uint32_t group, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, event_now(m->event)));
+}
+
+static void on_vfio_opened(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	int r = rescans_vfio_opened(m->rescans);
+
+	if (r < 0)
+		manager_fail(m, r, "schedule a look");
+	/* Until it is looked into, the opener's death must be heard whoever it is. */
+	manager_update_exit_filter(m);
+}
+
+static void schedule_rescan(Manager *m, bool topology)
+{
+	int r = rescans_schedule(m->rescans, topology, true, RESCAN_DEFER_USEC);
+
+	if (r < 0)
+		manager_fail(m, r, "schedule a rescan");
+}
+
+static void on_machines_changed(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	_cleanup_free_ pid_t *pids = NULL;
+	size_t n = machinewatch_leaders(m->machines, NULL, 0);
+
+	/* A new machine is most likely a new VM: its leader, looked at alone. */
+	if (n == 0)
+		return;
+	pids = calloc(n, sizeof(pid_t));
+	if (!pids)
+		return (void)log_oom();
+	n = machinewatch_leaders(m->machines, pids, n);
+	qsort(pids, n, sizeof(pid_t), pid_cmp);
+	probe_pids(m, pids, n);
+	for (size_t i = 0; i < n; i++)
+		take_machine_unit(m, pids[i]);
+}
+
+static void on_devices_changed(bool topology, void *userdata)
+{
+	/* vfio: a group node came or went, a VM may be starting; pci/iommu: topology. */
+	schedule_rescan(ASSERT_PTR(userdata), topology);
+}
+
+static void on_shutdown(bool start, const char *why, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.shutdown_until == USEC_INFINITY;
+
+	if (start == announced)
+		return;
+	if (start) {
+		log_notice("Host shutdown announced (%s): storm settings on every SMMU with OnShutdown=yes.",
+			   why);
+		m->announced.shutdown_until = USEC_INFINITY;
+		free(m->shutdown_why);
+		m->shutdown_why = strdup(why);
+	} else {
+		log_notice("Host shutdown cancelled (%s): its storms end HoldTime after the last exit.",
+			   why);
+		m->announced.shutdown_until = event_now(m->event);
+	}
+	manager_decide_all(m, false);
+}
+
+static void on_guests_stopping(bool stopping, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	bool announced = m->announced.guests_until == USEC_INFINITY;
+
+	if (stopping == announced)
+		return;
+	if (stopping)
+		log_notice(LIBVIRT_GUESTS_UNIT " stops every guest: storm settings on every SMMU with "
+			   "OnGuestsStop=yes.");
+	m->announced.guests_until = stopping ? USEC_INFINITY : event_now(m->event);
+	manager_decide_all(m, false);
+}
+
+/*
+ * A job for a VM's scope stops it: a scope is never started again or
+ * reloaded.  Its VMs are the VMs in that unit, and the leader of the
+ * machine machined runs in it.  Jobs for anything else are no news.
+ */
+static void on_unit_job(const char *unit, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	pid_t leader;
+	uint64_t now;
+	int r = 0;
+
+	if (!endswith(unit, ".scope"))
+		return;
+	leader = machinewatch_leader_for_unit(m->machines, unit);
+	now = event_now(m->event);
+	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
+		const Vm *vm = vm_model_vm(m->vms, i);
+
+		if (vm->pid == leader || streq_ptr(vm->unit, unit)) {
+			int k = vm_model_stopping(m->vms, vm->pid, now);
+
+			if (k < 0 && r == 0)
+				r = k;
+		}
+	}
+	handle_vm_events(m, r);
+}
+
+
+/* ---- exit sources and the other observers -------------------------------- */
+
+static unsigned exit_sources(const Config *c)
+{
+	return (c->use_taskstats ? EXITWATCH_SOURCE(EXIT_SOURCE_TASKSTATS) : 0) |
+	       (c->use_proc_connector ? EXITWATCH_SOURCE(EXIT_SOURCE_PROC_CONNECTOR) : 0);
+}
+
+int manager_start_exitwatch(Manager *m)
+{
+	static const ExitWatchCallbacks callbacks = {
+		.exited = on_exit_event,
+		.lost = on_exit_lost,
+	};
+	int r;
+
+	if (m->exitwatch && exit_sources(m->config) == m->exit_sources)
+		return 0;
+	m->exitwatch = exitwatch_free(m->exitwatch);
+	m->filter_set = false;
+	r = exitwatch_new(m->event, exit_sources(m->config), &callbacks, m, &m->exitwatch);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up exit events: %m");
+	m->exit_sources = exit_sources(m->config);
+	manager_update_exit_filter(m);
+	return 0;
+}
+
+int manager_start_observers(Manager *m)
+{
+	int r;
+
+	r = manager_start_exitwatch(m);
+	if (r < 0)
+		return r;
+	if (m->bus && m->config->use_machined) {
+		r = machinewatch_new(m->bus, m->event, on_machines_changed, m, &m->machines);
+		if (r < 0)
+			log_warning_errno(r, "No VM names from machined: %m");
+	}
+	if (m->bus) {
+		static const ShutdownWatchCallbacks callbacks = {
+			.shutdown = on_shutdown,
+			.guests_stopping = on_guests_stopping,
+			.unit_job = on_unit_job,
+		};
+
+		r = shutdownwatch_new(m->bus, &callbacks, m, &m->shutdownwatch);
+		if (r < 0)
+			log_warning_errno(r, "Host shutdowns will not be seen in advance: %m");
+	}
+	/* Uevents describe the real host: with a test root they would lie. */
+	if (streq(m->root, "/")) {
+		r = devicewatch_new(m->event, on_devices_changed, m, &m->devices);
+		if (r < 0)
+			log_warning_errno(r, "No uevents (%m): topology rescans on SIGUSR1 and reload only.");
+	}
+	return 0;
+}
+
+int manager_new_observers(Manager *m)
+{
+	static const VfioWatchCallbacks vfio_callbacks = {
+		.opened = on_vfio_opened,
+		.closed = on_vfio_closed,
+	};
+	static const RescanCallbacks rescan_callbacks = {
+		.topology = on_rescan_topology,
+		.scan_begin = on_scan_begin,
+		.scan_done = on_scan_done,
+		.look = on_look,
+		.opens_covered = on_opens_covered,
+	};
+	int r;
+
+	r = vm_model_new(probe_process, m, &m->vms);
+	if (r >= 0)
+		r = pidwatch_new(m->event, on_pid_exited, m, &m->pidwatch);
+	/* Exit events and decisions go first: VFIO events, scans and rescans after them. */
+	if (r >= 0)
+		r = vfiowatch_new(m->event, m->root, SD_EVENT_PRIORITY_IDLE, &vfio_callbacks, m,
+				  &m->vfiowatch);
+	if (r >= 0)
+		r = rescans_new(m->event, m->root, &rescan_callbacks, m, &m->rescans);
+	if (r >= 0)
+		r = sd_event_add_time(m->event, &m->pinned_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
+				      on_pinned_refresh, m);
+	if (r >= 0)
+		r = event_source_setup(m->pinned_timer, SD_EVENT_PRIORITY_IDLE, "pinned-refresh");
+	if (r >= 0)
+		r = sd_event_add_defer(m->event, &m->filter_defer, on_filter_defer, m);
+	if (r >= 0)
+		r = event_source_setup(m->filter_defer, SD_EVENT_PRIORITY_IDLE, "exit-filter");
+	return r;
+}
+
+void manager_rescan_all(Manager *m)
+{
+	on_rescan_topology(m);
+	rescans_scan(m->rescans);
+}
