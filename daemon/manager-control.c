@@ -93,6 +93,9 @@ static int control_set_override(void *userdata, const char *name, PolicyOverride
 
 		if (only && ms != only)
 			continue;
+		/* Every SMMU: values only where smmud has knobs to write them to. */
+		if (!only && o != OVERRIDE_NONE && ms->mode != SMMU_MODE_MANAGED)
+			continue;
 		policy_set_override(&ms->policy, o, pin);
 		log_notice("%s: override %s by the operator.", ms->name, policy_override_to_string(o));
 		manager_emit_event(m, "override", ms->name, NULL,
@@ -139,6 +142,8 @@ static int control_announce_storm(void *userdata, const char *name, uint64_t use
 		char before[FORMAT_TIMESPAN_MAX + 8] = "none", after[FORMAT_TIMESPAN_MAX + 8] = "none";
 
 		if (only && ms != only)
+			continue;
+		if (!only && usec > 0 && ms->mode != SMMU_MODE_MANAGED)
 			continue;
 		/* A withdrawal of nothing (or of one over already) is no news. */
 		if (usec == 0 && ms->policy.announced_until <= now) {

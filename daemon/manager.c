@@ -285,6 +285,7 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	assert(ret);
 	if (!m)
 		return -ENOMEM;
+	m->lock_fd = -EBADF;
 	m->root = strdup(o->root ?: "/");
 	m->runtime_dir = strdup(o->runtime_dir ?: "/run/smmud");
 	m->config_file = o->config_source.file ? strdup(o->config_source.file) : NULL;
@@ -392,10 +393,19 @@ int manager_startup(Manager *m)
 	 * The runtime directory before anything reads or writes in it: one
 	 * that is a symlink (or not a directory) stops the start here, before
 	 * recovery would read, rename or replace a state file through it.
+	 * Then its lock: a second smmud would restore the first one's holds
+	 * and unlink its socket.
 	 */
 	r = runtime_dir_prepare(m->runtime_dir);
 	if (r < 0)
 		return log_error_errno(r, "Runtime directory %s unusable: %m", m->runtime_dir);
+	r = runtime_dir_lock(m->runtime_dir, &m->lock_fd);
+	if (r == -EBUSY)
+		return log_error_errno(r, "Another smmud is running on %s (%s/lock is locked), "
+				       "not starting.", m->runtime_dir, m->runtime_dir);
+	if (r < 0)
+		return log_error_errno(r, "Cannot lock the runtime directory %s: %m",
+				       m->runtime_dir);
 	/* A crashed run's holds first: nothing else may write before. */
 	r = knobs_recover(m->knobs);
 	if (r < 0)
@@ -485,6 +495,7 @@ Manager *manager_free(Manager *m)
 	config_free(m->config);
 	free(m->root);
 	free(m->runtime_dir);
+	closep(&m->lock_fd);
 	free(m->config_file);
 	free(m->config_dir);
 	free(m->shutdown_why);

@@ -44,6 +44,7 @@ typedef struct Manager {
 	sd_bus *bus;                   /* NULL: no system bus (as in the test guest) */
 	char *root;
 	char *runtime_dir;
+	int lock_fd;                   /* runtime_dir/lock, flock()ed: one smmud per directory */
 	char *config_file;
 	char *config_dir;
 	ConfigSource config_source;

@@ -109,10 +109,10 @@ static int on_decision(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 0;
 }
 
-int verb_monitor(int argc, char **argv)
+/* Connected and subscribed, the reader check passed; > 0: a CTL_EXIT_* status. */
+static int monitor_connect(sd_bus **ret)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	struct sigaction sa = { .sa_handler = on_signal };
 	int r;
 
 	r = ctl_bus_open(&bus);
@@ -134,6 +134,57 @@ int verb_monitor(int argc, char **argv)
 	r = ctl_call(bus, "GetConfig", NULL, NULL);
 	if (r > 0)
 		return r;
+	*ret = TAKE_PTR(bus);
+	return 0;
+}
+
+/*
+ * smmud restarted (an upgrade, a crash, systemctl restart): its private
+ * socket went with it.  Tried again every MONITOR_RETRY_NSEC until it is
+ * back or we are told to stop; the attempts are quiet, the wait is said
+ * once.  On the system bus the connection stays and the matches follow
+ * the name, so only the private socket needs this.
+ */
+#define MONITOR_RETRY_NSEC (200 * 1000 * 1000L)
+
+static int monitor_reconnect(sd_bus **bus)
+{
+	int level = log_get_max_level();
+
+	*bus = sd_bus_flush_close_unref(*bus);
+	fprintf(stderr, "smmud went away from %s; waiting for it to come back (^C to stop).\n",
+		arg.socket);
+	while (!stop) {
+		struct timespec ts = { .tv_nsec = MONITOR_RETRY_NSEC };
+		int r;
+
+		/* First a pause: a stopping smmud may still accept for a moment. */
+		(void)nanosleep(&ts, NULL);
+		if (stop)
+			break;
+		log_set_max_level(LOG_EMERG);
+		r = monitor_connect(bus);
+		log_set_max_level(level);
+		if (r == 0) {
+			fprintf(stderr, "smmud is back at %s.\n", arg.socket);
+			return 0;
+		}
+		if (r == CTL_EXIT_DENIED)
+			return log_error("No longer allowed to read smmud's state at %s.", arg.socket),
+			       r;
+	}
+	return CTL_EXIT_OK;
+}
+
+int verb_monitor(int argc, char **argv)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int r;
+
+	r = monitor_connect(&bus);
+	if (r > 0)
+		return r;
 	if (!arg.json) {
 		printf("Monitoring smmud's decisions; ^C to stop.\n");
 		fflush(stdout);
@@ -142,16 +193,18 @@ int verb_monitor(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	while (!stop) {
 		r = sd_bus_process(bus, NULL);
-		if (r < 0) {
-			log_error_errno(r, "Lost the connection to smmud: %m");
+		if (r == 0)
+			r = sd_bus_wait(bus, UINT64_MAX);
+		if (r == -EINTR || r > 0)
+			continue;
+		if (r < 0 && arg.system_bus) {
+			log_error_errno(r, "Lost the connection to the system bus: %m");
 			return CTL_EXIT_UNREACHABLE;
 		}
-		if (r > 0)
-			continue;
-		r = sd_bus_wait(bus, UINT64_MAX);
-		if (r < 0 && r != -EINTR) {
-			log_error_errno(r, "Lost the connection to smmud: %m");
-			return CTL_EXIT_UNREACHABLE;
+		if (r < 0) {
+			r = monitor_reconnect(&bus);
+			if (r > 0)
+				return r;
 		}
 	}
 	return CTL_EXIT_OK;

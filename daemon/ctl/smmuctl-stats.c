@@ -106,11 +106,15 @@ static bool selected(char **names, const char *smmu)
 }
 
 /* Per second; a counter that went backwards was reset: no rate. */
+/* Per second over the interval; -1: none (shown "-", JSON null). */
 static double rate(const Sample *a, const Sample *b, const Counter *c)
 {
 	const Counter *old = find(a, c);
 	double dt = (double)(b->usec - a->usec) / 1e6;
 
+	/* A maximum ("cmdq_full_wait_max_ns") is no count: it has no rate. */
+	if (strstr(c->name, "_max"))
+		return -1;
 	if (!old || c->value < old->value || dt <= 0)
 		return -1;
 	return (double)(c->value - old->value) / dt;

@@ -418,6 +418,11 @@ static int print_json(const Host *h, const CtlSmmu *smmus, size_t n, const CtlVm
 			else
 				json_u64(&w, f->u);
 		}
+		/* smmud leaves it out where it cannot know it (no arm-smmu-v3 attributes). */
+		if (!field(s, "RangeInvalidation")) {
+			json_key(&w, "range_invalidation");
+			json_null(&w);
+		}
 		json_key(&w, "knobs");
 		json_array_begin(&w);
 		for (size_t j = 0; j < s->n_knobs; j++) {
@@ -497,7 +502,8 @@ static int print_human(const Host *h, const CtlSmmu *smmus, size_t n, const CtlV
 			continue;
 		r = table_add(ts, name);
 		r = r ?: table_add(ts, field_s(s, "Mode"));
-		r = r ?: table_add(ts, field_u(s, "RangeInvalidation") ? "yes" : "no");
+		r = r ?: table_add(ts, !field(s, "RangeInvalidation") ? "unknown" :
+				       field_u(s, "RangeInvalidation") ? "yes" : "no");
 		r = r ?: table_add(ts, field_u(s, "Storm") ? "STORM" : "no");
 		r = r ?: table_add(ts, or_dash(field_s(s, "Reason")));
 		r = r ?: table_add(ts, or_dash(field_s(s, "Override")));
@@ -535,15 +541,21 @@ static int print_human(const Host *h, const CtlSmmu *smmus, size_t n, const CtlV
 	if (r < 0)
 		return log_oom(), CTL_EXIT_FAILED;
 
-	table_print(ts, stdout, arg.legend);
+	table_print_or(ts, stdout, arg.legend, "No SMMUv3 found.");
 	printf("\n");
-	table_print(tk, stdout, arg.legend);
+	table_print_or(tk, stdout, arg.legend,
+		       "No knobs: no SMMU has smmud's tunables (see the SMMUs' mode).");
 	printf("\n");
-	table_print(tv, stdout, arg.legend);
+	table_print_or(tv, stdout, arg.legend, "No VMs.");
 	for (size_t i = 0; i < n; i++)
 		if (selected(names, field_s(&smmus[i], "Name")) && *field_s(&smmus[i], "Why"))
 			printf("%s%s: %s\n", i == 0 ? "\n" : "", field_s(&smmus[i], "Name"),
 			       field_s(&smmus[i], "Why"));
+	/* A mode other than managed, with its reason (smmud sends it for those only). */
+	for (size_t i = 0; i < n; i++)
+		if (selected(names, field_s(&smmus[i], "Name")) && *field_s(&smmus[i], "ModeWhy"))
+			printf("%s: %s: %s\n", field_s(&smmus[i], "Name"),
+			       field_s(&smmus[i], "Mode"), field_s(&smmus[i], "ModeWhy"));
 	return CTL_EXIT_OK;
 }
 

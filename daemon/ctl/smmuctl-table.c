@@ -130,6 +130,14 @@ int table_print(const Table *t, FILE *f, bool legend)
 	return ferror(f) ? -EIO : 0;
 }
 
+int table_print_or(const Table *t, FILE *f, bool legend, const char *empty)
+{
+	if (t->n_cells >= t->n_cols)
+		return table_print(t, f, legend);
+	fprintf(f, "%s\n", empty);
+	return ferror(f) ? -EIO : 0;
+}
+
 static const char *format_scaled(char *buf, size_t size, uint64_t v, uint64_t base,
 				 const char *units)
 {

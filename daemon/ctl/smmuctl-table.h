@@ -24,6 +24,8 @@ int table_add(Table *t, const char *cell);
 int table_addf(Table *t, const char *fmt, ...) _printf_(2, 3);
 /* Prints with two spaces between columns; legend: the header row first. */
 int table_print(const Table *t, FILE *f, bool legend);
+/* The same, or the line empty ("No VMs.") when the table has no row: no bare header. */
+int table_print_or(const Table *t, FILE *f, bool legend, const char *empty);
 
 /* "1.5G", "512K", "0": powers of 1024, one decimal below 10. */
 const char *format_size_human(char *buf, size_t size, uint64_t bytes);

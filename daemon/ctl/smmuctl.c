@@ -37,6 +37,7 @@ static const Verb verbs[] = {
 	{ "pin", 3, 3, verb_pin, "SMMU THRESHOLD TEARDOWN-MODE", "Hold an SMMU at fixed knob values" },
 	{ "unpin", 1, 1, verb_unpin, "SMMU", "Let smmud decide an SMMU's values again" },
 	{ "reload", 0, 0, verb_reload, "", "Reload the configuration, atomically" },
+	{ "config", 0, 0, verb_config, "", "Show the configuration smmud runs with, and its digest" },
 	{ "check-config", 0, 1, verb_check_config, "[FILE]", "Validate a configuration without a daemon" },
 	{ "risk", 0, 0, verb_risk, "", "Estimate each SMMU's cost of a mass VM teardown" },
 	{ "monitor", 0, 0, verb_monitor, "", "Print smmud's decisions and knob changes as they happen" },
@@ -61,7 +62,8 @@ static void help(void)
 	       "     --socket=PATH       Private socket (default " SMMUD_PRIVATE_SOCKET ")\n"
 	       "     --interval=SECONDS  stats: time between the two samples (default 1)\n"
 	       "     --cost=NANOSECONDS  risk: time of one invalidation command (default 150)\n"
-	       "     --root=DIR          risk without smmud: read sys and proc under DIR\n"
+	       "     --root=DIR          risk without smmud: read sys and proc under DIR;\n"
+	       "                         check-config: the configuration installed under DIR\n"
 	       "     --for=DURATION      storm enter: a storm that ends by itself (1s to 24h),\n"
 	       "                         held on while VMs keep exiting\n"
 	       "     --no-legend         No table headers\n"
@@ -125,7 +127,7 @@ static int parse_argv(int argc, char **argv)
 			arg.socket = optarg;
 			break;
 		case ARG_INTERVAL:
-			if (value_timespan(optarg, 1, USEC_PER_HOUR, &v, &reason) < 0) {
+			if (value_seconds(optarg, 1, USEC_PER_HOUR, &v, &reason) < 0) {
 				log_error("--interval: '%s': %s (from 1us to 1h)", optarg, reason);
 				return -1;
 			}

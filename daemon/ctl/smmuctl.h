@@ -36,6 +36,7 @@ extern CtlOptions arg;
 
 /* Each verb returns a CTL_EXIT_* status, having printed any error itself. */
 int verb_check_config(int argc, char **argv);
+int verb_config(int argc, char **argv);
 int verb_risk(int argc, char **argv);
 int verb_status(int argc, char **argv);
 int verb_stats(int argc, char **argv);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -271,6 +272,27 @@ int runtime_dir_prepare(const char *dir)
 	return 0;
 }
 
+int runtime_dir_lock(const char *dir, int *ret_fd)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	r = runtime_dir_prepare(dir);
+	if (r < 0)
+		return r;
+	path = path_join(dir, "lock");
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0)
+		return negative_errno();
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 char *path_join(const char *a, const char *b)
 {
 	char *s;
@@ -283,6 +305,16 @@ char *path_join(const char *a, const char *b)
 	if (asprintf(&s, "%.*s/%s", (int)la, a, b) < 0)
 		return NULL;
 	return s;
+}
+
+uint64_t monotonic_to_realtime(uint64_t usec, uint64_t now_monotonic, uint64_t now_realtime)
+{
+	uint64_t ago;
+
+	if (usec == 0)
+		return 0;
+	ago = now_monotonic > usec ? now_monotonic - usec : 0;
+	return now_realtime > ago ? now_realtime - ago : 1;
 }
 
 uint64_t now_usec(clockid_t clock)

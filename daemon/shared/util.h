@@ -168,10 +168,20 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
  */
 int runtime_dir_prepare(const char *dir);
 
+/*
+ * One smmud per runtime directory: dir prepared, then an exclusive flock
+ * on dir/lock, held by the fd returned for as long as smmud runs (the
+ * kernel drops it with the process, a crash included).  -EBUSY: another
+ * process holds it.
+ */
+int runtime_dir_lock(const char *dir, int *ret_fd);
+
 /* malloc'd "a/b", with exactly one slash between the parts. */
 char *path_join(const char *a, const char *b);
 
 uint64_t now_usec(clockid_t clock);
+/* A CLOCK_MONOTONIC time as CLOCK_REALTIME now sees it (0: 0, "never"; never before the epoch). */
+uint64_t monotonic_to_realtime(uint64_t usec, uint64_t now_monotonic, uint64_t now_realtime);
 
 #define USEC_PER_MSEC ((uint64_t)1000)
 #define USEC_PER_SEC ((uint64_t)1000000)

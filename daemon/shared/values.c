@@ -130,13 +130,62 @@ int value_storm_request(const char *s, StormRequest *ret, const char **reason)
 	return -EINVAL;
 }
 
+/* "N.F" or "N.Fs": seconds with up to six decimals, as µs.  -EINVAL: not that form. */
+static int parse_decimal_seconds(const char *s, uint64_t *ret)
+{
+	const char *dot = strchr(s, '.'), *end;
+	uint64_t whole = 0, frac = 0, scale = USEC_PER_SEC;
+	size_t n;
+
+	if (!dot || dot == s)
+		return -EINVAL;
+	end = endswith(s, "s") ? s + strlen(s) - 1 : s + strlen(s);
+	for (const char *p = s; p < dot; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		if (whole > (UINT64_MAX / USEC_PER_SEC - 9) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (uint64_t)(*p - '0');
+	}
+	n = (size_t)(end - dot - 1);
+	if (n == 0 || n > 6)
+		return -EINVAL;
+	for (const char *p = dot + 1; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		scale /= 10;
+		frac += (uint64_t)(*p - '0') * scale;
+	}
+	*ret = whole * USEC_PER_SEC + frac;
+	return 0;
+}
+
+static int value_timespan_full(const char *s, uint64_t min, uint64_t max, bool decimals,
+			       uint64_t *ret, const char **reason);
+
 int value_timespan(const char *s, uint64_t min, uint64_t max, uint64_t *ret, const char **reason)
+{
+	return value_timespan_full(s, min, max, false, ret, reason);
+}
+
+int value_seconds(const char *s, uint64_t min, uint64_t max, uint64_t *ret, const char **reason)
+{
+	return value_timespan_full(s, min, max, true, ret, reason);
+}
+
+static int value_timespan_full(const char *s, uint64_t min, uint64_t max, bool decimals,
+			       uint64_t *ret, const char **reason)
 {
 	uint64_t v;
 	int r = parse_timespan(s, &v);
 
+	if (r == -EINVAL && decimals && strchr(s, '.'))
+		r = parse_decimal_seconds(s, &v);
 	if (r == -ERANGE)
 		*reason = "time span out of range";
+	else if (r < 0 && decimals)
+		*reason = "not a time span (seconds with up to six decimals, or a whole number "
+			  "with us, ms, s, min or h)";
 	else if (r < 0)
 		*reason = "not a time span (a whole number with us, ms, s, min or h)";
 	else if (v < min && min == 1)

@@ -78,6 +78,8 @@ int value_storm_duration(const char *s, uint64_t *ret, const char **reason);
 
 /* A time span (parse_timespan()) from min to max µs. */
 int value_timespan(const char *s, uint64_t min, uint64_t max, uint64_t *ret, const char **reason);
+/* The same, or seconds with up to six decimals ("0.1", "1.5s"): smmuctl's SECONDS. */
+int value_seconds(const char *s, uint64_t min, uint64_t max, uint64_t *ret, const char **reason);
 /* A size in bytes (parse_size()). */
 int value_size(const char *s, uint64_t *ret, const char **reason);
 /* A whole number of ASCII digits from min to max. */

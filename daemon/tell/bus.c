@@ -260,6 +260,22 @@ static int append_knob(sd_bus_message *reply, const ManagedSmmu *ms, KnobAttr a)
 	return bus_text_result(&t, r);
 }
 
+static const char *smmu_mode_why(const DaemonView *v, const ManagedSmmu *ms)
+{
+	switch (ms->mode) {
+	case SMMU_MODE_MONITOR:
+		return "no arm-smmu-v3 attributes: the kernel lacks smmud's series "
+		       "(kernel-patch/), so there is nothing to write; watching and counting only";
+	case SMMU_MODE_MAINLINE:
+		return "Linux 7.1 or later invalidates a torn-down domain cheaply by itself: "
+		       "nothing to tune, reporting only";
+	case SMMU_MODE_UNMANAGED:
+		return "Manage=no in its profile: decisions are made and shown, never written";
+	default:
+		return "";
+	}
+}
+
 static int append_smmu(const DaemonView *v, sd_bus_message *reply, const ManagedSmmu *ms)
 {
 	_cleanup_(bus_text_done) BusText t = {};
@@ -272,19 +288,28 @@ static int append_smmu(const DaemonView *v, sd_bus_message *reply, const Managed
 	if (r < 0)
 		return r;
 	r = sd_bus_message_append(
-		reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name",
+		reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name",
 		"s", bus_text(&t, ms->name), "Mode", "s", smmu_mode_to_string(ms->mode), "Profile",
-		"s", bus_text(&t, ms->profile), "RangeInvalidation", "b",
-		s ? s->range_invalidation : 0, "Stages", "s", bus_text(&t, s ? s->stages : NULL),
+		"s", bus_text(&t, ms->profile), "Stages", "s", bus_text(&t, s ? s->stages : NULL),
 		"Granules", "s", bus_text(&t, s ? s->granules : NULL), "Storm", "b",
 		ms->decided ? ms->decision.storm : 0, "Reason", "s",
 		ms->decided ? policy_reason_to_string(ms->decision.reason) : "",
 		"Why", "s", bus_text(&t, ms->decided ? ms->decision.why : NULL), "Override", "s",
 		policy_override_to_string(ms->policy.override), "StormChangedUSec", "t",
-		ms->storm_changed_usec, "Vms", "u", (uint32_t)n_vms, "PinnedBytes", "t", pinned,
+		/* Realtime, as every other time smmud shows (signals, events). */
+		monotonic_to_realtime(ms->storm_changed_usec, now_usec(CLOCK_MONOTONIC),
+				      now_usec(CLOCK_REALTIME)),
+		"Vms", "u", (uint32_t)n_vms, "PinnedBytes", "t", pinned,
 		"ExitsTotal", "t", ms->policy.exits_total, "StormsTotal", "t",
 		ms->policy.storms_total, "Counters", "b", s ? s->has_counters : 0);
 	r = bus_text_result(&t, r);
+	/* Why an SMMU is not managed, for whoever reads "monitor-only" and wonders. */
+	if (r >= 0 && ms->mode != SMMU_MODE_MANAGED)
+		r = sd_bus_message_append(reply, "{sv}", "ModeWhy", "s", smmu_mode_why(v, ms));
+	/* Known only from the series' attributes: left out (unknown) without them. */
+	if (r >= 0 && s && s->tunable)
+		r = sd_bus_message_append(reply, "{sv}", "RangeInvalidation", "b",
+					  s->range_invalidation);
 	if (r < 0)
 		return r;
 
@@ -643,6 +668,35 @@ static int for_named(Bus *b, char **names, PerSmmu f, const void *arg, sd_bus_er
 	return r;
 }
 
+/*
+ * A storm forced, left or announced needs SMMUs smmud may write: each one
+ * named (as set), or, with none named, at least one.  Checked before
+ * anything changes, so a refused call changes nothing.
+ */
+static int storm_writable(Bus *b, char **names, sd_bus_error *error)
+{
+	DaemonView v = view_of(b);
+	int r;
+
+	for (size_t i = 0; names && names[i]; i++) {
+		ManagedSmmu *ms = find_smmu(b, names[i], error);
+
+		if (!ms)
+			return -ENOENT;
+		r = writable(b, ms, error);
+		if (r < 0)
+			return r;
+	}
+	if (names && names[0])
+		return 0;
+	for (size_t i = 0; i < v.smmus->n; i++)
+		if (v.smmus->items[i]->mode == SMMU_MODE_MANAGED)
+			return 0;
+	return sd_bus_error_setf(error, SMMUD_ERROR_NOT_WRITABLE,
+				 "No SMMU is managed by smmud (%zu found, none with tunables "
+				 "smmud may write): no storm values to apply", v.smmus->n);
+}
+
 static int override_one(Bus *b, const char *smmu, const void *arg)
 {
 	return b->control.set_override(b->userdata, smmu, *(const PolicyOverride *)arg, NULL);
@@ -677,6 +731,12 @@ static int method_set_storm(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		return r;
 	if (value_storm_request(mode, &request, &reason) < 0)
 		return invalid_value(error, "storm mode", mode, reason);
+	/* "auto" only hands back: fine on any SMMU. */
+	if (request != STORM_REQUEST_AUTO) {
+		r = storm_writable(b, names, error);
+		if (r < 0)
+			return r;
+	}
 	o = overrides[request];
 	r = for_named(b, names, override_one, &o, error);
 	if (r == -ENOENT && sd_bus_error_is_set(error))
@@ -713,6 +773,9 @@ static int method_announce_storm(sd_bus_message *msg, void *userdata, sd_bus_err
 		return r;
 	if (value_storm_duration(duration, &usec, &reason) < 0)
 		return invalid_value(error, "duration", bus_text(&t, duration), reason);
+	r = storm_writable(b, names, error);
+	if (r < 0)
+		return r;
 	r = for_named(b, names, announce_one, &usec, error);
 	if (r == -ENOENT && sd_bus_error_is_set(error))
 		return r;

@@ -26,6 +26,15 @@ static void header(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void knob_sample_start(FILE *f, const char *metric, const MetricsSmmu *s,
+			      const MetricsKnob *kn)
+{
+	fprintf(f, "%s{", metric);
+	put_label(f, "smmu", s->name);
+	fputc(',', f);
+	put_label(f, "knob", kn->name);
+}
+
 static void smmu_sample(FILE *f, const char *metric, const MetricsSmmu *s, uint64_t v)
 {
 	fprintf(f, "%s{", metric);
@@ -33,20 +42,105 @@ static void smmu_sample(FILE *f, const char *metric, const MetricsSmmu *s, uint6
 	fprintf(f, "} %" PRIu64 "\n", v);
 }
 
-typedef struct CounterCtx {
-	FILE *f;
-	const MetricsSmmu *s;
-} CounterCtx;
-
-static void put_counter(const char *name, uint64_t value, void *userdata)
+/*
+ * The kernel's counters, one metric family each, in the names Prometheus
+ * expects: "x" a counter smmud_kernel_x_total ("x_total" as is), "x_max_ns"
+ * a maximum, a gauge smmud_kernel_x_max_seconds.  A name that could not be
+ * a metric's is left out.
+ */
+static bool counter_name_ok(const char *name)
 {
-	CounterCtx *c = userdata;
+	if (!*name || strlen(name) > 48)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
+}
 
-	fputs("smmud_kernel_counter{", c->f);
-	put_label(c->f, "smmu", c->s->name);
-	fputc(',', c->f);
-	put_label(c->f, "counter", name);
-	fprintf(c->f, "} %" PRIu64 "\n", value);
+typedef struct CounterNames {
+	char **names;
+	int r;
+} CounterNames;
+
+static void add_counter_name(const char *name, uint64_t value, void *userdata)
+{
+	CounterNames *c = userdata;
+
+	if (c->r < 0 || !counter_name_ok(name))
+		return;
+	for (char **n = c->names; n && *n; n++)
+		if (streq(*n, name))
+			return;
+	c->r = strv_extend(&c->names, name);
+}
+
+typedef struct CounterFind {
+	const char *name;
+	bool found;
+	uint64_t value;
+} CounterFind;
+
+static void find_counter(const char *name, uint64_t value, void *userdata)
+{
+	CounterFind *c = userdata;
+
+	if (!c->found && streq(name, c->name)) {
+		c->found = true;
+		c->value = value;
+	}
+}
+
+static int put_kernel_counters(FILE *f, const MetricsSmmu *smmus, size_t n)
+{
+	_cleanup_strv_free_ char **names = NULL;
+	CounterNames c = {};
+
+	for (size_t i = 0; i < n; i++)
+		if (smmus[i].counters)
+			counters_parse(smmus[i].counters, add_counter_name, &c);
+	names = c.names;
+	if (c.r < 0)
+		return c.r;
+	for (char **name = names; name && *name; name++) {
+		_cleanup_free_ char *metric = NULL, *help = NULL;
+		size_t len = strlen(*name);
+		bool max = endswith(*name, "_max_ns");
+		int r;
+
+		if (max)
+			r = asprintf(&metric, "smmud_kernel_%.*s_seconds", (int)(len - 3), *name);
+		else
+			r = asprintf(&metric, "smmud_kernel_%s%s", *name,
+				     endswith(*name, "_total") ? "" : "_total");
+		if (r < 0) {
+			metric = NULL;
+			return -ENOMEM;
+		}
+		if (asprintf(&help, "The SMMU's debugfs counter %s%s.", *name,
+			     max ? ", in seconds" : "") < 0) {
+			help = NULL;
+			return -ENOMEM;
+		}
+		header(f, metric, max ? "gauge" : "counter", help);
+		for (size_t i = 0; i < n; i++) {
+			CounterFind cf = { .name = *name };
+
+			if (!smmus[i].counters)
+				continue;
+			counters_parse(smmus[i].counters, find_counter, &cf);
+			if (!cf.found)
+				continue;
+			fprintf(f, "%s{", metric);
+			put_label(f, "smmu", smmus[i].name);
+			if (max)
+				fprintf(f, "} %" PRIu64 ".%09" PRIu64 "\n", cf.value / 1000000000,
+					cf.value % 1000000000);
+			else
+				fprintf(f, "} %" PRIu64 "\n", cf.value);
+		}
+	}
+	return 0;
 }
 
 int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, char **ret)
@@ -108,13 +202,18 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 		fputs("} 1\n", f);
 	}
 	header(f, "smmud_smmu_storm", "gauge", "1 while the SMMU is in its storm settings.");
-	for (size_t i = 0; i < n; i++) {
-		fputs("smmud_smmu_storm{", f);
-		put_label(f, "smmu", smmus[i].name);
-		fputc(',', f);
-		put_label(f, "reason", smmus[i].reason);
-		fprintf(f, "} %d\n", smmus[i].storm);
-	}
+	for (size_t i = 0; i < n; i++)
+		smmu_sample(f, "smmud_smmu_storm", &smmus[i], smmus[i].storm);
+	header(f, "smmud_smmu_reason", "gauge",
+	       "The reason of the SMMU's last decision: 1 for it, 0 for every other.");
+	for (size_t i = 0; i < n; i++)
+		for (PolicyReason r = 0; r < _POLICY_REASON_MAX; r++) {
+			fputs("smmud_smmu_reason{", f);
+			put_label(f, "smmu", smmus[i].name);
+			fputc(',', f);
+			put_label(f, "reason", policy_reason_to_string(r));
+			fprintf(f, "} %d\n", streq_ptr(smmus[i].reason, policy_reason_to_string(r)));
+		}
 	header(f, "smmud_smmu_vms", "gauge", "VMs behind the SMMU.");
 	for (size_t i = 0; i < n; i++)
 		smmu_sample(f, "smmud_smmu_vms", &smmus[i], smmus[i].vms);
@@ -128,28 +227,40 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 	for (size_t i = 0; i < n; i++)
 		smmu_sample(f, "smmud_smmu_storms_total", &smmus[i], smmus[i].storms_total);
 
-	header(f, "smmud_knob_info", "gauge",
-	       "Each knob: current, desired, baseline and storm values, and its owner.");
+	header(f, "smmud_knob_info", "gauge", "Each knob's configured baseline and storm values.");
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < smmus[i].n_knobs; k++) {
 			const MetricsKnob *kn = &smmus[i].knobs[k];
 
-			fputs("smmud_knob_info{", f);
-			put_label(f, "smmu", smmus[i].name);
-			fputc(',', f);
-			put_label(f, "knob", kn->name);
-			fputc(',', f);
-			put_label(f, "current", kn->current);
-			fputc(',', f);
-			put_label(f, "desired", kn->desired);
+			knob_sample_start(f, "smmud_knob_info", &smmus[i], kn);
 			fputc(',', f);
 			put_label(f, "baseline", kn->baseline);
 			fputc(',', f);
 			put_label(f, "storm", kn->storm);
-			fputc(',', f);
-			put_label(f, "owner", kn->owner);
 			fputs("} 1\n", f);
 		}
+	header(f, "smmud_knob_as_desired", "gauge",
+	       "1 if the knob holds what smmud last wrote to it, or smmud wrote nothing.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < smmus[i].n_knobs; k++) {
+			const MetricsKnob *kn = &smmus[i].knobs[k];
+
+			knob_sample_start(f, "smmud_knob_as_desired", &smmus[i], kn);
+			fprintf(f, "} %d\n", !kn->desired || streq(kn->desired, "keep") ||
+					     streq_ptr(kn->current, kn->desired));
+		}
+	header(f, "smmud_knob_owner", "gauge",
+	       "Who decides the knob's value: 1 for that owner, 0 for every other.");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < smmus[i].n_knobs; k++)
+			for (KnobOwner o = 0; o < _KNOB_OWNER_MAX; o++) {
+				const MetricsKnob *kn = &smmus[i].knobs[k];
+
+				knob_sample_start(f, "smmud_knob_owner", &smmus[i], kn);
+				fputc(',', f);
+				put_label(f, "owner", knob_owner_to_string(o));
+				fprintf(f, "} %d\n", streq_ptr(kn->owner, knob_owner_to_string(o)));
+			}
 	header(f, "smmud_knob_value", "gauge", "A numeric knob's current value.");
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < smmus[i].n_knobs; k++) {
@@ -165,14 +276,15 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 			fprintf(f, "} %" PRIu64 "\n", v);
 		}
 
-	header(f, "smmud_kernel_counter", "counter",
-	       "The kernel's debugfs counters of the SMMU (arm-smmu-v3/<smmu>/counters).");
-	for (size_t i = 0; i < n; i++) {
-		CounterCtx c = { .f = f, .s = &smmus[i] };
-
-		if (smmus[i].counters)
-			counters_parse(smmus[i].counters, put_counter, &c);
+	if (put_kernel_counters(f, smmus, n) < 0) {
+		fclose(f);
+		free(buf);
+		return -ENOMEM;
 	}
+	header(f, "smmud_metrics_last_update_timestamp_seconds", "gauge",
+	       "When smmud wrote this file (seconds since the epoch).");
+	fprintf(f, "smmud_metrics_last_update_timestamp_seconds %" PRIu64 ".%06" PRIu64 "\n",
+		h->realtime_usec / USEC_PER_SEC, h->realtime_usec % USEC_PER_SEC);
 
 	if (fclose(f) != 0) {
 		free(buf);
@@ -184,10 +296,12 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 
 void metrics_file_remove(MetricsFile *f)
 {
-	if (f->path && unlink(f->path) < 0 && errno != ENOENT)
+	/* Only a file smmud wrote: a path it never could write may be someone else's. */
+	if (f->path && f->text && unlink(f->path) < 0 && errno != ENOENT)
 		log_debug_errno(negative_errno(), "Cannot remove %s: %m", f->path);
 	free(f->path);
 	free(f->text);
+	free(f->error);
 	*f = (MetricsFile){};
 }
 
@@ -236,6 +350,7 @@ static int collect(const DaemonView *v, char **ret)
 		.exits_total = vm_model_exits_total(v->vms),
 		.exits_unattributed = vm_model_exits_unattributed(v->vms),
 		.costs = v->costs,
+		.realtime_usec = now_usec(CLOCK_REALTIME),
 	};
 	int r;
 
@@ -262,23 +377,37 @@ void metrics_file_update(MetricsFile *f, const DaemonView *v)
 	_cleanup_free_ char *text = NULL;
 	int r;
 
-	if (!streq_ptr(path, f->path))
+	if (!streq_ptr(path, f->path)) {
 		metrics_file_remove(f);
-	if (!path)
-		return;
+		if (!path)
+			return;
+		f->path = strdup(path);
+		if (!f->path)
+			return (void)log_oom();
+	}
 	r = collect(v, &text);
 	if (r < 0)
 		return (void)log_oom();
 	if (streq_ptr(text, f->text))
 		return;
 	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
-		/* Said once per text: the next change tries again. */
-		return (void)log_warning_errno(r, "Cannot write metrics to %s: %m", path);
-	if (!f->path) {
-		f->path = strdup(path);
-		if (!f->path)
+	if (r < 0) {
+		_cleanup_free_ char *error = NULL;
+
+		errno = -r;
+		if (asprintf(&error, "cannot write metrics to %s: %m", path) < 0)
 			return (void)log_oom();
+		/* Said once: the refresh tries again every few seconds. */
+		if (!streq_ptr(error, f->error))
+			log_warning_errno(r, "Cannot write metrics to %s: %m", path);
+		free(f->error);
+		f->error = TAKE_PTR(error);
+		return;
+	}
+	if (f->error) {
+		log_info("Metrics written to %s again.", path);
+		free(f->error);
+		f->error = NULL;
 	}
 	free(f->text);
 	f->text = TAKE_PTR(text);

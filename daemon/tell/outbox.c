@@ -34,7 +34,7 @@ struct Outbox {
 	uint64_t metrics_written;     /* CLOCK_MONOTONIC of the last write (0: never) */
 
 	sd_event_source *idle;        /* sends the queue, the status; the metrics if due */
-	sd_event_source *metrics_timer;
+	sd_event_source *metrics_timer; /* the next write: due, or the refresh */
 	char *status;
 	MetricsFile metrics;
 };
@@ -85,14 +85,36 @@ static void send_queue(Outbox *o)
 	free(q);
 }
 
+/*
+ * Writes the metrics, and arms their refresh: the kernel's counters and
+ * the VMs' pinned memory change with no decision, and a file written only
+ * on decisions would hold stale counters (rate() of nothing).  The timer is
+ * at idle priority, behind anything the loop has to decide or write.
+ */
+static void send_status(Outbox *o);
+
 static void write_metrics(Outbox *o)
 {
+	bool had_error = o->metrics.error;
 	DaemonView v;
+	int r;
 
 	o->view(o->userdata, &v);
 	metrics_file_update(&o->metrics, &v);
+	if (!!o->metrics.error != had_error)
+		send_status(o);
 	o->metrics_written = now_usec(CLOCK_MONOTONIC);
 	o->metrics_due = false;
+	if (!v.config || !v.config->metrics_file) {
+		(void)event_timer_arm(o->metrics_timer, USEC_INFINITY, SD_EVENT_OFF);
+		return;
+	}
+	r = event_timer_arm(o->metrics_timer, o->metrics_written + METRICS_REFRESH_USEC,
+			    SD_EVENT_ONESHOT);
+	/* -ESTALE: the loop is ending, there is nothing to refresh for. */
+	if (r < 0 && r != -ESTALE)
+		log_warning_errno(r, "Cannot arm the metrics refresh, %s is written on changes only: %m",
+				  v.config->metrics_file);
 }
 
 static void send_status(Outbox *o)
@@ -101,6 +123,7 @@ static void send_status(Outbox *o)
 	DaemonView v;
 
 	o->view(o->userdata, &v);
+	v.metrics_error = o->metrics.error;
 	if (status_format(&v, &s) < 0 || streq_ptr(s, o->status))
 		return;
 	free(o->status);
@@ -120,9 +143,8 @@ static void metrics_when_due(Outbox *o)
 		write_metrics(o);
 		return;
 	}
-	r = sd_event_source_get_enabled(o->metrics_timer, NULL);
-	if (r == 0)
-		r = event_timer_arm(o->metrics_timer, due, SD_EVENT_ONESHOT);
+	/* Earlier than the refresh it may be armed for. */
+	r = event_timer_arm(o->metrics_timer, due, SD_EVENT_ONESHOT);
 	if (r < 0)
 		/* No timer: written now rather than late. */
 		write_metrics(o);
@@ -150,10 +172,8 @@ static int on_idle(sd_event_source *s, void *userdata)
 
 static int on_metrics_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	Outbox *o = ASSERT_PTR(userdata);
-
-	if (o->metrics_due)
-		write_metrics(o);
+	/* Due after a change, or a refresh. */
+	write_metrics(ASSERT_PTR(userdata));
 	return 0;
 }
 
@@ -203,6 +223,7 @@ Outbox *outbox_free(Outbox *o)
 	free(o->status);
 	free(o->metrics.path);
 	free(o->metrics.text);
+	free(o->metrics.error);
 	free(o);
 	return NULL;
 }

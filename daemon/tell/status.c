@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "status.h"
 
-int status_format(const DaemonView *v, char **ret)
+static int status_base(const DaemonView *v, char **ret)
 {
 	size_t storms = 0, managed = 0, vms = vm_model_n_vms(v->vms), n = v->smmus->n;
 	int r;
@@ -28,4 +28,19 @@ int status_format(const DaemonView *v, char **ret)
 		r = asprintf(ret, "%s%zu of %zu SMMU(s) managed, %zu in storm; %zu VM(s).",
 			     v->dry_run ? "Dry run: " : "", managed, n, storms, vms);
 	return r < 0 ? -ENOMEM : 0;
+}
+
+int status_format(const DaemonView *v, char **ret)
+{
+	_cleanup_free_ char *base = NULL;
+	int r = status_base(v, &base);
+
+	if (r < 0)
+		return r;
+	if (!v->metrics_error) {
+		*ret = TAKE_PTR(base);
+		return 0;
+	}
+	/* What an operator would otherwise find only in the log. */
+	return asprintf(ret, "%s Metrics: %s.", base, v->metrics_error) < 0 ? -ENOMEM : 0;
 }

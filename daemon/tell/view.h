@@ -35,6 +35,7 @@ typedef struct DaemonView {
 	bool shutdown_announced;
 	const char *shutdown_why;     /* NULL: none */
 	const char *status;           /* the last status line, NULL: none yet */
+	const char *metrics_error;    /* why MetricsFile= could not be written, NULL: it could */
 	const DaemonCosts *costs;     /* NULL: not known */
 } DaemonView;
 

@@ -2,7 +2,7 @@
 /*
  * The status line (systemd's STATUS=, the D-Bus Status property) for each
  * kind of host: no SMMU, the kernel series, an unpatched kernel, a kernel
- * that handles storms itself, a dry run.
+ * that handles storms itself, a dry run; a metrics file that cannot be written.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,6 +50,12 @@ static void test_status_lines(void **state)
 	t.kernel = KERNEL_CAP_MAINLINE;
 	assert_status(&v, "Kernel 7.1.0 handles teardown storms itself: reporting only. 2 SMMU(s), "
 			  "0 VM(s), 1 storm(s).");
+	/* An unwritable MetricsFile= is in the status, not only in the log. */
+	t.kernel = KERNEL_CAP_TUNABLES;
+	v.dry_run = false;
+	v.metrics_error = "cannot write metrics to /m/smmud.prom: Read-only file system";
+	assert_status(&v, "1 of 2 SMMU(s) managed, 1 in storm; 0 VM(s). Metrics: cannot write "
+			  "metrics to /m/smmud.prom: Read-only file system.");
 	vm_model_free(vms);
 }
 

@@ -135,6 +135,34 @@ static void test_runtime_dir(void **state)
 	assert_int_equal(runtime_dir_prepare(file), -ENOTDIR);
 }
 
+/* One holder: a second open of the lock is refused while the first fd lives, taken after. */
+static void test_runtime_dir_lock(void **state)
+{
+	Dir *d = *state;
+	_cleanup_free_ char *run = path_join(d->path, "run"), *file = file_with(d, "f", "x", 1);
+	_cleanup_close_ int a = -EBADF, b = -EBADF;
+
+	assert_int_equal(runtime_dir_lock(run, &a), 0);
+	assert_true(a >= 0);
+	assert_int_equal(runtime_dir_lock(run, &b), -EBUSY);
+	assert_int_equal(b, -EBADF);
+	closep(&a);
+	a = -EBADF;
+	assert_int_equal(runtime_dir_lock(run, &b), 0);
+	assert_int_equal(runtime_dir_lock(file, &a), -ENOTDIR);
+}
+
+static void test_monotonic_to_realtime(void **state)
+{
+	/* 10 s ago on the monotonic clock is 10 s before the realtime now. */
+	assert_int_equal(monotonic_to_realtime(90 * USEC_PER_SEC, 100 * USEC_PER_SEC,
+					       1700000000 * USEC_PER_SEC),
+			 1699999990 * USEC_PER_SEC);
+	assert_int_equal(monotonic_to_realtime(0, 100, 1000), 0);  /* never */
+	assert_int_equal(monotonic_to_realtime(200, 100, 1000), 1000); /* not in the future */
+	assert_int_equal(monotonic_to_realtime(1, 100000, 1000), 1);   /* not before the epoch */
+}
+
 static void test_utf8_char_len(void **state)
 {
 	static const struct {
@@ -177,6 +205,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_full_refuses_nul, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_readlink, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_dir, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_runtime_dir_lock, dir_setup, dir_teardown),
+		cmocka_unit_test(test_monotonic_to_realtime),
 		cmocka_unit_test(test_utf8_char_len),
 	};
 

@@ -127,6 +127,24 @@ static void test_numbers_spans_sizes(void **state)
 	assert_string_equal(reason, "time span out of range");
 	assert_int_equal(value_timespan("5 s", 0, USEC_INFINITY, &v, &reason), -EINVAL);
 	assert_non_null(strstr(reason, "not a time span"));
+	/* Whole numbers only in the configuration; smmuctl's SECONDS may be fractional. */
+	assert_int_equal(value_timespan("0.1", 1, USEC_PER_HOUR, &v, &reason), -EINVAL);
+	assert_int_equal(value_seconds("2s", 1, USEC_PER_HOUR, &v, &reason), 0);
+	assert_int_equal(v, 2000000);
+	/* Fractional seconds, as smmuctl --interval=SECONDS says. */
+	assert_int_equal(value_seconds("0.1", 1, USEC_PER_HOUR, &v, &reason), 0);
+	assert_int_equal(v, 100000);
+	assert_int_equal(value_seconds("1.5s", 1, USEC_PER_HOUR, &v, &reason), 0);
+	assert_int_equal(v, 1500000);
+	assert_int_equal(value_seconds("0.000001", 1, USEC_PER_HOUR, &v, &reason), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(value_seconds("0.0000001", 1, USEC_PER_HOUR, &v, &reason), -EINVAL);
+	assert_int_equal(value_seconds("0.0", 1, USEC_PER_HOUR, &v, &reason), -ERANGE);
+	assert_int_equal(value_seconds(".5", 1, USEC_PER_HOUR, &v, &reason), -EINVAL);
+	assert_int_equal(value_seconds("1.", 1, USEC_PER_HOUR, &v, &reason), -EINVAL);
+	assert_int_equal(value_seconds("1.5ms", 1, USEC_PER_HOUR, &v, &reason), -EINVAL);
+	assert_int_equal(value_seconds("-0.5", 1, USEC_PER_HOUR, &v, &reason), -EINVAL);
+	assert_int_equal(value_seconds("3600.000001", 1, USEC_PER_HOUR, &v, &reason), -ERANGE);
 
 	assert_int_equal(value_storm_duration("30s", &v, &reason), 0);
 	assert_int_equal(v, 30 * USEC_PER_SEC);

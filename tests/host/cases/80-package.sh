@@ -1,9 +1,11 @@
 #!/bin/sh
 # The package's life: an upgrade to a rebuilt version while a storm is in
-# force (the package restarts smmud, which restores at its stop; the new
-# one starts from the originals), then remove, then purge.  At each step
-# the knobs end at their originals; after remove the program and unit are
-# gone and the configuration stays; after purge nothing of smmud is left.
+# force (the package neither stops nor restarts smmud: the storm goes on,
+# and the operator's restart afterwards runs the new binary, which
+# restores at the old one's stop), then remove, then purge.  After the
+# restart, the remove and the purge the knobs are at their originals;
+# after remove the program and unit are gone and the configuration stays;
+# after purge nothing of smmud is left.
 # timeout: 300
 set -u
 . /bench/lib.sh
@@ -18,9 +20,14 @@ if apt-get install -y "$up" >/tmp/apt-up.log 2>&1; then ok "apt install ./$(base
 sed 's/^/  /' /tmp/apt-up.log | tail -n 8
 check "the upgraded package is installed ($(dpkg-query -W -f '${Version}' smmud))" \
 	"$(dpkg-query -W -f '${Version}' smmud)" = "$(dpkg-deb -f "$up" Version)"
+check "the upgrade left smmud running, unrestarted (pid $old)" \
+	"$(unit_prop SubState)" = running -a "$(smmud_pid)" = "$old"
+check "and its storm in force ($(knobs))" "$(knobs)" != "$orig"
+systemctl restart smmud.service
 wait_until 30 sh -c '[ "$(systemctl show -p SubState --value smmud.service)" = running ]'
-check "the new smmud runs (pid $old -> $(smmud_pid))" "$(unit_prop SubState)" = running -a "$(smmud_pid)" != "$old"
-check "after the upgrade the knobs are at their originals ($(knobs))" "$(knobs)" = "$orig"
+check "the operator's restart runs the new smmud (pid $old -> $(smmud_pid))" \
+	"$(unit_prop SubState)" = running -a "$(smmud_pid)" != "$old"
+check "after the restart the knobs are at their originals ($(knobs))" "$(knobs)" = "$orig"
 
 smmuctl storm enter "$SMMU" >/dev/null
 if apt-get remove -y smmud >/tmp/apt-rm.log 2>&1; then ok "apt remove smmud (during a storm)"; else
