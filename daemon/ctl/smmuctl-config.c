@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "profile.h"
 #include "log.h"
 #include "smmuctl-bus.h"
 #include "smmuctl.h"
@@ -119,6 +120,55 @@ int verb_check_config(int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/*
+ * Where this host falls in each canary profile of the running
+ * configuration: comments, so the output stays a configuration file.  The
+ * slot is the one smmud computes (profile.c), from this host's machine id.
+ */
+static void print_canary_slots(const char *dump)
+{
+	_cleanup_config_free_ Config *c = config_new_defaults();
+	_cleanup_strv_free_ char **errors = NULL;
+	_cleanup_free_ char *path = NULL, *machine_id = NULL;
+	FILE *f;
+	int r;
+
+	if (!c)
+		return;
+	/* A real file: the parser checks what it reads (its owner, its size) with fstat(). */
+	f = tmpfile();
+	if (!f)
+		return;
+	if (fputs(dump, f) < 0 || fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0) {
+		fclose(f);
+		return;
+	}
+	r = config_parse_stream(c, f, "GetConfig", &errors);
+	fclose(f);
+	if (r < 0) {
+		log_debug_errno(r, "Cannot read the canary profiles of the running configuration: %s",
+				errors && errors[0] ? errors[0] : "(no message)");
+		return;
+	}
+	path = path_join(arg.root ?: "/", "etc/machine-id");
+	for (size_t i = 0; i < c->n_profiles; i++) {
+		const Profile *p = &c->profiles[i];
+		unsigned slot;
+
+		if (p->match.canary_percent >= 100)
+			continue;
+		if (!machine_id && (!path || read_one_line_file(path, &machine_id) < 0)) {
+			printf("# canary: profile %s (Canary=%u%%): this host's slot is unknown (no %s)\n",
+			       p->name, p->match.canary_percent, path ?: "machine id");
+			continue;
+		}
+		slot = canary_slot(machine_id, p->name);
+		printf("# canary: profile %s (Canary=%u%%): this host's slot is %u.%02u%%, so it is %s\n",
+		       p->name, p->match.canary_percent, slot / 100, slot % 100,
+		       slot < p->match.canary_percent * 100 ? "in" : "out");
+	}
+}
+
 int verb_config(int argc, char **argv)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -161,7 +211,9 @@ int verb_config(int argc, char **argv)
 		printf("# No configuration file: compiled-in defaults.\n");
 	for (size_t i = 0; files && files[i]; i++)
 		printf("# %s\n", files[i]);
-	printf("# digest %s\n%s", digest, dump);
+	printf("# digest %s\n", digest);
+	print_canary_slots(dump);
+	printf("%s", dump);
 	if (*dump && !endswith(dump, "\n"))
 		putchar('\n');
 	return CTL_EXIT_OK;
