@@ -144,7 +144,7 @@ $(O)/tests/helpers/%: $(O)/tests/helpers/%.o $(HELPER_LIB) $(CORE_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
 # Guest programs are static: the initramfs then needs no libc for them.
-$(O)/tests/guest/%: tests/guest/%.c
+$(O)/tests/guest/%: tests/guest/%.c $(wildcard tests/guest/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O2 -static -o $@ $< -lpthread
 

@@ -3,18 +3,26 @@
  * vfio-vmm: what a VMM does to the IOMMU, from VFIO open to teardown.
  *
  * Runs in the arm64 test guest (static, no libc beyond the kernel ABI).  It
- * opens a VFIO group with the type1 IOMMU, maps N MiB of its own memory for
- * DMA in one of three layouts (4 KiB pages, THP, hugetlb), optionally drives
- * the DMA engine of QEMU's edu device through the mapping, and tears down
- * the way a VMM does:
+ * opens a device through one of two backends, maps N MiB of its own memory
+ * for DMA in one of three layouts (4 KiB pages, THP, hugetlb), optionally
+ * drives the DMA engine of QEMU's edu device through the mapping, and tears
+ * down the way a VMM does:
  *
- *   unmap  VFIO_IOMMU_UNMAP_DMA while the device is still attached
- *          (a VMM shutting down gracefully);
- *   close  close the device, group and container fds with the mappings in
- *          place (VFIO detaches the group, then unmaps and unpins);
+ *   unmap  unmap while the device is still attached (a VMM shutting down
+ *          gracefully);
+ *   close  close the fds with the mappings in place (VFIO and iommufd
+ *          detach the device, then unmap and unpin);
  *   exit   the VMM process just exits with everything open;
  *   kill   the VMM process is SIGKILLed with everything open;
- *   wait   the VMM blocks until somebody else kills it.
+ *   wait   the VMM blocks until somebody else kills it;
+ *   detach (iommufd) detach the device from its HWPT, unmap while nothing
+ *          is attached, attach the same HWPT again and require the old
+ *          IOVAs to fault through it, then close.
+ *
+ * Backends (--backend): type1, a VFIO group in a container with the type1
+ * IOMMU; iommufd, the VFIO device cdev bound to /dev/iommu, with an IOAS and
+ * a HWPT allocated explicitly for the device (IOMMU_HWPT_ALLOC) and
+ * attached to it, so that a detached HWPT can be attached again.
  *
  * exit and kill fork: the child is the VMM, the parent times the child's
  * death (waitpid returns after do_exit() ran the VFIO release).
@@ -45,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/vfio.h>
+#include "iommufd-uapi.h"
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -78,7 +87,8 @@
 #define LIVE_IOVA 0x200000000ULL
 
 enum layout { LAYOUT_4K, LAYOUT_THP, LAYOUT_HUGETLB };
-enum teardown { TD_UNMAP, TD_CLOSE, TD_EXIT, TD_KILL, TD_WAIT };
+enum teardown { TD_UNMAP, TD_CLOSE, TD_EXIT, TD_KILL, TD_WAIT, TD_DETACH };
+enum backend { BACKEND_TYPE1, BACKEND_IOMMUFD };
 
 struct opts {
 	const char *bdf;
@@ -88,6 +98,7 @@ struct opts {
 	uint64_t iova;
 	enum layout layout;
 	enum teardown teardown;
+	enum backend backend;
 	bool dma_check;
 	unsigned int dma_pages;
 	unsigned int iterations;
@@ -99,13 +110,18 @@ struct opts {
 	unsigned int dma_every;
 	bool selftest;
 	const char *probe;
+	const char *inject;
 	const char *pattern_file;
 };
 
 struct vdev {
-	int container;
+	enum backend backend;
+	int container;		/* type1 container, or the iommufd */
 	int group;
 	int device;
+	uint32_t ioas_id;	/* iommufd */
+	uint32_t hwpt_id;
+	uint32_t dev_id;
 	volatile uint8_t *bar0;
 	size_t bar0_size;
 	bool edu;
@@ -301,6 +317,82 @@ static void vdev_init(struct vdev *d)
 	d->container = d->group = d->device = -1;
 }
 
+/* iommufd: attach the device to the HWPT allocated for it, or detach it */
+static int vdev_attach(struct vdev *d)
+{
+	struct vfio_device_attach_iommufd_pt at = {
+		.argsz = sizeof(at), .pt_id = d->hwpt_id,
+	};
+
+	return ioctl(d->device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) ? -errno : 0;
+}
+
+static int vdev_detach(struct vdev *d)
+{
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+
+	return ioctl(d->device, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt) ? -errno : 0;
+}
+
+/* The VFIO device cdev of a PCI device: /dev/vfio/devices/vfioN */
+static int cdev_of_bdf(const char *bdf, char *path, size_t len)
+{
+	char dir[PATH_MAX];
+	struct dirent *e;
+	DIR *dp;
+	int ret = -ENODEV;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	dp = opendir(dir);
+	if (!dp)
+		return -errno;
+	while ((e = readdir(dp))) {
+		if (strncmp(e->d_name, "vfio", 4))
+			continue;
+		snprintf(path, len, "/dev/vfio/devices/%s", e->d_name);
+		ret = 0;
+		break;
+	}
+	closedir(dp);
+	return ret;
+}
+
+/*
+ * iommufd: an IOAS, the device's cdev bound to the iommufd, a HWPT allocated
+ * for the device in the IOAS, and the device attached to that HWPT.
+ */
+static int vdev_open_iommufd(struct vdev *d)
+{
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct iommu_hwpt_alloc hwpt = { .size = sizeof(hwpt) };
+	char path[PATH_MAX];
+	int ret;
+
+	d->container = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (d->container < 0)
+		return -errno;
+	if (ioctl(d->container, IOMMU_IOAS_ALLOC, &ioas))
+		return -errno;
+	d->ioas_id = ioas.out_ioas_id;
+	ret = cdev_of_bdf(d->bdf, path, sizeof(path));
+	if (ret)
+		return ret;
+	d->device = open(path, O_RDWR | O_CLOEXEC);
+	if (d->device < 0)
+		return -errno;
+	bind.iommufd = d->container;
+	if (ioctl(d->device, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	d->dev_id = bind.out_devid;
+	hwpt.dev_id = d->dev_id;
+	hwpt.pt_id = d->ioas_id;
+	if (ioctl(d->container, IOMMU_HWPT_ALLOC, &hwpt))
+		return -errno;
+	d->hwpt_id = hwpt.out_hwpt_id;
+	return vdev_attach(d);
+}
+
 /* Close everything; what a VMM's fds do when it goes away. */
 static void vdev_close(struct vdev *d)
 {
@@ -340,6 +432,14 @@ static int vdev_open(struct vdev *d, const struct opts *o)
 			return ret;
 	}
 	d->edu = is_edu(d->bdf);
+	d->backend = o->backend;
+
+	if (d->backend == BACKEND_IOMMUFD) {
+		ret = vdev_open_iommufd(d);
+		if (ret)
+			return ret;
+		goto device_open;
+	}
 
 	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (d->container < 0)
@@ -363,6 +463,7 @@ static int vdev_open(struct vdev *d, const struct opts *o)
 	d->device = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
 	if (d->device < 0)
 		return -errno;
+device_open:
 	if (d->edu) {
 		ret = enable_bus_master(d->device);
 		if (ret)
@@ -376,6 +477,20 @@ static int vdev_open(struct vdev *d, const struct opts *o)
 
 static int dma_map(struct vdev *d, void *vaddr, uint64_t iova, uint64_t size)
 {
+	if (d->backend == BACKEND_IOMMUFD) {
+		struct iommu_ioas_map m = {
+			.size = sizeof(m),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = d->ioas_id,
+			.user_va = (uintptr_t)vaddr,
+			.length = size,
+			.iova = iova,
+		};
+
+		return ioctl(d->container, IOMMU_IOAS_MAP, &m) ? -errno : 0;
+	}
+
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
 		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
@@ -389,6 +504,19 @@ static int dma_map(struct vdev *d, void *vaddr, uint64_t iova, uint64_t size)
 
 static int dma_unmap(struct vdev *d, uint64_t iova, uint64_t size)
 {
+	if (d->backend == BACKEND_IOMMUFD) {
+		struct iommu_ioas_unmap u = {
+			.size = sizeof(u),
+			.ioas_id = d->ioas_id,
+			.iova = iova,
+			.length = size,
+		};
+
+		if (ioctl(d->container, IOMMU_IOAS_UNMAP, &u))
+			return -errno;
+		return u.length == size ? 0 : -ENOENT;
+	}
+
 	struct vfio_iommu_type1_dma_unmap u = {
 		.argsz = sizeof(u),
 		.iova = iova,
@@ -598,7 +726,10 @@ static long region_huge_kib(const struct region *r)
 /* ---- one VMM life ------------------------------------------------------ */
 
 static const char *const layout_names[] = { "4k", "thp", "hugetlb" };
-static const char *const teardown_names[] = { "unmap", "close", "exit", "kill", "wait" };
+static const char *const teardown_names[] = {
+	"unmap", "close", "exit", "kill", "wait", "detach",
+};
+static const char *const backend_names[] = { "type1", "iommufd" };
 
 static volatile sig_atomic_t stop_requested;
 
@@ -729,7 +860,8 @@ static int vmm_setup(const struct opts *o, uint64_t seed, struct vmm *v, double 
 	vdev_init(&v->d);
 	ret = vdev_open(&v->d, o);
 	if (ret) {
-		err("open VFIO group", ret);
+		err(o->backend == BACKEND_IOMMUFD ? "open the VFIO device with iommufd"
+						  : "open VFIO group", ret);
 		return ret;
 	}
 	if (o->dma_check && !v->d.edu) {
@@ -746,9 +878,13 @@ static int vmm_setup(const struct opts *o, uint64_t seed, struct vmm *v, double 
 	for (unsigned int i = 0; i < v->ncheck; i++)
 		v->iovas[i] = o->iova + v->off[i];
 	region_fill(&v->r, seed, o->iova, v->off, v->ncheck);
-	printf("bdf=%s\ngroup=%d\nlayout=%s\nsize_mib=%" PRIu64 "\nchunk_mib=%" PRIu64 "\n",
-	       v->d.bdf, v->d.group_nr, layout_names[o->layout], o->size / MiB,
-	       (o->chunk ? o->chunk : o->size) / MiB);
+	printf("bdf=%s\ngroup=%d\nbackend=%s\nlayout=%s\nsize_mib=%" PRIu64
+	       "\nchunk_mib=%" PRIu64 "\n",
+	       v->d.bdf, v->d.group_nr, backend_names[o->backend], layout_names[o->layout],
+	       o->size / MiB, (o->chunk ? o->chunk : o->size) / MiB);
+	if (o->backend == BACKEND_IOMMUFD)
+		printf("ioas_id=%u\nhwpt_id=%u\ndev_id=%u\n", v->d.ioas_id, v->d.hwpt_id,
+		       v->d.dev_id);
 	printf("huge_kib=%ld\n", region_huge_kib(&v->r));
 	if (o->dma_check) {
 		ret = scratch_map(&v->d, &v->s);
@@ -799,6 +935,29 @@ static int ready_and_hold(const struct opts *o)
 	return sigwaitinfo(&set, NULL) < 0 ? -errno : 0;
 }
 
+/*
+ * --inject FILE: write 1 to FILE (a test-only kernel switch that injects a
+ * bug, such as arm_smmu_v3.test_skip_asid_inv) for the teardown step only,
+ * and 0 once it is done, before the checks: the damage the bug does (stale
+ * TLB entries) then stays with this VMM's own domain, and the clean close
+ * that follows the checks invalidates it, instead of leaving stale entries
+ * for whoever gets the ASID next.
+ */
+static int inject(const struct opts *o, bool on)
+{
+	int fd, ret = 0;
+
+	if (!o->inject)
+		return 0;
+	fd = open(o->inject, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, on ? "1" : "0", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 /* unmap or close, in this process. */
 static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, double *td_ms)
 {
@@ -825,15 +984,47 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 		if (!ret && v.ncheck)
 			ret = check_faults(&v.d, &v.s, "dma_after_unmap", seed, v.iovas, v.ncheck);
 		vmm_free(&v);
+	} else if (o->teardown == TD_DETACH) {
+		/*
+		 * Nothing attached to the HWPT's domain while it is unmapped:
+		 * then the same domain, same ASID, is attached again and the
+		 * old IOVAs must fault through it.
+		 */
+		ret = inject(o, true);
+		if (!ret) {
+			ret = vdev_detach(&v.d);
+			if (ret)
+				err("VFIO_DEVICE_DETACH_IOMMUFD_PT", ret);
+		}
+		if (!ret) {
+			ret = unmap_region(&v.d, o);
+			if (ret)
+				err("IOMMU_IOAS_UNMAP with the device detached", ret);
+		}
+		*td_ms = ms_since(t0);
+		if (inject(o, false) && !ret)
+			ret = -EIO;
+		if (!ret) {
+			ret = vdev_attach(&v.d);
+			if (ret)
+				err("attach the detached HWPT again", ret);
+		}
+		if (!ret && v.ncheck)
+			ret = check_faults(&v.d, &v.s, "dma_after_reattach", seed, v.iovas,
+					   v.ncheck);
+		vmm_free(&v);
 	} else {
+		ret = inject(o, true);
 		vdev_close(&v.d);
 		*td_ms = ms_since(t0);
+		if (inject(o, false) && !ret)
+			ret = -EIO;
 		/*
 		 * Probe while this process still holds the memory: the old
 		 * pages keep their pattern, so a stale translation reads it
 		 * back instead of whatever a reuse of the page left there.
 		 */
-		if (v.ncheck)
+		if (!ret && v.ncheck)
 			ret = probe_stale(o, "dma_after_close", seed, v.iovas, v.ncheck);
 		vmm_free(&v);
 	}
@@ -1205,7 +1396,8 @@ static void usage(FILE *f)
 		"  --layout L          4k | thp | hugetlb (default 4k)\n"
 		"  --chunk MIB         map in chunks of MIB (default: one map)\n"
 		"  --iova ADDR         first IOVA (default 0x100000000)\n"
-		"  --teardown T        unmap | close | exit | kill | wait (default unmap)\n"
+		"  --teardown T        unmap | close | exit | kill | wait | detach (default unmap)\n"
+		"  --backend B         type1 (VFIO group) | iommufd (device cdev, IOAS, HWPT)\n"
 		"  --dma-check         edu DMA through the mapping before teardown,\n"
 		"                      and a fault required after it\n"
 		"  --dma-pages N       pages checked, spread over the region (default 2)\n"
@@ -1220,7 +1412,9 @@ static void usage(FILE *f)
 		"  --pattern-file PATH write the 4 KiB page a VMM with --seed has at --iova\n"
 		"                      to PATH (no device: for another VMM to load, such as\n"
 		"                      QEMU's -device loader, and --probe to look for)\n"
-		"  --seed N            pattern seed (default: from pid and time)\n");
+		"  --seed N            pattern seed (default: from pid and time)\n"
+		"  --inject FILE       write 1 to FILE for the teardown step, 0 after it\n"
+		"                      (unmap/close/detach: a test-only kernel bug switch)\n");
 }
 
 static int parse_enum(const char *s, const char *const *names, int n)
@@ -1242,6 +1436,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		{ "chunk", required_argument, NULL, 'c' },
 		{ "iova", required_argument, NULL, 'a' },
 		{ "teardown", required_argument, NULL, 't' },
+		{ "backend", required_argument, NULL, 'B' },
 		{ "dma-check", no_argument, NULL, 'd' },
 		{ "dma-pages", required_argument, NULL, 'p' },
 		{ "iterations", required_argument, NULL, 'i' },
@@ -1254,6 +1449,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		{ "probe", required_argument, NULL, 'P' },
 		{ "pattern-file", required_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 'x' },
+		{ "inject", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1278,6 +1474,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		case 'P': o->probe = optarg; break;
 		case 'F': o->pattern_file = optarg; break;
 		case 'x': *seed = strtoull(optarg, NULL, 0); break;
+		case 'I': o->inject = optarg; break;
 		case 'l':
 			v = parse_enum(optarg, layout_names, 3);
 			if (v < 0)
@@ -1285,10 +1482,16 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 			o->layout = (enum layout)v;
 			break;
 		case 't':
-			v = parse_enum(optarg, teardown_names, 5);
+			v = parse_enum(optarg, teardown_names, 6);
 			if (v < 0)
 				return -EINVAL;
 			o->teardown = (enum teardown)v;
+			break;
+		case 'B':
+			v = parse_enum(optarg, backend_names, 2);
+			if (v < 0)
+				return -EINVAL;
+			o->backend = (enum backend)v;
 			break;
 		case 'h': usage(stdout); return 1;
 		default: return -EINVAL;
@@ -1299,7 +1502,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 	if (optind != argc || (!o->bdf && o->group < 0) || !o->size || o->size % HUGE_2M ||
 	    (o->chunk && o->chunk % HUGE_2M) || o->iova % HUGE_2M || !o->iterations ||
 	    !o->dma_every || o->dma_pages < 1 || o->dma_pages > 8 ||
-	    (o->hold && o->iterations > 1))
+	    (o->hold && o->iterations > 1) ||
+	    (o->teardown == TD_DETACH && o->backend != BACKEND_IOMMUFD))
 		return -EINVAL;
 	return 0;
 }
@@ -1316,7 +1520,8 @@ static int run_vmms(const struct opts *o, uint64_t seed)
 	else
 		printf("teardown=%s\n", teardown_names[o->teardown]);
 	for (unsigned int i = 0; !ret && i < o->iterations; i++) {
-		if (o->teardown == TD_UNMAP || o->teardown == TD_CLOSE)
+		if (o->teardown == TD_UNMAP || o->teardown == TD_CLOSE ||
+		    o->teardown == TD_DETACH)
 			ret = run_inproc(o, seed + i, &map_ms[i], &td_ms[i]);
 		else
 			ret = run_forked(o, seed + i, &map_ms[i], &td_ms[i]);

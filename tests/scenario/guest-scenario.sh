@@ -10,6 +10,9 @@
 #            split them over two boots so that QEMU's command trace stays
 #            small)
 #   syn      size of the synthetic one-call unmap (1T, 64G, ...)
+#   syn2     a second synthetic unmap, of this size (the patched
+#            configurations run 64G too, the size configurations 1 and 2
+#            run, so that the two can be compared); empty for none
 #   space    milliseconds between two VMMs' go signals
 #   quiet    seconds of the live VM's quiet windows before and after
 #   storm    the storm profile "THRESHOLD,MODE" (config 6 sets it statically)
@@ -23,11 +26,11 @@
 set -u
 . /tests/lib.sh
 
-config=4 k=4 m=64 phases=storm,synthetic syn=1T space=5 quiet=3 storm=16,deferred monitor=0 nice=0
+config=4 k=4 m=64 phases=storm,synthetic syn=1T syn2= space=5 quiet=3 storm=16,deferred monitor=0 nice=0
 for w in $(cat /proc/cmdline); do
 	case $w in
 	smmud.sc_*=*) n=${w#smmud.sc_} v=${n#*=} n=${n%%=*}
-		case $n in config | k | m | phases | syn | space | quiet | storm | monitor | nice) eval "$n=\$v" ;; esac ;;
+		case $n in config | k | m | phases | syn | syn2 | space | quiet | storm | monitor | nice) eval "$n=\$v" ;; esac ;;
 	esac
 done
 say() { echo "SCENARIO $*"; }
@@ -270,13 +273,24 @@ if echo "$phases" | grep -q synthetic; then
 		not_ok "synthetic unmap of $syn" "$(cat "$trig")"
 	fi
 	end syn1 synthetic-end
+	if [ -n "$syn2" ]; then
+		echo 0 >"$invmax"
+		begin synthetic2-begin syn20
+		if echo "dev=$tdev size=$syn2 attach=1" >"$trig"; then
+			say "synthetic2 $(cat "$trig")"
+			ok "synthetic unmap of $syn2 ran"
+		else
+			not_ok "synthetic unmap of $syn2" "$(cat "$trig")"
+		fi
+		end syn21 synthetic2-end
+	fi
 fi
 
 # ---- the end: live VM, smmud, what they saw --------------------------------------
 kill -TERM $live_pid
 wait $live_pid
 live_rc=$?
-say "live rc=$live_rc rounds=$(kv /tmp/live.out live_rounds) checks=$(kv /tmp/live.out live_dma_checks) failures=$(kv /tmp/live.out live_failures) stale=$(grep -c '^live_stale=' /tmp/live.out)"
+say "live rc=$live_rc rounds=$(kv /tmp/live.out live_rounds) checks=$(kv /tmp/live.out live_dma_checks) failures=$(kv /tmp/live.out live_failures) stale=$(grep -c '^live_stale=' /tmp/live.out) unmap_us=$(kv /tmp/live.out live_unmap_us_median) unmap_us_max=$(kv /tmp/live.out live_unmap_us_max) map_us=$(kv /tmp/live.out live_map_us_median)"
 check "live VM: every DMA check held (failures=$(kv /tmp/live.out live_failures))" "$live_rc" = 0
 if [ -n "$smmud_pid" ]; then
 	if [ "$host" = 1 ]; then
