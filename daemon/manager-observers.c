@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "event-util.h"
 #include "log.h"
@@ -20,6 +21,14 @@
  * process, which runs a slice at a time.
  */
 #define LOOK_PROBES_MAX 256
+/*
+ * How long, and how many of, the processes a look found running without
+ * VFIO files are probed again at the following looks: a VMM opens its
+ * first VFIO file within seconds of its fork, even on a host starting many
+ * VMs at once; a few of its own exits and helpers ride along.
+ */
+#define LOOK_RECENT_USEC (30 * USEC_PER_SEC)
+#define LOOK_RECENT_MAX 64
 
 /* ---- the exit filter ---------------------------------------------------- */
 
@@ -365,10 +374,16 @@ static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
 	manager_update_exit_filter(m);
 }
 
-/* Looks at the processes pids (n of them, sorted) one by one: those found VMs join the model. */
-static void probe_pids(Manager *m, pid_t *pids, size_t n)
+/*
+ * Looks at the processes pids (n of them, sorted) one by one: those found
+ * VMs join the model; those running without a VFIO file go to
+ * ret_no_vm (room for n, sorted), if given.
+ */
+static void probe_pids(Manager *m, const pid_t *pids, size_t n, pid_t *ret_no_vm,
+		       size_t *ret_n_no_vm)
 {
 	uint64_t now = event_now(m->event);
+	size_t n_no_vm = 0;
 	int r = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -381,12 +396,16 @@ static void probe_pids(Manager *m, pid_t *pids, size_t n)
 		k = vm_scan_pid(m->root, pids[i], &vm);
 		if (k == -ENOMEM)
 			r = k;
+		if (k == -ENOENT && ret_no_vm)
+			ret_no_vm[n_no_vm++] = pids[i];
 		if (k < 0)
 			continue; /* gone, no VM, or unreadable */
 		k = vm_model_probed(m->vms, vm, now);
 		if (k < 0 && r == 0)
 			r = k;
 	}
+	if (ret_n_no_vm)
+		*ret_n_no_vm = n_no_vm;
 	handle_vm_events(m, r);
 }
 
@@ -419,22 +438,71 @@ static bool known_holder(Manager *m, const VfioOpened *o)
 	return false;
 }
 
+static bool pid_in(pid_t pid, const pid_t *sorted, size_t n)
+{
+	return n > 0 && bsearch(&pid, sorted, n, sizeof(pid_t), pid_cmp);
+}
+
+/*
+ * The recent processes a look will probe again: those it probed, fresh
+ * (n_fresh started since the previous look, sorted) or recent already,
+ * that are still running without a VFIO file (no_vm, sorted).
+ */
+static void look_recent_update(Manager *m, const pid_t *fresh, size_t n_fresh,
+			       const pid_t *no_vm, size_t n_no_vm, uint64_t now)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_look_recent; i++) {
+		RecentProcess p = m->look_recent[i];
+
+		if (now - p.since_usec < LOOK_RECENT_USEC && pid_in(p.pid, no_vm, n_no_vm))
+			m->look_recent[n++] = p;
+	}
+	for (size_t i = 0; i < n_fresh; i++) {
+		bool known = false;
+
+		if (!pid_in(fresh[i], no_vm, n_no_vm))
+			continue;
+		for (size_t j = 0; j < n && !known; j++)
+			known = m->look_recent[j].pid == fresh[i];
+		if (known)
+			continue;
+		if (n == m->n_look_recent) {
+			RecentProcess *np;
+
+			if (n >= LOOK_RECENT_MAX)
+				break; /* the oldest stay: the fresh are left to their own open's look */
+			np = reallocarray(m->look_recent, n + 1, sizeof(RecentProcess));
+			if (!np)
+				break;
+			m->look_recent = np;
+			m->n_look_recent = n + 1;
+		}
+		m->look_recent[n++] = (RecentProcess){ .pid = fresh[i], .since_usec = now };
+	}
+	m->n_look_recent = n;
+}
+
 /*
  * VFIO nodes were opened: who did it, without a scan of every process?
  * The processes started since the last look (a VMM opens its files as it
- * starts), the leaders of machined's machines and the processes under
- * machine.slice (a running VM hot-plugging its first device).  Enough if
- * every node opened and still held is held by a VM known now; otherwise
- * (a node no VM known holds, lost inotify events, an unreadable /proc)
- * rescans scans every process, and counts it.
+ * starts), those earlier looks found without VFIO files (one may have been
+ * between its fork and its open then), the leaders of machined's machines
+ * and the processes under machine.slice (a running VM hot-plugging its
+ * first device).  Enough if every node opened and still held is held by a
+ * VM known now; otherwise (a node no VM known holds, lost inotify events,
+ * an unreadable /proc) rescans scans every process, and counts it.
  */
 static bool on_look(void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
-	_cleanup_free_ pid_t *pids = NULL;
+	_cleanup_free_ pid_t *pids = NULL, *fresh = NULL, *no_vm = NULL;
 	VfioOpened *opened = NULL;
-	size_t n = 0, n_opened = 0, n_leaders;
+	size_t n = 0, n_fresh, n_no_vm = 0, n_opened = 0, n_leaders;
+	uint64_t now = event_now(m->event);
 	bool overflow = false, known = true;
+	pid_t *np;
 	int r;
 
 	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
@@ -448,15 +516,23 @@ static bool on_look(void *userdata)
 		vfio_opened_array_free(opened, n_opened);
 		return false;
 	}
+	n_fresh = n;
 	n_leaders = machinewatch_leaders(m->machines, NULL, 0);
-	if (n_leaders > 0) {
-		pid_t *np = realloc(pids, (n + n_leaders) * sizeof(pid_t));
-
-		if (np) {
-			pids = np;
-			n += machinewatch_leaders(m->machines, pids + n, n_leaders);
-		}
+	fresh = n_fresh > 0 ? malloc(n_fresh * sizeof(pid_t)) : NULL;
+	if (fresh)
+		memcpy(fresh, pids, n_fresh * sizeof(pid_t));
+	np = reallocarray(pids, n + m->n_look_recent + n_leaders + 1, sizeof(pid_t));
+	if ((n_fresh > 0 && !fresh) || !np) {
+		log_oom();
+		vfio_opened_array_free(opened, n_opened);
+		return false;
 	}
+	pids = np;
+	for (size_t i = 0; i < m->n_look_recent; i++)
+		if (now - m->look_recent[i].since_usec < LOOK_RECENT_USEC)
+			pids[n++] = m->look_recent[i].pid;
+	if (n_leaders > 0)
+		n += machinewatch_leaders(m->machines, pids + n, n_leaders);
 	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
 		log_debug("Cannot read the processes under machine.slice.");
 	if (n > LOOK_PROBES_MAX) {
@@ -466,7 +542,9 @@ static bool on_look(void *userdata)
 	}
 	if (n > 1)
 		qsort(pids, n, sizeof(pid_t), pid_cmp);
-	probe_pids(m, pids, n);
+	no_vm = n > 0 ? calloc(n, sizeof(pid_t)) : NULL;
+	probe_pids(m, pids, n, no_vm, &n_no_vm);
+	look_recent_update(m, fresh, n_fresh, no_vm, n_no_vm, now);
 
 	for (size_t i = 0; i < n_opened; i++)
 		if (!known_holder(m, &opened[i])) {
@@ -560,7 +638,7 @@ static void on_machines_changed(void *userdata)
 		return (void)log_oom();
 	n = machinewatch_leaders(m->machines, pids, n);
 	qsort(pids, n, sizeof(pid_t), pid_cmp);
-	probe_pids(m, pids, n);
+	probe_pids(m, pids, n, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		take_machine_unit(m, pids[i]);
 }

@@ -39,6 +39,12 @@ typedef struct ManagerOptions {
 	bool use_bus;                  /* try the system bus (machined, logind) */
 } ManagerOptions;
 
+/* A process a look found running without VFIO files, and since when. */
+typedef struct RecentProcess {
+	pid_t pid;
+	uint64_t since_usec;
+} RecentProcess;
+
 typedef struct Manager {
 	sd_event *event;
 	sd_bus *bus;                   /* NULL: no system bus (as in the test guest) */
@@ -69,6 +75,13 @@ typedef struct Manager {
 	DeviceWatch *devices;          /* uevents, on the real host only */
 
 	VmPidCursor pid_cursor;        /* process creation when the last look or scan began */
+	/*
+	 * What looks found started but not a VFIO user yet: a VMM between its
+	 * fork and its first open, which the cursor has moved past.  The
+	 * following looks probe them again, for a while.
+	 */
+	RecentProcess *look_recent;
+	size_t n_look_recent;
 	DaemonCosts costs;
 	/* The exit filter: built from the model's generation, or keeping every group's death. */
 	bool filter_set, filter_all;
