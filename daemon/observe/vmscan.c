@@ -789,27 +789,56 @@ static int read_u64_at(const char *root, const char *rel, uint64_t *ret)
 	return safe_atou64(text, ret) < 0 ? -EBADMSG : 0;
 }
 
+int vm_parse_loadavg_last_pid(const char *text, pid_t *ret)
+{
+	const char *last;
+	uint32_t pid;
+	size_t len;
+
+	if (!text || !ret)
+		return -EINVAL;
+	/* "0.20 0.18 0.12 1/80 11206\n": the last field is the last pid given out. */
+	len = strcspn(text, "\n");
+	while (len > 0 && text[len - 1] == ' ')
+		len--;
+	last = memrchr(text, ' ', len);
+	if (!last || last == text)
+		return -EBADMSG;
+	last++;
+	if (parse_u32_n(last, len - (size_t)(last - text), &pid) < 0 || pid > INT_MAX)
+		return -EBADMSG;
+	*ret = (pid_t)pid;
+	return 0;
+}
+
 int vm_pid_cursor_now(const char *root, VmPidCursor *ret)
 {
-	_cleanup_free_ char *p = root_path(root, "proc/stat"), *text = NULL;
-	uint64_t last, forks = 0;
+	_cleanup_free_ char *p = root_path(root, "proc/stat"), *q = root_path(root, "proc/loadavg");
+	_cleanup_free_ char *text = NULL, *loadavg = NULL;
+	uint64_t forks = 0;
 	const char *line;
+	pid_t last;
 	int r;
 
-	if (!p)
+	if (!p || !q)
 		return -ENOMEM;
-	r = read_u64_at(root, "proc/sys/kernel/ns_last_pid", &last);
+	/*
+	 * The last pid given out: /proc/loadavg has it on every kernel
+	 * (ns_last_pid needs CONFIG_CHECKPOINT_RESTORE).
+	 */
+	r = read_one_line_file(q, &loadavg);
 	if (r < 0)
 		return r;
-	if (last > INT_MAX)
-		return -EBADMSG;
+	r = vm_parse_loadavg_last_pid(loadavg, &last);
+	if (r < 0)
+		return r;
 	r = read_full_file(p, PROC_FILE_MAX, &text);
 	if (r < 0)
 		return r;
 	line = strstr(text, "\nprocesses ");
 	if (!line || sscanf(line, "\nprocesses %" SCNu64, &forks) != 1)
 		return -EBADMSG;
-	*ret = (VmPidCursor){ .set = true, .last_pid = (pid_t)last, .forks = forks };
+	*ret = (VmPidCursor){ .set = true, .last_pid = last, .forks = forks };
 	return 0;
 }
 

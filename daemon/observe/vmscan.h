@@ -57,7 +57,7 @@ static inline void vm_scan_freep(VmScan **s)
 }
 
 /*
- * Where process creation stands: the last pid given out (ns_last_pid) and
+ * Where process creation stands: the last pid given out (/proc/loadavg) and
  * the processes forked since boot (/proc/stat); set: read once at least.
  */
 typedef struct VmPidCursor {
@@ -67,6 +67,8 @@ typedef struct VmPidCursor {
 } VmPidCursor;
 
 int vm_pid_cursor_now(const char *root, VmPidCursor *ret);
+/* The last pid given out, the last field of /proc/loadavg's text. */
+int vm_parse_loadavg_last_pid(const char *text, pid_t *ret);
 
 /*
  * The processes started since cursor: those <root>/proc lists whose pid

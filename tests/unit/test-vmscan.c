@@ -715,6 +715,24 @@ static void test_new_pids(void **state)
 	kill_and_reap(young);
 }
 
+/* The cursor's last pid: /proc/loadavg's last field, on every kernel. */
+static void test_loadavg_last_pid(void **state)
+{
+	pid_t pid = -1;
+
+	assert_int_equal(vm_parse_loadavg_last_pid("0.20 0.18 0.12 1/80 11206\n", &pid), 0);
+	assert_int_equal(pid, 11206);
+	assert_int_equal(vm_parse_loadavg_last_pid("0.00 0.00 0.00 1/1 1", &pid), 0);
+	assert_int_equal(pid, 1);
+	pid = -1;
+	assert_int_equal(vm_parse_loadavg_last_pid("0.20 0.18 0.12 1/80 x11\n", &pid), -EBADMSG);
+	assert_int_equal(vm_parse_loadavg_last_pid("0.20 0.18 0.12 1/80 4294967295\n", &pid), -EBADMSG);
+	assert_int_equal(vm_parse_loadavg_last_pid("11206\n", &pid), -EBADMSG);
+	assert_int_equal(vm_parse_loadavg_last_pid("0.20 0.18 0.12 1/80 \n", &pid), -EBADMSG);
+	assert_int_equal(vm_parse_loadavg_last_pid("", &pid), -EBADMSG);
+	assert_int_equal(pid, -1);
+}
+
 static void write_text(const char *root, const char *rel, const char *text)
 {
 	_cleanup_free_ char *p = path_join(root, rel);
@@ -753,6 +771,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_target_kinds),
+		cmocka_unit_test(test_loadavg_last_pid),
 		cmocka_unit_test(test_fd_target_other),
 		cmocka_unit_test(test_fd_target_malformed),
 		cmocka_unit_test(test_fd_target_root),
