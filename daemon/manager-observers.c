@@ -234,6 +234,8 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 }
 
 /* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
+static void look_recent_add(Manager *m, pid_t pid, uint64_t now);
+
 static void on_vm_exit(Manager *m, const VmEvent *e)
 {
 	char label[128], smmus[192] = "";
@@ -256,6 +258,9 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 	}
 	if (e->was_tracked)
 		pidwatch_remove(m->pidwatch, e->pid);
+	/* A VMM that closed its files may open them again (a device plugged back): looks try it first. */
+	if (e->lives_on)
+		look_recent_add(m, e->pid, e->counted_usec);
 	vm_label(m, e->vm, label, sizeof(label));
 	log_struct(LOG_INFO,
 		   "SMMUD_VM=%s", label,
@@ -443,10 +448,28 @@ static bool pid_in(pid_t pid, const pid_t *sorted, size_t n)
 	return n > 0 && bsearch(&pid, sorted, n, sizeof(pid_t), pid_cmp);
 }
 
+/* pid goes to the processes looks probe again, dated now, unless it is there already. */
+static void look_recent_add(Manager *m, pid_t pid, uint64_t now)
+{
+	RecentProcess *np;
+
+	for (size_t i = 0; i < m->n_look_recent; i++)
+		if (m->look_recent[i].pid == pid)
+			return;
+	/* Full: the oldest stay; a newcomer is left to a scan, as before looks kept any. */
+	if (m->n_look_recent >= LOOK_RECENT_MAX)
+		return;
+	np = reallocarray(m->look_recent, m->n_look_recent + 1, sizeof(RecentProcess));
+	if (!np)
+		return (void)log_oom();
+	m->look_recent = np;
+	m->look_recent[m->n_look_recent++] = (RecentProcess){ .pid = pid, .since_usec = now };
+}
+
 /*
  * The recent processes a look will probe again: those it probed, fresh
- * (n_fresh started since the previous look, sorted) or recent already,
- * that are still running without a VFIO file (no_vm, sorted).
+ * (n_fresh started since the previous look) or recent already, that are
+ * still running without a VFIO file (no_vm, sorted).
  */
 static void look_recent_update(Manager *m, const pid_t *fresh, size_t n_fresh,
 			       const pid_t *no_vm, size_t n_no_vm, uint64_t now)
@@ -459,29 +482,10 @@ static void look_recent_update(Manager *m, const pid_t *fresh, size_t n_fresh,
 		if (now - p.since_usec < LOOK_RECENT_USEC && pid_in(p.pid, no_vm, n_no_vm))
 			m->look_recent[n++] = p;
 	}
-	for (size_t i = 0; i < n_fresh; i++) {
-		bool known = false;
-
-		if (!pid_in(fresh[i], no_vm, n_no_vm))
-			continue;
-		for (size_t j = 0; j < n && !known; j++)
-			known = m->look_recent[j].pid == fresh[i];
-		if (known)
-			continue;
-		if (n == m->n_look_recent) {
-			RecentProcess *np;
-
-			if (n >= LOOK_RECENT_MAX)
-				break; /* the oldest stay: the fresh are left to their own open's look */
-			np = reallocarray(m->look_recent, n + 1, sizeof(RecentProcess));
-			if (!np)
-				break;
-			m->look_recent = np;
-			m->n_look_recent = n + 1;
-		}
-		m->look_recent[n++] = (RecentProcess){ .pid = fresh[i], .since_usec = now };
-	}
 	m->n_look_recent = n;
+	for (size_t i = 0; i < n_fresh; i++)
+		if (pid_in(fresh[i], no_vm, n_no_vm))
+			look_recent_add(m, fresh[i], now);
 }
 
 /*

@@ -248,6 +248,9 @@ size_t vm_model_smmus_of(const VmModel *m, const Vm *vm, const Smmu **ret, size_
  * vm.  files_open: the process may still hold its VFIO files, so a scan
  * may find it again; it stays dying until it is past them.
  */
+/* The source of an exit whose process runs on: it closed every VFIO file. */
+static const char closed_files[] = "closed its VFIO files";
+
 static int count_exit(VmModel *m, Vm *vm, bool was_tracked, const char *source, bool files_open,
 		      uint64_t heard, uint64_t now)
 {
@@ -258,6 +261,7 @@ static int count_exit(VmModel *m, Vm *vm, bool was_tracked, const char *source, 
 		.vm = vm,
 		.was_tracked = was_tracked,
 		.source = source,
+		.lives_on = source == closed_files,
 		.heard_usec = heard,
 		.counted_usec = now,
 	};
@@ -298,7 +302,7 @@ static int lost(VmModel *m, size_t i, const VmProcess *p, const char *source, ui
 	if (!same || p->state == VM_PROCESS_EXITING)
 		return count_exit(m, untrack(m, i), true, source, false, 0, now);
 	if (vm->n_groups > 0)
-		return count_exit(m, untrack(m, i), true, "closed its VFIO files", false, 0, now);
+		return count_exit(m, untrack(m, i), true, closed_files, false, 0, now);
 	return drop(m, untrack(m, i));
 }
 

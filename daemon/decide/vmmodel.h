@@ -69,6 +69,7 @@ typedef struct VmEvent {
 	bool was_tracked;       /* EXIT: it was a VM of the model's (not one first seen dying) */
 	const char *source;     /* EXIT: what told, a static string ("taskstats", "pidfd",
 				 * "closed its VFIO files", "rescan", ...) */
+	bool lives_on;          /* EXIT: its process runs on, without VFIO files (it may open again) */
 	uint64_t heard_usec;    /* EXIT: when the source saw it, 0: unknown */
 	uint64_t counted_usec;  /* EXIT, STOPPING: the now of the input that counted it */
 	const Smmu *smmus[VM_EVENT_SMMUS_MAX]; /* EXIT, STOPPING: the SMMUs its groups sit

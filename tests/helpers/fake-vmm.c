@@ -22,7 +22,9 @@
  *
  * --open-on-usr2 PATH: SIGUSR2 opens PATH (and keeps it open) and it runs
  * on: a process smmud has known for long that becomes a VFIO user (a VM
- * whose first device is hot-plugged); it says "opened <pid>\n".
+ * whose first device is hot-plugged); it says "opened <pid>\n".  With
+ * --close-on-usr2 too, the first SIGUSR2 closes and the second opens (a
+ * device unplugged, then plugged back).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -153,7 +155,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc || (close_on_usr2 && n_late > 0)) {
+	if (optind < argc) {
 		usage();
 		return 2;
 	}
@@ -211,7 +213,7 @@ int main(int argc, char **argv)
 			continue;
 		if (sig != SIGUSR2)
 			break;
-		if (n_late > 0) {
+		if (n_late > 0 && !(close_on_usr2 && n_open > 0)) {
 			for (int i = 0; i < n_late && n_open < MAX_OPEN; i++) {
 				int fd = open(late[i], O_RDONLY | O_CLOEXEC);
 
