@@ -233,9 +233,9 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
 }
 
-/* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
 static void look_recent_add(Manager *m, pid_t pid, uint64_t now);
 
+/* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
 static void on_vm_exit(Manager *m, const VmEvent *e)
 {
 	char label[128], smmus[192] = "";

@@ -39,7 +39,7 @@ typedef struct ManagerOptions {
 	bool use_bus;                  /* try the system bus (machined, logind) */
 } ManagerOptions;
 
-/* A process a look found running without VFIO files, and since when. */
+/* A process running without VFIO files that looks probe again, and since when. */
 typedef struct RecentProcess {
 	pid_t pid;
 	uint64_t since_usec;
@@ -76,9 +76,10 @@ typedef struct Manager {
 
 	VmPidCursor pid_cursor;        /* process creation when the last look or scan began */
 	/*
-	 * What looks found started but not a VFIO user yet: a VMM between its
-	 * fork and its first open, which the cursor has moved past.  The
-	 * following looks probe them again, for a while.
+	 * What looks found started but not a VFIO user yet (a VMM between its
+	 * fork and its first open, which the cursor has moved past), and VMs
+	 * that closed their VFIO files and run on.  The following looks probe
+	 * them again, for a while.
 	 */
 	RecentProcess *look_recent;
 	size_t n_look_recent;

@@ -243,14 +243,14 @@ size_t vm_model_smmus_of(const VmModel *m, const Vm *vm, const Smmu **ret, size_
 	return n;
 }
 
+/* The source of an exit whose process runs on: it closed every VFIO file. */
+static const char closed_files[] = "closed its VFIO files";
+
 /*
  * The one place a teardown is counted: once per (pid, starttime).  Takes
  * vm.  files_open: the process may still hold its VFIO files, so a scan
  * may find it again; it stays dying until it is past them.
  */
-/* The source of an exit whose process runs on: it closed every VFIO file. */
-static const char closed_files[] = "closed its VFIO files";
-
 static int count_exit(VmModel *m, Vm *vm, bool was_tracked, const char *source, bool files_open,
 		      uint64_t heard, uint64_t now)
 {
