@@ -29,6 +29,8 @@ int manager_reload(Manager *m, char ***ret_errors)
 			log_error("%s", errors[i]);
 		log_error_errno(r, "Configuration not reloaded (%m): the running one (%s) stays.",
 				m->config->digest);
+		m->reloads.rejected++;
+		m->reloads.last_rejected = true;
 		manager_emit_event(m, "reload", NULL, NULL, m->config->digest, m->config->digest,
 				   errors && errors[0] ? errors[0]
 						       : "rejected: the running configuration stays");
@@ -47,6 +49,8 @@ int manager_reload(Manager *m, char ***ret_errors)
 				   streq(old->digest, m->config->digest) ? "reloaded, unchanged"
 									 : "reloaded");
 		config_free(old);
+		m->reloads.ok++;
+		m->reloads.last_rejected = false;
 		/* Exits while no socket listened: the pidfds saw them, a rescan is cheap. */
 		if (manager_start_exitwatch(m) < 0)
 			log_warning("Running on pidfds and rescans only.");

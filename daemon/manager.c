@@ -38,6 +38,8 @@ void manager_view(Manager *m, DaemonView *ret)
 		.shutdown_why = m->shutdown_why,
 		.status = outbox_status(m->outbox),
 		.costs = &m->costs,
+		.reloads = &m->reloads,
+		.started_usec = m->started_usec,
 	};
 	if (m->rescans) {
 		const RescanStats *st = rescans_stats(m->rescans);
@@ -293,6 +295,7 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	if (!m->root || !m->runtime_dir || (o->config_source.file && !m->config_file) ||
 	    (o->config_source.dropin_dir && !m->config_dir))
 		return -ENOMEM;
+	m->started_usec = now_usec(CLOCK_REALTIME);
 	m->config_source = (ConfigSource){
 		.file = m->config_file,
 		.file_required = o->config_source.file_required,

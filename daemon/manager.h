@@ -84,6 +84,8 @@ typedef struct Manager {
 	RecentProcess *look_recent;
 	size_t n_look_recent;
 	DaemonCosts costs;
+	DaemonReloads reloads;
+	uint64_t started_usec;         /* CLOCK_REALTIME: restarts show in the metrics */
 	/* The exit filter: built from the model's generation, or keeping every group's death. */
 	bool filter_set, filter_all;
 	uint64_t filter_generation;

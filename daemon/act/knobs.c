@@ -501,6 +501,9 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 
 	forget_applied(k);
 	r = set_value(ks, k, value, why);
+	/* -EBUSY: not ours to write, which is no failure (smmud_knob_write_failures_total). */
+	if (r < 0 && r != -EBUSY)
+		k->write_failures++;
 
 	/* An armed attribute serves one write: later ones open it as usual. */
 	knob_close_armed(ks, k);

@@ -47,6 +47,7 @@ typedef struct Knob {
 			       * NULL: nothing yet, or changed since by other means */
 	KnobOwner owner;
 	char *owner_reason;   /* why it left us */
+	uint64_t write_failures; /* writes smmud wanted that did not take (read, state file or write) */
 } Knob;
 
 /*

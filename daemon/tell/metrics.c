@@ -35,6 +35,12 @@ static void knob_sample_start(FILE *f, const char *metric, const MetricsSmmu *s,
 	put_label(f, "knob", kn->name);
 }
 
+/* A CLOCK_REALTIME instant in seconds, to the microsecond, and the line's end. */
+static void put_seconds(FILE *f, uint64_t usec)
+{
+	fprintf(f, "%" PRIu64 ".%06" PRIu64 "\n", usec / USEC_PER_SEC, usec % USEC_PER_SEC);
+}
+
 static void smmu_sample(FILE *f, const char *metric, const MetricsSmmu *s, uint64_t v)
 {
 	fprintf(f, "%s{", metric);
@@ -160,6 +166,22 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 	fputc(',', f);
 	put_label(f, "config_digest", h->config_digest);
 	fputs("} 1\n", f);
+	if (h->started_usec > 0) {
+		header(f, "smmud_start_time_seconds", "gauge",
+		       "When this smmud started (seconds since the epoch): a change is a restart.");
+		fputs("smmud_start_time_seconds ", f);
+		put_seconds(f, h->started_usec);
+	}
+	if (h->reloads) {
+		header(f, "smmud_config_reloads_total", "counter",
+		       "Configuration reloads: taken (ok), or refused with the running one kept (rejected).");
+		fprintf(f, "smmud_config_reloads_total{result=\"ok\"} %" PRIu64 "\n", h->reloads->ok);
+		fprintf(f, "smmud_config_reloads_total{result=\"rejected\"} %" PRIu64 "\n",
+			h->reloads->rejected);
+		header(f, "smmud_config_last_reload_successful", "gauge",
+		       "0 if the last reload was refused (the configuration on disk is not the one running).");
+		fprintf(f, "smmud_config_last_reload_successful %d\n", !h->reloads->last_rejected);
+	}
 	header(f, "smmud_dry_run", "gauge", "1 if smmud writes no knob (--dry-run).");
 	fprintf(f, "smmud_dry_run %d\n", h->dry_run);
 	header(f, "smmud_shutdown_announced", "gauge", "1 once a host shutdown was announced.");
@@ -276,6 +298,16 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 			fprintf(f, "} %" PRIu64 "\n", v);
 		}
 
+	header(f, "smmud_knob_write_failures_total", "counter",
+	       "Writes smmud wanted that did not take (knob unreadable, state file or write failed).");
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < smmus[i].n_knobs; k++) {
+			const MetricsKnob *kn = &smmus[i].knobs[k];
+
+			knob_sample_start(f, "smmud_knob_write_failures_total", &smmus[i], kn);
+			fprintf(f, "} %" PRIu64 "\n", kn->write_failures);
+		}
+
 	if (put_kernel_counters(f, smmus, n) < 0) {
 		fclose(f);
 		free(buf);
@@ -283,8 +315,8 @@ int metrics_format(const MetricsHost *h, const MetricsSmmu *smmus, size_t n, cha
 	}
 	header(f, "smmud_metrics_last_update_timestamp_seconds", "gauge",
 	       "When smmud wrote this file (seconds since the epoch).");
-	fprintf(f, "smmud_metrics_last_update_timestamp_seconds %" PRIu64 ".%06" PRIu64 "\n",
-		h->realtime_usec / USEC_PER_SEC, h->realtime_usec % USEC_PER_SEC);
+	fputs("smmud_metrics_last_update_timestamp_seconds ", f);
+	put_seconds(f, h->realtime_usec);
 
 	if (fclose(f) != 0) {
 		free(buf);
@@ -329,6 +361,7 @@ static void smmu_metrics(const DaemonView *v, const ManagedSmmu *ms, MetricsSmmu
 			.baseline = smmu_baseline_value(ms, a),
 			.storm = knob_values_get(&ms->settings->storm, a),
 			.owner = knob_owner_to_string(k->owner),
+			.write_failures = k->write_failures,
 		};
 	}
 }
@@ -350,6 +383,8 @@ static int collect(const DaemonView *v, char **ret)
 		.exits_total = vm_model_exits_total(v->vms),
 		.exits_unattributed = vm_model_exits_unattributed(v->vms),
 		.costs = v->costs,
+		.reloads = v->reloads,
+		.started_usec = v->started_usec,
 		.realtime_usec = now_usec(CLOCK_REALTIME),
 	};
 	int r;

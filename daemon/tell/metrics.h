@@ -30,6 +30,7 @@ typedef struct MetricsKnob {
 	const char *baseline;
 	const char *storm;
 	const char *owner;     /* knob_owner_to_string(): smmud, operator */
+	uint64_t write_failures;
 } MetricsKnob;
 
 typedef struct MetricsSmmu {
@@ -57,6 +58,8 @@ typedef struct MetricsHost {
 	uint64_t exits_total;
 	uint64_t exits_unattributed;
 	const DaemonCosts *costs;  /* NULL: not shown */
+	const DaemonReloads *reloads; /* NULL: not shown */
+	uint64_t started_usec;     /* CLOCK_REALTIME; 0: not shown */
 	uint64_t realtime_usec;    /* when: smmud_metrics_last_update_timestamp_seconds */
 } MetricsHost;
 

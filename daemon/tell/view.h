@@ -25,6 +25,13 @@ typedef struct DaemonCosts {
 	uint64_t exit_filter_updates; /* filters attached */
 } DaemonCosts;
 
+/* Configuration reloads since smmud started (SIGHUP, Reload()). */
+typedef struct DaemonReloads {
+	uint64_t ok;                  /* took: the new configuration runs */
+	uint64_t rejected;            /* refused: the running one stayed */
+	bool last_rejected;           /* the last one was refused */
+} DaemonReloads;
+
 typedef struct DaemonView {
 	const char *root;             /* where sys, proc and debugfs are */
 	bool dry_run;
@@ -37,6 +44,8 @@ typedef struct DaemonView {
 	const char *status;           /* the last status line, NULL: none yet */
 	const char *metrics_error;    /* why MetricsFile= could not be written, NULL: it could */
 	const DaemonCosts *costs;     /* NULL: not known */
+	const DaemonReloads *reloads; /* NULL: not known */
+	uint64_t started_usec;        /* CLOCK_REALTIME of the start; 0: not known */
 } DaemonView;
 
 /*

@@ -32,10 +32,12 @@ static int count_lines(const char *text, const char *prefix)
 
 static void test_format(void **state)
 {
+	DaemonReloads reloads = { .ok = 2, .rejected = 1, .last_rejected = true };
 	MetricsHost h = {
 		.version = "1.2", .kernel = "tunables", .config_digest = "abc",
 		.vms = 3, .exits_total = 7, .exits_unattributed = 1,
 		.realtime_usec = 1700000000250000,
+		.reloads = &reloads, .started_usec = 1699999000000001,
 	};
 	MetricsSmmu s[2] = {
 		{ .name = "smmu0", .mode = "managed", .storm = true, .reason = "exit-limit",
@@ -43,7 +45,7 @@ static void test_format(void **state)
 		  .n_knobs = 2,
 		  .knobs = { { "inv_threshold", "16", "16", "auto", "16", "smmud" },
 			     { "teardown_mode", "strict", "deferred", "strict", "deferred",
-			       "smmud" } },
+			       "smmud", 3 } },
 		  .counters = "tlbi_va 2000\ntlbi_asid: 10\ncmdq_full=3\nnot a counter\nx 1 2\n"
 			      "tlbi_total 2010\ncmdq_full_wait_max_ns 1500000\nBad-Name 4\n" },
 		/* Hostile bytes from sysfs must come out as valid, quoted UTF-8. */
@@ -95,6 +97,13 @@ static void test_format(void **state)
 	/* Every family's samples together: one TYPE line each. */
 	assert_int_equal(count_lines(t, "# TYPE smmud_kernel_cmdq_full_total "), 1);
 	assert_line(t, "smmud_metrics_last_update_timestamp_seconds 1700000000.250000");
+	assert_line(t, "smmud_start_time_seconds 1699999000.000001");
+	assert_line(t, "smmud_config_reloads_total{result=\"ok\"} 2");
+	assert_line(t, "smmud_config_reloads_total{result=\"rejected\"} 1");
+	assert_line(t, "smmud_config_last_reload_successful 0");
+	assert_line(t, "# TYPE smmud_knob_write_failures_total counter");
+	assert_line(t, "smmud_knob_write_failures_total{smmu=\"smmu0\",knob=\"inv_threshold\"} 0");
+	assert_line(t, "smmud_knob_write_failures_total{smmu=\"smmu0\",knob=\"teardown_mode\"} 3");
 	assert_line(t, "smmud_smmu_storm{smmu=\"we\\\"ird\\\\xff\\\\\\\\\"} 0");
 	assert_true(text_is_safe(t, ESCAPE_KEEP_NEWLINE) ||
 		    /* backslashes are the escapes themselves */ strchr(t, '\\'));
