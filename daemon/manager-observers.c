@@ -29,6 +29,13 @@
  */
 #define LOOK_RECENT_USEC (30 * USEC_PER_SEC)
 #define LOOK_RECENT_MAX 64
+/*
+ * How long the exit filter may keep the pids of VMs that died: a stale pid
+ * costs a wake-up only if a new process gets it and dies meanwhile, while
+ * each new filter is a program the kernel converts (and JITs) for each
+ * exit socket.  In a mass shutdown the VMs' deaths share one narrowing.
+ */
+#define EXIT_FILTER_NARROW_USEC (2 * USEC_PER_SEC)
 
 /* ---- the exit filter ---------------------------------------------------- */
 
@@ -50,8 +57,8 @@ void manager_update_exit_filter(Manager *m)
 	size_t n = 0;
 	int r;
 
-	if (sd_event_source_set_enabled(m->filter_defer, SD_EVENT_OFF) < 0)
-		log_debug("Cannot turn the exit filter's update off.");
+	if (sd_event_source_set_enabled(m->filter_narrow, SD_EVENT_OFF) < 0)
+		log_debug("Cannot turn the exit filter's narrowing off.");
 	if (!m->exitwatch || !m->started)
 		return;
 	if (m->filter_set && all == m->filter_all && (all || gen == m->filter_generation))
@@ -79,19 +86,30 @@ void manager_update_exit_filter(Manager *m)
 		log_debug("Exit events: the kernel keeps the deaths of %zu process(es), drops the rest.", n);
 }
 
-static int on_filter_defer(sd_event_source *s, void *userdata)
+static int on_filter_narrow(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	manager_update_exit_filter(ASSERT_PTR(userdata));
 	return 0;
 }
 
-/* The watched set changed: at once if it grew (the new VM's exit must pass), when idle if not. */
+/*
+ * The watched set changed: at once if it grew (the new VM's exit must
+ * pass); if it only shrank, EXIT_FILTER_NARROW_USEC after the first
+ * shrink, whatever shrank meanwhile.
+ */
 static void exit_filter_changed(Manager *m, bool grew)
 {
-	if (grew)
+	int enabled = 0;
+
+	if (grew || !m->filter_set) {
 		manager_update_exit_filter(m);
-	else if (m->filter_set && vm_model_generation(m->vms) != m->filter_generation &&
-		 sd_event_source_set_enabled(m->filter_defer, SD_EVENT_ONESHOT) < 0)
+		return;
+	}
+	if (vm_model_generation(m->vms) == m->filter_generation ||
+	    (sd_event_source_get_enabled(m->filter_narrow, &enabled) >= 0 && enabled))
+		return;
+	if (sd_event_source_set_time_relative(m->filter_narrow, EXIT_FILTER_NARROW_USEC) < 0 ||
+	    sd_event_source_set_enabled(m->filter_narrow, SD_EVENT_ONESHOT) < 0)
 		manager_update_exit_filter(m);
 }
 
@@ -808,9 +826,10 @@ int manager_new_observers(Manager *m)
 	if (r >= 0)
 		r = event_source_setup(m->pinned_timer, SD_EVENT_PRIORITY_IDLE, "pinned-refresh");
 	if (r >= 0)
-		r = sd_event_add_defer(m->event, &m->filter_defer, on_filter_defer, m);
+		r = sd_event_add_time(m->event, &m->filter_narrow, CLOCK_MONOTONIC, USEC_INFINITY, 0,
+				      on_filter_narrow, m);
 	if (r >= 0)
-		r = event_source_setup(m->filter_defer, SD_EVENT_PRIORITY_IDLE, "exit-filter");
+		r = event_source_setup(m->filter_narrow, SD_EVENT_PRIORITY_IDLE, "exit-filter-narrow");
 	return r;
 }
 

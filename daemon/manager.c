@@ -490,7 +490,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->pinned_timer);
-	sd_event_source_disable_unref(m->filter_defer);
+	sd_event_source_disable_unref(m->filter_narrow);
 	free(m->look_recent);
 	sd_bus_flush_close_unref(m->bus);
 	sd_event_unref(m->event);

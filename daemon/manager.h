@@ -89,7 +89,7 @@ typedef struct Manager {
 	/* The exit filter: built from the model's generation, or keeping every group's death. */
 	bool filter_set, filter_all;
 	uint64_t filter_generation;
-	sd_event_source *filter_defer; /* the set only shrank: updated when the loop is idle */
+	sd_event_source *filter_narrow; /* the set only shrank: updated a while later (timer) */
 	bool started;                  /* the first scan is done: the model knows the VMs */
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
