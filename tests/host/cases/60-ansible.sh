@@ -46,6 +46,7 @@ cat >"$F/local.yml" <<'PB'
 - name: Apply the smmud role to this host
   hosts: localhost
   become: false
+  gather_facts: false
   roles:
     - role: smmud
 PB
