@@ -399,11 +399,12 @@ static void on_scan_done(int error, Vm **found, size_t n_found, void *userdata)
 
 /*
  * Looks at the processes pids (n of them, sorted) one by one: those found
- * VMs join the model; those running without a VFIO file go to
- * ret_no_vm (room for n, sorted), if given.
+ * VMs join the model (*ret_found set, if given); those running without a
+ * VFIO file go to ret_no_vm (room for n, in the order of pids), if given,
+ * *ret_n_no_vm of them.
  */
 static void probe_pids(Manager *m, const pid_t *pids, size_t n, pid_t *ret_no_vm,
-		       size_t *ret_n_no_vm)
+		       size_t *ret_n_no_vm, bool *ret_found)
 {
 	uint64_t now = event_now(m->event);
 	size_t n_no_vm = 0;
@@ -426,6 +427,8 @@ static void probe_pids(Manager *m, const pid_t *pids, size_t n, pid_t *ret_no_vm
 		k = vm_model_probed(m->vms, vm, now);
 		if (k < 0 && r == 0)
 			r = k;
+		if (ret_found)
+			*ret_found = true;
 	}
 	if (ret_n_no_vm)
 		*ret_n_no_vm = n_no_vm;
@@ -487,44 +490,95 @@ static void look_recent_add(Manager *m, pid_t pid, uint64_t now)
 /*
  * The recent processes a look will probe again: those it probed, fresh
  * (n_fresh started since the previous look) or recent already, that are
- * still running without a VFIO file (no_vm, sorted).
+ * still running without a VFIO file (no_vm, sorted), and those it had no
+ * need to probe (unprobed, sorted).
  */
 static void look_recent_update(Manager *m, const pid_t *fresh, size_t n_fresh,
-			       const pid_t *no_vm, size_t n_no_vm, uint64_t now)
+			       const pid_t *no_vm, size_t n_no_vm, const pid_t *unprobed,
+			       size_t n_unprobed, uint64_t now)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < m->n_look_recent; i++) {
 		RecentProcess p = m->look_recent[i];
 
-		if (now - p.since_usec < LOOK_RECENT_USEC && pid_in(p.pid, no_vm, n_no_vm))
+		if (now - p.since_usec < LOOK_RECENT_USEC &&
+		    (pid_in(p.pid, no_vm, n_no_vm) || pid_in(p.pid, unprobed, n_unprobed)))
 			m->look_recent[n++] = p;
 	}
 	m->n_look_recent = n;
 	for (size_t i = 0; i < n_fresh; i++)
-		if (pid_in(fresh[i], no_vm, n_no_vm))
+		if (pid_in(fresh[i], no_vm, n_no_vm) || pid_in(fresh[i], unprobed, n_unprobed))
 			look_recent_add(m, fresh[i], now);
+}
+
+/* Whether every node opened has a VM the model knows holding it. */
+static bool opened_known(Manager *m, const VfioOpened *opened, size_t n_opened, bool say)
+{
+	bool known = true;
+
+	for (size_t i = 0; i < n_opened; i++)
+		if (!known_holder(m, &opened[i])) {
+			if (say)
+				log_debug("A VFIO node opened (%s %u%s%s) is held by no VM known: scanning.",
+					  opened[i].kind == VFIO_OPENED_GROUP    ? "group"
+					  : opened[i].kind == VFIO_OPENED_DEVICE ? "device"
+										 : "iommufd",
+					  opened[i].group, opened[i].device ? " " : "",
+					  opened[i].device ?: "");
+			known = false;
+		}
+	return known;
+}
+
+/*
+ * Whether the look may stop at the first candidate after which a known VM
+ * holds every node opened.  A group has one opener at a time, so a VM found
+ * holding it is its opener; but not a VM known before the look (it may be
+ * dying, its exit not read yet, while another process opened the group
+ * after its close).  A device cdev or iommufd may have other openers
+ * besides: a look for those probes every candidate.
+ */
+static bool look_may_stop(Manager *m, const VfioOpened *opened, size_t n_opened)
+{
+	for (size_t i = 0; i < n_opened; i++)
+		if (opened[i].kind != VFIO_OPENED_GROUP || known_holder(m, &opened[i]))
+			return false;
+	return true;
+}
+
+/* Appends pid to pids (room made by the caller) unless it is there already. */
+static void candidate_add(pid_t *pids, size_t *n, pid_t pid)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (pids[i] == pid)
+			return;
+	pids[(*n)++] = pid;
 }
 
 /*
  * VFIO nodes were opened: who did it, without a scan of every process?
- * The processes started since the last look (a VMM opens its files as it
- * starts), those earlier looks found without VFIO files (one may have been
- * between its fork and its open then), the leaders of machined's machines
- * and the processes under machine.slice (a running VM hot-plugging its
- * first device).  Enough if every node opened and still held is held by a
- * VM known now; otherwise (a node no VM known holds, lost inotify events,
- * an unreadable /proc) rescans scans every process, and counts it.
+ * The processes earlier looks found without VFIO files (one may have been
+ * between its fork and its open then, or a VM that closed its files and
+ * runs on), newest first, then those started since the last look (a VMM
+ * opens its files as it starts), newest first, then the leaders of
+ * machined's machines and the processes under machine.slice (a running VM
+ * hot-plugging its first device).  When only groups no VM known held were
+ * opened, the look stops at the first candidate after which a known VM
+ * holds every one of them, and the candidates it did not probe are probed
+ * again by the following looks, as recent.  Enough if every node opened and still held
+ * is held by a VM known now; otherwise (a node no VM known holds, lost
+ * inotify events, an unreadable /proc) rescans scans every process, and
+ * counts it.
  */
 static bool on_look(void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
-	_cleanup_free_ pid_t *pids = NULL, *fresh = NULL, *no_vm = NULL;
+	_cleanup_free_ pid_t *pids = NULL, *fresh = NULL, *cands = NULL, *no_vm = NULL;
 	VfioOpened *opened = NULL;
-	size_t n = 0, n_fresh, n_no_vm = 0, n_opened = 0, n_leaders;
+	size_t n = 0, n_fresh, n_cands = 0, n_no_vm = 0, n_opened = 0, n_leaders, probed = 0;
 	uint64_t now = event_now(m->event);
-	bool overflow = false, known = true;
-	pid_t *np;
+	bool overflow = false, known, can_stop;
 	int r;
 
 	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
@@ -532,51 +586,64 @@ static bool on_look(void *userdata)
 		return false;
 	if (n_opened == 0)
 		return true; /* closed again already: nothing is held that was opened */
-	r = vm_scan_new_pids(m->root, &m->pid_cursor, &pids, &n);
+	r = vm_scan_new_pids(m->root, &m->pid_cursor, &fresh, &n_fresh);
 	if (r < 0) {
 		log_debug_errno(r, "Cannot tell the processes started since the last look: %m");
 		vfio_opened_array_free(opened, n_opened);
 		return false;
 	}
-	n_fresh = n;
 	n_leaders = machinewatch_leaders(m->machines, NULL, 0);
-	fresh = n_fresh > 0 ? malloc(n_fresh * sizeof(pid_t)) : NULL;
-	if (fresh)
-		memcpy(fresh, pids, n_fresh * sizeof(pid_t));
-	np = reallocarray(pids, n + m->n_look_recent + n_leaders + 1, sizeof(pid_t));
-	if ((n_fresh > 0 && !fresh) || !np) {
+	pids = n_leaders > 0 ? calloc(n_leaders, sizeof(pid_t)) : NULL;
+	if (n_leaders > 0 && !pids) {
 		log_oom();
 		vfio_opened_array_free(opened, n_opened);
 		return false;
 	}
-	pids = np;
-	for (size_t i = 0; i < m->n_look_recent; i++)
-		if (now - m->look_recent[i].since_usec < LOOK_RECENT_USEC)
-			pids[n++] = m->look_recent[i].pid;
 	if (n_leaders > 0)
-		n += machinewatch_leaders(m->machines, pids + n, n_leaders);
+		n = machinewatch_leaders(m->machines, pids, n_leaders);
 	if (vm_scan_cgroup_pids(m->root, "machine.slice", &pids, &n) < 0)
 		log_debug("Cannot read the processes under machine.slice.");
-	if (n > LOOK_PROBES_MAX) {
-		log_debug("%zu processes may have opened VFIO nodes: scanning.", n);
+	if (m->n_look_recent + n_fresh + n > LOOK_PROBES_MAX) {
+		log_debug("%zu processes may have opened VFIO nodes: scanning.",
+			  m->n_look_recent + n_fresh + n);
 		vfio_opened_array_free(opened, n_opened);
 		return false;
 	}
-	if (n > 1)
-		qsort(pids, n, sizeof(pid_t), pid_cmp);
-	no_vm = n > 0 ? calloc(n, sizeof(pid_t)) : NULL;
-	probe_pids(m, pids, n, no_vm, &n_no_vm);
-	look_recent_update(m, fresh, n_fresh, no_vm, n_no_vm, now);
+	cands = calloc(m->n_look_recent + n_fresh + n + 1, sizeof(pid_t));
+	no_vm = calloc(m->n_look_recent + n_fresh + n + 1, sizeof(pid_t));
+	if (!cands || !no_vm) {
+		log_oom();
+		vfio_opened_array_free(opened, n_opened);
+		return false;
+	}
+	for (size_t i = m->n_look_recent; i-- > 0;)
+		if (now - m->look_recent[i].since_usec < LOOK_RECENT_USEC)
+			candidate_add(cands, &n_cands, m->look_recent[i].pid);
+	for (size_t i = n_fresh; i-- > 0;)
+		candidate_add(cands, &n_cands, fresh[i]);
+	for (size_t i = 0; i < n; i++)
+		candidate_add(cands, &n_cands, pids[i]);
 
-	for (size_t i = 0; i < n_opened; i++)
-		if (!known_holder(m, &opened[i])) {
-			log_debug("A VFIO node opened (%s %u%s%s) is held by no VM known: scanning.",
-				  opened[i].kind == VFIO_OPENED_GROUP    ? "group"
-				  : opened[i].kind == VFIO_OPENED_DEVICE ? "device"
-									 : "iommufd",
-				  opened[i].group, opened[i].device ? " " : "", opened[i].device ?: "");
-			known = false;
-		}
+	can_stop = look_may_stop(m, opened, n_opened);
+	while (probed < n_cands) {
+		bool vm = false;
+		size_t k = 0;
+
+		probe_pids(m, &cands[probed], 1, no_vm + n_no_vm, &k, &vm);
+		n_no_vm += k;
+		probed++;
+		if (can_stop && vm && opened_known(m, opened, n_opened, false))
+			break;
+	}
+	if (n_no_vm > 1)
+		qsort(no_vm, n_no_vm, sizeof(pid_t), pid_cmp);
+	/* What is left: probed again by the following looks. */
+	if (n_cands - probed > 1)
+		qsort(cands + probed, n_cands - probed, sizeof(pid_t), pid_cmp);
+	look_recent_update(m, fresh, n_fresh, no_vm, n_no_vm, cands + probed, n_cands - probed,
+			   now);
+
+	known = opened_known(m, opened, n_opened, true);
 	vfio_opened_array_free(opened, n_opened);
 	return known;
 }
@@ -660,7 +727,7 @@ static void on_machines_changed(void *userdata)
 		return (void)log_oom();
 	n = machinewatch_leaders(m->machines, pids, n);
 	qsort(pids, n, sizeof(pid_t), pid_cmp);
-	probe_pids(m, pids, n, NULL, NULL);
+	probe_pids(m, pids, n, NULL, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		take_machine_unit(m, pids[i]);
 }

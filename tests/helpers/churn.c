@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * churn: randomized VM churn for the soak test.  Forks fake VMs, each a
- * child that opens one of the given (fake) VFIO group files, mlocks some
+ * child that opens one of the given (fake) VFIO group files that no live
+ * VM holds (the kernel lets one process at a time open a group), mlocks some
  * memory (raw syscall: ASan's mlock() interceptor does nothing), lives a
  * random time and exits; keeps at most --max-live alive; after --seconds
  * it stops starting new ones and reaps the rest.  Its own tally, the
@@ -13,6 +14,8 @@
  * (as no machined, no rescan timer).
  *
  *   churn --seconds S --max-live N --min-ms A --max-ms B [--seed X] GROUPFILE...
+ *
+ * --max-live is at most the number of group files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,7 +74,8 @@ int main(int argc, char **argv)
 	long max_live = 10, min_ms = 50, max_ms = 500, live = 0;
 	unsigned long started = 0, exited = 0, failed = 0;
 	unsigned seed = 1;
-	int c;
+	pid_t *holder; /* per group file: the live VM holding it, 0: none */
+	int c, n_groups;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
 		switch (c) {
@@ -82,11 +86,15 @@ int main(int argc, char **argv)
 		case 'r': seed = (unsigned)atol(optarg); break;
 		default: return 2;
 		}
-	if (optind >= argc || max_live < 1 || min_ms < 0 || max_ms < min_ms) {
+	n_groups = argc - optind;
+	if (n_groups < 1 || max_live < 1 || max_live > n_groups || min_ms < 0 || max_ms < min_ms) {
 		fprintf(stderr, "usage: churn --seconds S --max-live N --min-ms A --max-ms B "
-				"[--seed X] GROUPFILE...\n");
+				"[--seed X] GROUPFILE... (N at most the number of group files)\n");
 		return 2;
 	}
+	holder = calloc(n_groups, sizeof(pid_t));
+	if (!holder)
+		return 1;
 	srand(seed);
 	end = now() + seconds;
 	for (;;) {
@@ -99,6 +107,9 @@ int main(int argc, char **argv)
 			break;
 		p = waitpid(-1, &st, block ? 0 : WNOHANG);
 		if (p > 0) {
+			for (int i = 0; i < n_groups; i++)
+				if (holder[i] == p)
+					holder[i] = 0;
 			live--;
 			if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 				exited++;
@@ -107,8 +118,12 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (!ending && live < max_live) {
-			const char *g = argv[optind + rand() % (argc - optind)];
+			int g = rand() % n_groups;
 			long life = min_ms + rand() % (max_ms - min_ms + 1);
+
+			/* live < max_live <= n_groups: a free one exists. */
+			while (holder[g])
+				g = (g + 1) % n_groups;
 
 			p = fork();
 			if (p < 0) {
@@ -116,11 +131,13 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (p == 0)
-				vm(g, life);
+				vm(argv[optind + g], life);
+			holder[g] = p;
 			live++;
 			started++;
 		}
 	}
+	free(holder);
 	printf("churn: started %lu exited %lu failed %lu\n", started, exited, failed);
 	return failed ? 1 : 0;
 }
