@@ -31,6 +31,13 @@
 #define EXITWATCH_RCVBUF (8 * 1024 * 1024)
 /* Datagrams handled per wake-up before other event sources get a turn. */
 #define EXITWATCH_BATCH 256
+/*
+ * A receive buffer every exit message fits in many times over (taskstats:
+ * two records of a few hundred bytes), so that each is read with one
+ * recvmsg(), not libnl's MSG_PEEK for its size first.  A longer message
+ * would come truncated: libnl reports it, and a rescan follows.
+ */
+#define EXITWATCH_MSG_BUF (16 * 1024)
 
 /*
  * Linux 6.6+ accepts this instead of the bare operation to filter events
@@ -183,6 +190,13 @@ static int on_proc_msg(struct nl_msg *msg, void *arg)
 		s->watch->cb.exited(ev.tgid, EXIT_SOURCE_PROC_CONNECTOR, ev.timestamp_ns / 1000,
 				    s->watch->userdata);
 	return NL_SKIP;
+}
+
+static void read_without_peek(struct nl_sock *sk)
+{
+	/* On failure libnl keeps peeking: a syscall more per message, nothing lost. */
+	if (nl_socket_set_msg_buf_size(sk, EXITWATCH_MSG_BUF) == 0)
+		nl_socket_disable_msg_peek(sk);
 }
 
 static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
@@ -482,6 +496,7 @@ static int taskstats_start(ExitWatch *w, NlSource *s, const char **hint)
 		return nlerr_to_errno(s->family);
 	}
 	set_rcvbuf(nl_socket_get_fd(s->sk), EXITWATCH_RCVBUF);
+	read_without_peek(s->sk);
 	r = nl_socket_set_nonblocking(s->sk);
 	if (r < 0)
 		return nlerr_to_errno(r);
@@ -617,6 +632,7 @@ static int proc_start(ExitWatch *w, NlSource *s, const char **hint)
 		return nlerr_to_errno(r);
 	}
 	set_rcvbuf(nl_socket_get_fd(s->sk), EXITWATCH_RCVBUF);
+	read_without_peek(s->sk);
 	r = nl_socket_set_nonblocking(s->sk);
 	if (r < 0)
 		return nlerr_to_errno(r);
