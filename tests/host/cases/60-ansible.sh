@@ -50,8 +50,12 @@ cat >"$F/local.yml" <<'PB'
   roles:
     - role: smmud
 PB
+# The shipped canary play, on this host, with its last two steps (50%,
+# 100%): each step is the same play, and each costs the role's twenty-odd
+# tasks, a Python run each under TCG.
 sed -e 's/hosts: kvm_hosts/hosts: localhost/' -e 's/become: true/become: false/' \
-	"$F/canary.yml" >"$F/local-canary.yml"
+	"$F/canary.yml" | awk '/^- name: Canary / { keep = ($4 == "50%" || $4 == "100%") } keep || !/^(- |  )/' \
+	>"$F/local-canary.yml"
 
 check "ansible-playbook is installed ($(ansible --version 2>/dev/null | head -n1))" \
 	-n "$(command -v ansible-playbook)"
@@ -90,13 +94,13 @@ check "bad variable: nothing written" "$(cat /etc/smmud/smmud.conf.d/* /etc/syst
 check "bad variable: the old config keeps running ($(digest))" "$(digest)" = "$first"
 check "bad variable: smmud not restarted" "$(smmud_pid)" = "$pid"
 
-# The canary play: Canary= raised 1%, 10%, 50%, 100%, each step verified.
+# The canary play: Canary= raised to 50%, then 100%, each step verified.
 if play /tmp/ans-4.log "$F/local-canary.yml"; then ok "canary rollout ($(recap /tmp/ans-4.log))"; else
 	not_ok "canary rollout" "$(tail -n 15 /tmp/ans-4.log | tr '\n' ' ')"; fi
 check "canary: the profile is in the drop-in at 100% at the end" \
 	"$(grep -c '^Canary=100%' /etc/smmud/smmud.conf.d/60-ansible.conf)" = 1
-check "canary: four steps applied, each verified" \
-	"$(grep -c 'smmud runs configuration' /tmp/ans-4.log)" = 4
+check "canary: two steps applied, each verified" \
+	"$(grep -c 'smmud runs configuration' /tmp/ans-4.log)" = 2
 canary=$(digest)
 check "canary: a new digest ($canary)" "$canary" != "$first"
 check "canary: the profile is in smmud's configuration" \
