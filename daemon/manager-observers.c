@@ -566,10 +566,10 @@ static void candidate_add(pid_t *pids, size_t *n, pid_t pid)
  * hot-plugging its first device).  When only groups no VM known held were
  * opened, the look stops at the first candidate after which a known VM
  * holds every one of them, and the candidates it did not probe are probed
- * again by the following looks, as recent.  Enough if every node opened and still held
- * is held by a VM known now; otherwise (a node no VM known holds, lost
- * inotify events, an unreadable /proc) rescans scans every process, and
- * counts it.
+ * again by the following looks, as recent.  Enough if every node opened
+ * and still held is held by a VM known now; otherwise (a node no VM known
+ * holds, lost inotify events, an unreadable /proc) rescans scans every
+ * process, and counts it.
  */
 static bool on_look(void *userdata)
 {
