@@ -166,7 +166,7 @@ static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
 		uint64_t bytes;
 		int r;
 
-		r = vm_read_pinned(m->root, vm->pid, vm->starttime, &bytes);
+		r = vm_read_pinned(&m->proc, vm->pid, vm->starttime, &bytes);
 		if (r < 0) {
 			/* Gone: its exit event, pidfd or the next scan tells the model. */
 			if (r != -ESRCH)
@@ -192,7 +192,7 @@ static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userd
 {
 	Manager *m = ASSERT_PTR(userdata);
 
-	return vm_probe(m->root, pid, want_files, ret);
+	return vm_probe(&m->proc, pid, want_files, ret);
 }
 
 /*
@@ -379,7 +379,7 @@ static void on_scan_begin(void *userdata)
 	(void)vfiowatch_update(m->vfiowatch);
 	vm_model_scan_begin(m->vms);
 	/* A look after it probes only what is started from now on. */
-	if (vm_pid_cursor_now(m->root, &m->pid_cursor) < 0)
+	if (vm_pid_cursor_now(&m->proc, &m->pid_cursor) < 0)
 		m->pid_cursor.set = false;
 }
 
@@ -417,7 +417,7 @@ static void probe_pids(Manager *m, const pid_t *pids, size_t n, pid_t *ret_no_vm
 		if ((i > 0 && pids[i] == pids[i - 1]) || vm_model_find(m->vms, pids[i]))
 			continue;
 		m->costs.probes++;
-		k = vm_scan_pid(m->root, pids[i], &vm);
+		k = vm_scan_pid(&m->proc, pids[i], &vm);
 		if (k == -ENOMEM)
 			r = k;
 		if (k == -ENOENT && ret_no_vm)
@@ -586,7 +586,7 @@ static bool on_look(void *userdata)
 		return false;
 	if (n_opened == 0)
 		return true; /* closed again already: nothing is held that was opened */
-	r = vm_scan_new_pids(m->root, &m->pid_cursor, &fresh, &n_fresh);
+	r = vm_scan_new_pids(&m->proc, &m->pid_cursor, &fresh, &n_fresh);
 	if (r < 0) {
 		log_debug_errno(r, "Cannot tell the processes started since the last look: %m");
 		vfio_opened_array_free(opened, n_opened);

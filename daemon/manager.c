@@ -289,6 +289,7 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 		return -ENOMEM;
 	m->lock_fd = -EBADF;
 	m->root = strdup(o->root ?: "/");
+	m->proc = VM_PROC_INIT(m->root);
 	m->runtime_dir = strdup(o->runtime_dir ?: "/run/smmud");
 	m->config_file = o->config_source.file ? strdup(o->config_source.file) : NULL;
 	m->config_dir = o->config_source.dropin_dir ? strdup(o->config_source.dropin_dir) : NULL;
@@ -497,6 +498,7 @@ Manager *manager_free(Manager *m)
 	knobs_free(m->knobs);
 	topology_free(m->topology);
 	config_free(m->config);
+	vm_proc_done(&m->proc);
 	free(m->root);
 	free(m->runtime_dir);
 	closep(&m->lock_fd);

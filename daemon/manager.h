@@ -49,6 +49,7 @@ typedef struct Manager {
 	sd_event *event;
 	sd_bus *bus;                   /* NULL: no system bus (as in the test guest) */
 	char *root;
+	VmProc proc;                   /* root's /proc, kept open for the probes */
 	char *runtime_dir;
 	int lock_fd;                   /* runtime_dir/lock, flock()ed: one smmud per directory */
 	char *config_file;

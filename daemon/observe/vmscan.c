@@ -394,26 +394,40 @@ static int read_proc_file(int dfd, const char *name, char **ret)
 	return r == -ENOENT ? -ESRCH : r;
 }
 
-static int stat_of(int dfd, char **ret_comm, uint64_t *ret_starttime, char *ret_state,
-		   unsigned long *ret_flags)
+/* What one read of /proc/PID/stat tells. */
+typedef struct ProcStat {
+	char *comm;
+	uint64_t starttime;
+	char state;
+	unsigned long flags;
+} ProcStat;
+
+static void proc_stat_done(ProcStat *st)
+{
+	free(st->comm);
+	st->comm = NULL;
+}
+
+static int stat_of(int dfd, bool want_comm, ProcStat *ret)
 {
 	_cleanup_free_ char *text = NULL;
+	ProcStat st = {};
 	const char *close;
 	int r;
 
 	r = read_proc_file(dfd, "stat", &text);
 	if (r < 0)
 		return r;
-	r = vm_parse_stat(text, ret_comm, ret_starttime);
-	if (r < 0)
+	r = vm_parse_stat(text, want_comm ? &st.comm : NULL, &st.starttime);
+	if (r >= 0)
+		r = vm_parse_stat_flags(text, &st.flags);
+	if (r < 0) {
+		proc_stat_done(&st);
 		return r;
-	if (ret_flags) {
-		r = vm_parse_stat_flags(text, ret_flags);
-		if (r < 0)
-			return r;
 	}
 	close = strrchr(text, ')');
-	*ret_state = close[1] == ' ' ? close[2] : 0;
+	st.state = close[1] == ' ' ? close[2] : 0;
+	*ret = st;
 	return 0;
 }
 
@@ -554,43 +568,36 @@ static int canonical_root(const char *root, char **ret)
  * (for a VFIO group: the VM's whole IOMMU teardown) runs in smmud, at its
  * return to user space, while the VMM's parent finds the group still busy.
  * Its exit events tell of it instead.
+ *
+ * dfd is the process's /proc directory, first what its stat said when
+ * dfd was opened (first->comm is taken).
  */
-static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, bool dying_too, Vm **ret)
+static int scan_process(const char *croot, int dfd, pid_t pid, ProcStat *first, bool dying_too,
+			Vm **ret)
 {
 	_cleanup_(vm_freep) Vm *vm = NULL;
 	_cleanup_free_ char *status = NULL, *cgroup = NULL;
-	_cleanup_close_ int dfd = -1;
-	char name[16], state = 0;
-	unsigned long flags;
-	uint64_t again;
+	ProcStat again;
 	int r;
 
-	if (pid <= 0)
-		return -EINVAL;
-	snprintf(name, sizeof(name), "%d", (int)pid);
-	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return errno == ENOENT ? -ESRCH : negative_errno();
-
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-	vm->pid = pid;
-
-	r = stat_of(dfd, &vm->comm, &vm->starttime, &state, &flags);
-	if (r < 0)
-		return r;
 	/* A zombie has released its files already: its teardown is done. */
-	if (state == 'Z' || state == 'X')
+	if (first->state == 'Z' || first->state == 'X')
 		return -ESRCH;
 	/*
 	 * A kernel thread opens no VFIO file.  Most of /proc on a big host,
 	 * and each costs a dozen syscalls to look through: skipped.
 	 */
-	if (flags & VM_PF_KTHREAD)
+	if (first->flags & VM_PF_KTHREAD)
 		return -ENOENT;
-	if ((flags & VM_PF_EXITING) && !dying_too)
+	if ((first->flags & VM_PF_EXITING) && !dying_too)
 		return -ESRCH;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->pid = pid;
+	vm->starttime = first->starttime;
+	vm->comm = TAKE_PTR(first->comm);
 
 	r = scan_fds(croot, dfd, pid, vm);
 	if (r < 0)
@@ -620,14 +627,46 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, bool dying_too
 	 * opened, but make sure it did not die meanwhile (its fds would then
 	 * be half gone): a second look at stat must still succeed.
 	 */
-	r = stat_of(dfd, NULL, &again, &state, NULL);
+	r = stat_of(dfd, false, &again);
 	if (r < 0)
 		return r;
-	if (again != vm->starttime || state == 'Z' || state == 'X')
+	if (again.starttime != vm->starttime || again.state == 'Z' || again.state == 'X')
 		return -ESRCH;
 
 	*ret = TAKE_PTR(vm);
 	return 0;
+}
+
+/* The /proc directory of pid, opened through proc_fd: -ESRCH if there is none. */
+static int open_pid_dir(int proc_fd, pid_t pid)
+{
+	char name[16];
+	int dfd;
+
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? -ESRCH : negative_errno();
+	return dfd;
+}
+
+static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
+{
+	_cleanup_close_ int dfd = -1;
+	ProcStat st = {};
+	int r;
+
+	if (pid <= 0)
+		return -EINVAL;
+	dfd = open_pid_dir(proc_fd, pid);
+	if (dfd < 0)
+		return dfd;
+	r = stat_of(dfd, true, &st);
+	if (r < 0)
+		return r;
+	r = scan_process(croot, dfd, pid, &st, false, ret);
+	proc_stat_done(&st);
+	return r;
 }
 
 /* The root made canonical (fd link targets are compared with it) and its proc opened: the fd. */
@@ -649,17 +688,40 @@ static int open_proc(const char *root, char **ret_croot)
 	return fd;
 }
 
-int vm_scan_pid(const char *root, pid_t pid, Vm **ret)
+/* p's /proc: opened at the first call that succeeds, then kept. */
+static int proc_fd_of(VmProc *p)
 {
-	_cleanup_free_ char *croot = NULL;
-	_cleanup_close_ int proc_fd = -1;
+	if (p->fd < 0) {
+		int fd = open_proc(p->root, &p->croot);
 
-	if (!ret)
+		if (fd < 0)
+			return fd;
+		p->fd = fd;
+	}
+	return p->fd;
+}
+
+void vm_proc_done(VmProc *p)
+{
+	if (!p)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	free(p->croot);
+	p->croot = NULL;
+}
+
+int vm_scan_pid(VmProc *p, pid_t pid, Vm **ret)
+{
+	int proc_fd;
+
+	if (!p || !ret)
 		return -EINVAL;
-	proc_fd = open_proc(root, &croot);
+	proc_fd = proc_fd_of(p);
 	if (proc_fd < 0)
 		return proc_fd;
-	return scan_pid_in(croot, proc_fd, pid, false, ret);
+	return scan_pid_in(p->croot, proc_fd, pid, ret);
 }
 
 static int vm_cmp(const void *a, const void *b)
@@ -738,7 +800,7 @@ int vm_scan_step(VmScan *s)
 		if ((pid_t)pid == getpid())
 			continue;
 
-		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, false, &vm);
+		r = scan_pid_in(s->croot, dirfd(s->proc), (pid_t)pid, &vm);
 		if (r == -ESRCH || r == -ENOENT)
 			return 1;
 		if (r == -ENOMEM)
@@ -776,14 +838,12 @@ void vm_scan_take(VmScan *s, Vm ***ret, size_t *ret_n)
 /* The first pid the kernel gives out when pids go round (RESERVED_PIDS). */
 #define PID_WRAP_FIRST 300
 
-static int read_u64_at(const char *root, const char *rel, uint64_t *ret)
+static int read_u64_at(int dir_fd, const char *rel, uint64_t *ret)
 {
-	_cleanup_free_ char *p = root_path(root, rel), *text = NULL;
+	_cleanup_free_ char *text = NULL;
 	int r;
 
-	if (!p)
-		return -ENOMEM;
-	r = read_one_line_file(p, &text);
+	r = read_one_line_fileat(dir_fd, rel, &text);
 	if (r < 0)
 		return r;
 	return safe_atou64(text, ret) < 0 ? -EBADMSG : 0;
@@ -811,28 +871,30 @@ int vm_parse_loadavg_last_pid(const char *text, pid_t *ret)
 	return 0;
 }
 
-int vm_pid_cursor_now(const char *root, VmPidCursor *ret)
+int vm_pid_cursor_now(VmProc *p, VmPidCursor *ret)
 {
-	_cleanup_free_ char *p = root_path(root, "proc/stat"), *q = root_path(root, "proc/loadavg");
 	_cleanup_free_ char *text = NULL, *loadavg = NULL;
 	uint64_t forks = 0;
 	const char *line;
 	pid_t last;
-	int r;
+	int proc_fd, r;
 
-	if (!p || !q)
-		return -ENOMEM;
+	if (!p || !ret)
+		return -EINVAL;
+	proc_fd = proc_fd_of(p);
+	if (proc_fd < 0)
+		return proc_fd;
 	/*
 	 * The last pid given out: /proc/loadavg has it on every kernel
 	 * (ns_last_pid needs CONFIG_CHECKPOINT_RESTORE).
 	 */
-	r = read_one_line_file(q, &loadavg);
+	r = read_one_line_fileat(proc_fd, "loadavg", &loadavg);
 	if (r < 0)
 		return r;
 	r = vm_parse_loadavg_last_pid(loadavg, &last);
 	if (r < 0)
 		return r;
-	r = read_full_file(p, PROC_FILE_MAX, &text);
+	r = read_full_fileat(proc_fd, "stat", PROC_FILE_MAX, &text);
 	if (r < 0)
 		return r;
 	line = strstr(text, "\nprocesses ");
@@ -850,9 +912,8 @@ static bool pid_between(pid_t pid, pid_t from, pid_t to)
 	return pid > from || pid <= to;
 }
 
-int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
+int vm_scan_new_pids(VmProc *p, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
 {
-	_cleanup_free_ char *croot = NULL;
 	_cleanup_free_ pid_t *pids = NULL;
 	_cleanup_closedir_ DIR *d = NULL;
 	VmPidCursor now;
@@ -860,12 +921,12 @@ int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t 
 	size_t n = 0;
 	int fd, r;
 
-	if (!cursor || !ret || !ret_n)
+	if (!p || !cursor || !ret || !ret_n)
 		return -EINVAL;
-	r = vm_pid_cursor_now(root, &now);
+	r = vm_pid_cursor_now(p, &now);
 	if (r < 0)
 		return r;
-	r = read_u64_at(root, "proc/sys/kernel/pid_max", &pid_max);
+	r = read_u64_at(p->fd, "sys/kernel/pid_max", &pid_max);
 	if (r < 0)
 		return r;
 	/* Every pid may have been given out again since: no telling which are new. */
@@ -873,9 +934,10 @@ int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t 
 	    now.forks - cursor->forks + PID_WRAP_FIRST >= pid_max)
 		return -ERANGE;
 
-	fd = open_proc(root, &croot);
+	/* An open of its own: a directory's read position is shared by its dups. */
+	fd = openat(p->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return fd;
+		return negative_errno();
 	d = fdopendir(fd);
 	if (!d) {
 		r = negative_errno();
@@ -1002,85 +1064,80 @@ int vm_scan_all(const char *root, Vm ***ret, size_t *ret_n)
 	return 0;
 }
 
-int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret)
+int vm_probe(VmProc *p, pid_t pid, bool want_files, VmProcess *ret)
 {
-	_cleanup_free_ char *croot = NULL;
-	_cleanup_close_ int proc_fd = -1, dfd = -1;
+	_cleanup_close_ int dfd = -1;
 	_cleanup_(vm_freep) Vm *vm = NULL;
-	unsigned long flags;
-	uint64_t starttime;
-	char name[16], state;
-	int r;
+	ProcStat st = {};
+	VmProcessState state;
+	int proc_fd, r;
 
-	if (pid <= 0)
+	if (!p || pid <= 0 || !ret)
 		return -EINVAL;
-	proc_fd = open_proc(root, &croot);
+	proc_fd = proc_fd_of(p);
 	if (proc_fd < 0)
 		return proc_fd;
-	snprintf(name, sizeof(name), "%d", (int)pid);
-	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 && errno != ENOENT)
-		return negative_errno();
-	r = dfd < 0 ? -ESRCH : stat_of(dfd, NULL, &starttime, &state, &flags);
+	dfd = open_pid_dir(proc_fd, pid);
+	r = dfd < 0 ? dfd : stat_of(dfd, want_files, &st);
 	if (r == -ESRCH) {
 		*ret = (VmProcess){ .state = VM_PROCESS_GONE };
 		return 0;
 	}
 	if (r < 0)
 		return r;
-	if (want_files && state != 'Z' && state != 'X') {
-		r = scan_pid_in(croot, proc_fd, pid, true, &vm);
+	state = (st.flags & VM_PF_EXITING) || st.state == 'Z' || st.state == 'X'
+			? VM_PROCESS_EXITING
+			: VM_PROCESS_RUNNING;
+	if (want_files) {
+		r = scan_process(p->croot, dfd, pid, &st, true, &vm);
+		proc_stat_done(&st);
+		/*
+		 * -ESRCH: it died while its files were read, through the
+		 * directory opened above, so no newcomer was: no VM, and
+		 * the state first read.
+		 */
 		if (r < 0 && r != -ENOENT && r != -ESRCH)
 			return r;
-		/* Another process took the pid since: the one we read first is gone. */
-		if (vm && vm->starttime != starttime) {
-			*ret = (VmProcess){ .state = VM_PROCESS_GONE };
-			return 0;
-		}
 	}
 	*ret = (VmProcess){
-		.state = (flags & VM_PF_EXITING) || state == 'Z' || state == 'X' ? VM_PROCESS_EXITING
-										 : VM_PROCESS_RUNNING,
-		.starttime = starttime,
+		.state = state,
+		.starttime = st.starttime,
 		.vm = TAKE_PTR(vm),
 	};
 	return 0;
 }
 
 /* The /proc directory of the process pid started at starttime: -ESRCH if that one is gone. */
-static int open_process(const char *root, pid_t pid, uint64_t starttime, int *ret_dfd)
+static int open_process(VmProc *p, pid_t pid, uint64_t starttime, int *ret_dfd)
 {
-	_cleanup_free_ char *croot = NULL;
-	_cleanup_close_ int proc_fd = -1, dfd = -1;
-	uint64_t now_starttime;
-	char name[16], state;
-	int r;
+	_cleanup_close_ int dfd = -1;
+	ProcStat st;
+	int proc_fd, r;
 
-	proc_fd = open_proc(root, &croot);
+	proc_fd = proc_fd_of(p);
 	if (proc_fd < 0)
 		return proc_fd;
-	snprintf(name, sizeof(name), "%d", (int)pid);
-	dfd = openat(proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open_pid_dir(proc_fd, pid);
 	if (dfd < 0)
-		return errno == ENOENT ? -ESRCH : negative_errno();
-	r = stat_of(dfd, NULL, &now_starttime, &state, NULL);
+		return dfd;
+	r = stat_of(dfd, false, &st);
 	if (r < 0)
 		return r;
-	if (now_starttime != starttime)
+	if (st.starttime != starttime)
 		return -ESRCH;
 	*ret_dfd = TAKE_FD(dfd);
 	return 0;
 }
 
-int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
+int vm_read_pinned(VmProc *p, pid_t pid, uint64_t starttime, uint64_t *ret_bytes)
 {
 	_cleanup_free_ char *status = NULL;
 	_cleanup_close_ int dfd = -1;
 	int r;
 
-	if (pid <= 0 || !ret_bytes)
+	if (!p || pid <= 0 || !ret_bytes)
 		return -EINVAL;
-	r = open_process(root, pid, starttime, &dfd);
+	r = open_process(p, pid, starttime, &dfd);
 	if (r < 0)
 		return r;
 	r = read_proc_file(dfd, "status", &status);

@@ -31,11 +31,27 @@ typedef struct Vm {
 } Vm;
 
 /*
+ * <root>/proc, opened at the first call that needs it and kept until
+ * vm_proc_done(): the daemon probes single processes as they open VFIO
+ * files and exit, and each probe would otherwise resolve the root and
+ * open /proc again.  root is borrowed: it must outlive the VmProc.
+ */
+typedef struct VmProc {
+	const char *root;
+	char *croot;            /* root made canonical: fd link targets are compared with it */
+	int fd;
+} VmProc;
+
+#define VM_PROC_INIT(r) ((VmProc){ .root = (r), .fd = -1 })
+
+void vm_proc_done(VmProc *p);
+
+/*
  * Scans one process.  0 and *ret (a VM), -ESRCH if the process is gone (or
  * in do_exit(), or a zombie: its exit events tell of it), -ENOENT if it holds no VFIO group, device or iommufd, other
  * -errno on failure.
  */
-int vm_scan_pid(const char *root, pid_t pid, Vm **ret);
+int vm_scan_pid(VmProc *p, pid_t pid, Vm **ret);
 
 /*
  * A scan of every process under <root>/proc, one process a step, so that
@@ -66,7 +82,7 @@ typedef struct VmPidCursor {
 	uint64_t forks;
 } VmPidCursor;
 
-int vm_pid_cursor_now(const char *root, VmPidCursor *ret);
+int vm_pid_cursor_now(VmProc *p, VmPidCursor *ret);
 /* The last pid given out, the last field of /proc/loadavg's text. */
 int vm_parse_loadavg_last_pid(const char *text, pid_t *ret);
 
@@ -78,7 +94,7 @@ int vm_parse_loadavg_last_pid(const char *text, pid_t *ret);
  * than there are pids (any may be new).  What a VFIO open's look probes
  * first: the opener is almost always a VMM started since the last look.
  */
-int vm_scan_new_pids(const char *root, VmPidCursor *cursor, pid_t **ret, size_t *ret_n);
+int vm_scan_new_pids(VmProc *p, VmPidCursor *cursor, pid_t **ret, size_t *ret_n);
 
 /*
  * The processes of the cgroups under <root>/sys/fs/cgroup/SLICE, at any
@@ -113,7 +129,7 @@ typedef struct VmProcess {
  * malloc'd) if it holds a VFIO group, device or iommufd.  -errno if that
  * cannot be told (an unreadable /proc).
  */
-int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret);
+int vm_probe(VmProc *p, pid_t pid, bool want_files, VmProcess *ret);
 
 /*
  * The memory the process pid (started at starttime) has pinned now, from
@@ -121,7 +137,7 @@ int vm_probe(const char *root, pid_t pid, bool want_files, VmProcess *ret);
  * memory after it opened its VFIO files, so a VM found by its open is
  * found before it pins: its figure is read again later.
  */
-int vm_read_pinned(const char *root, pid_t pid, uint64_t starttime, uint64_t *ret_bytes);
+int vm_read_pinned(VmProc *p, pid_t pid, uint64_t starttime, uint64_t *ret_bytes);
 
 Vm *vm_free(Vm *vm);
 void vm_array_free(Vm **vms, size_t n);

@@ -88,7 +88,7 @@ marker() {
 snap() {
 	line="snap name=$1 inv_max_ns=$(cat "$invmax") live_rounds=$(tr -d ' ' </tmp/live.rounds 2>/dev/null || echo 0)"
 	line="$line uptime_ms=$(awk '{ printf "%d", $1 * 1000 }' /proc/uptime) idle_ticks=$(awk '$1 == "cpu" { print $5 + $6 }' /proc/stat)"
-	[ -n "${smmud_pid:-}" ] && line="$line smmud_cpu_ticks=$(awk '{ print $14 + $15 }' "/proc/$smmud_pid/stat" 2>/dev/null)"
+	[ -n "${smmud_pid:-}" ] && line="$line $(awk '{ print "smmud_cpu_ticks=" $14 + $15, "smmud_sys_ticks=" $15 }' "/proc/$smmud_pid/stat" 2>/dev/null)"
 	if [ -n "$dbg" ]; then
 		line="$line $(tr ' ' '=' <"$dbg/counters" | tr '\n' ' ')"
 		[ -n "${live_asid:-}" ] && line="$line live_$(grep " asid=$live_asid " "$dbg/domains" |

@@ -443,6 +443,14 @@ static uint64_t real_starttime(pid_t pid)
 	return st;
 }
 
+/* One process scanned through a VmProc of its own, as a single call would. */
+static int scan_pid_at(const char *root, pid_t pid, Vm **ret)
+{
+	_cleanup_(vm_proc_done) VmProc proc = VM_PROC_INIT(root);
+
+	return scan_pid_at(&proc, pid, ret);
+}
+
 static void test_scan_pid(void **state)
 {
 	Fixture *f = *state;
@@ -454,7 +462,7 @@ static void test_scan_pid(void **state)
 	_cleanup_(vm_freep) Vm *vm = NULL;
 	Vm *via_link = NULL;
 
-	assert_int_equal(vm_scan_pid(f->root, pid, &vm), 0);
+	assert_int_equal(scan_pid_at(f->root, pid, &vm), 0);
 	assert_int_equal(vm->pid, pid);
 	/* 12 twice counts once; vfio0 gives 7; vfio1 has no group. Sorted. */
 	assert_int_equal(vm->n_groups, 2);
@@ -468,15 +476,15 @@ static void test_scan_pid(void **state)
 	assert_null(vm->name);
 
 	/* The same through a root that is a symlink. */
-	assert_int_equal(vm_scan_pid(f->link, pid, &via_link), 0);
+	assert_int_equal(scan_pid_at(f->link, pid, &via_link), 0);
 	assert_int_equal(via_link->n_groups, 2);
 	vm_free(via_link);
 
 	/* Seen from the real root, these plain files are no VFIO at all. */
-	assert_int_equal(vm_scan_pid("/", pid, &via_link), -ENOENT);
+	assert_int_equal(scan_pid_at("/", pid, &via_link), -ENOENT);
 
 	kill_and_reap(pid);
-	assert_int_equal(vm_scan_pid(f->root, pid, &via_link), -ESRCH);
+	assert_int_equal(scan_pid_at(f->root, pid, &via_link), -ESRCH);
 }
 
 /* A kernel thread of this machine, if this pid namespace shows one. */
@@ -505,21 +513,21 @@ static void test_scan_pid_not_vm(void **state)
 
 	/* Kernel threads are not looked through: no VM. */
 	if (kthread > 0)
-		assert_int_equal(vm_scan_pid(f->root, kthread, &vm), -ENOENT);
+		assert_int_equal(scan_pid_at(f->root, kthread, &vm), -ENOENT);
 	else
 		print_message("(no kernel thread visible here: that case not run)\n");
 
-	assert_int_equal(vm_scan_pid(f->root, pid, &vm), -ENOENT);
+	assert_int_equal(scan_pid_at(f->root, pid, &vm), -ENOENT);
 	kill_and_reap(pid);
 
 	/* A type1 container alone is no VM: it has no device behind it yet. */
 	pid = spawn_holder(f->root, container_only, 1, 0);
-	assert_int_equal(vm_scan_pid(f->root, pid, &vm), -ENOENT);
+	assert_int_equal(scan_pid_at(f->root, pid, &vm), -ENOENT);
 	kill_and_reap(pid);
 	assert_null(vm);
 
-	assert_int_equal(vm_scan_pid(f->root, 0, &vm), -EINVAL);
-	assert_int_equal(vm_scan_pid("/nonexistent-smmud-root", getpid(), &vm), -ENOENT);
+	assert_int_equal(scan_pid_at(f->root, 0, &vm), -EINVAL);
+	assert_int_equal(scan_pid_at("/nonexistent-smmud-root", getpid(), &vm), -ENOENT);
 }
 
 static void test_scan_zombie(void **state)
@@ -533,7 +541,7 @@ static void test_scan_zombie(void **state)
 	kill(pid, SIGKILL);
 	/* Wait for it to die without reaping it: a zombie. */
 	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
-	assert_int_equal(vm_scan_pid(f->root, pid, &vm), -ESRCH);
+	assert_int_equal(scan_pid_at(f->root, pid, &vm), -ESRCH);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
 
@@ -587,10 +595,15 @@ static void test_probe(void **state)
 	static const char *const rels[] = { "dev/vfio/12" };
 	pid_t pid = spawn_holder(f->root, rels, 1, 0);
 	pid_t plain = spawn_holder(f->root, NULL, 0, 0);
+	_cleanup_(vm_proc_done) VmProc proc = VM_PROC_INIT(f->root);
 	VmProcess p;
 	siginfo_t si;
+	int proc_fd;
 
-	assert_int_equal(vm_probe(f->root, pid, true, &p), 0);
+	assert_int_equal(vm_probe(&proc, pid, true, &p), 0);
+	/* /proc was opened once, and is kept for the next probes. */
+	proc_fd = proc.fd;
+	assert_true(proc_fd >= 0);
 	assert_int_equal(p.state, VM_PROCESS_RUNNING);
 	assert_int_equal(p.starttime, real_starttime(pid));
 	assert_non_null(p.vm);
@@ -599,26 +612,27 @@ static void test_probe(void **state)
 	vm_free(p.vm);
 
 	/* Without its files: the process alone, cheaply. */
-	assert_int_equal(vm_probe(f->root, pid, false, &p), 0);
+	assert_int_equal(vm_probe(&proc, pid, false, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_RUNNING);
 	assert_null(p.vm);
 
-	assert_int_equal(vm_probe(f->root, plain, true, &p), 0);
+	assert_int_equal(vm_probe(&proc, plain, true, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_RUNNING);
 	assert_null(p.vm);
 	kill_and_reap(plain);
 
 	kill(pid, SIGKILL);
 	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
-	assert_int_equal(vm_probe(f->root, pid, true, &p), 0);
+	assert_int_equal(vm_probe(&proc, pid, true, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_EXITING);
 	assert_null(p.vm);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	assert_int_equal(vm_probe(f->root, pid, true, &p), 0);
+	assert_int_equal(vm_probe(&proc, pid, true, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_GONE);
 	assert_null(p.vm);
 
-	assert_int_equal(vm_probe(f->root, 0, true, &p), -EINVAL);
+	assert_int_equal(vm_probe(&proc, 0, true, &p), -EINVAL);
+	assert_int_equal(proc.fd, proc_fd);
 }
 
 /* The pinned memory of one process, as it is now; another process on its pid is not it. */
@@ -628,13 +642,14 @@ static void test_read_pinned(void **state)
 	size_t bytes = 64 * (size_t)sysconf(_SC_PAGESIZE);
 	pid_t pid = spawn_holder(f->root, NULL, 0, bytes);
 	uint64_t st = real_starttime(pid), got = 0;
+	_cleanup_(vm_proc_done) VmProc proc = VM_PROC_INIT(f->root);
 
-	assert_int_equal(vm_read_pinned(f->root, pid, st, &got), 0);
+	assert_int_equal(vm_read_pinned(&proc, pid, st, &got), 0);
 	assert_true(got >= bytes);
-	assert_int_equal(vm_read_pinned(f->root, pid, st + 1, &got), -ESRCH);
+	assert_int_equal(vm_read_pinned(&proc, pid, st + 1, &got), -ESRCH);
 	kill_and_reap(pid);
-	assert_int_equal(vm_read_pinned(f->root, pid, st, &got), -ESRCH);
-	assert_int_equal(vm_read_pinned(f->root, 0, st, &got), -EINVAL);
+	assert_int_equal(vm_read_pinned(&proc, pid, st, &got), -ESRCH);
+	assert_int_equal(vm_read_pinned(&proc, 0, st, &got), -EINVAL);
 }
 
 /* The caller has control back after every process looked at: at least one step per child. */
@@ -689,19 +704,20 @@ static void test_new_pids(void **state)
 {
 	Fixture *f = *state;
 	VmPidCursor cursor = {};
+	_cleanup_(vm_proc_done) VmProc proc = VM_PROC_INIT(f->root);
 	_cleanup_free_ pid_t *pids = NULL;
 	pid_t old, young;
 	size_t n;
 
 	/* No cursor yet: no telling what is new. */
-	assert_int_equal(vm_scan_new_pids(f->root, &cursor, &pids, &n), -ERANGE);
+	assert_int_equal(vm_scan_new_pids(&proc, &cursor, &pids, &n), -ERANGE);
 	old = spawn_holder(f->root, NULL, 0, 0);
-	assert_int_equal(vm_pid_cursor_now(f->root, &cursor), 0);
+	assert_int_equal(vm_pid_cursor_now(&proc, &cursor), 0);
 	assert_true(cursor.set);
 	assert_true(cursor.last_pid >= old);
 	young = spawn_holder(f->root, NULL, 0, 0);
 
-	assert_int_equal(vm_scan_new_pids(f->root, &cursor, &pids, &n), 0);
+	assert_int_equal(vm_scan_new_pids(&proc, &cursor, &pids, &n), 0);
 	assert_true(has_pid(pids, n, young));
 	assert_false(has_pid(pids, n, old));
 	assert_false(has_pid(pids, n, getpid()));
@@ -709,7 +725,7 @@ static void test_new_pids(void **state)
 		assert_true(pids[i - 1] < pids[i]);
 	/* The cursor moved on: nothing started since, nothing new. */
 	pids = mfree_pids(pids);
-	assert_int_equal(vm_scan_new_pids(f->root, &cursor, &pids, &n), 0);
+	assert_int_equal(vm_scan_new_pids(&proc, &cursor, &pids, &n), 0);
 	assert_false(has_pid(pids, n, young));
 	kill_and_reap(old);
 	kill_and_reap(young);
