@@ -715,6 +715,13 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 	e = state_get(ks->state, k->smmu, attr);
 	if (e && ks->state_saved && streq(e->written, value))
 		return k->armed_fd >= 0 ? 0 : knob_open_armed(ks, k);
+	/*
+	 * Found at value by the last arming, and not written to since: each
+	 * decision of a storm arms again, and this costs one empty read of
+	 * the watch instead of an open, a read and a close of the attribute.
+	 */
+	if (!e && knob_armed_unchanged(ks, k) && streq(k->current, value))
+		return 0;
 
 	/*
 	 * Opened (and watched) before it is read: a write after the watch
@@ -730,9 +737,17 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 		return log_warning_errno(r, "%s/%s: cannot read %s to arm it: %m", k->smmu, attr,
 					 k->path);
 	}
-	if (streq(k->current, value))
-		/* Nothing would be written: nothing to record. */
-		return knobs_disarm(ks, k);
+	if (streq(k->current, value)) {
+		/*
+		 * Nothing would be written: nothing to record, and an entry
+		 * armed for another value goes.  The attribute stays open and
+		 * watched for the next arming (above).
+		 */
+		if (!e)
+			return 0;
+		state_unset(ks->state, k->smmu, attr);
+		return save_state(ks);
+	}
 	r = set_string(&k->original, k->current);
 	if (r >= 0)
 		r = state_set(ks->state, k->smmu, attr, k->original, value);

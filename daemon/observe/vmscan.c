@@ -469,41 +469,33 @@ static int add_group(Vm *vm, uint32_t g)
 /* Walks /proc/PID/fd: returns 1 if any fd makes this process a VM. */
 static int scan_fds(const char *root, int dfd, pid_t pid, Vm *vm)
 {
-	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_close_ int fd = -1;
 	bool is_vm = false;
-	int fd;
+	DirReader d;
 
 	fd = openat(dfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : negative_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		int r = negative_errno();
-
-		close(fd);
-		return r;
-	}
+	dir_reader_init(&d, fd);
 
 	for (;;) {
 		_cleanup_free_ char *target = NULL, *device = NULL;
-		struct dirent *de;
+		const struct dirent64 *de;
 		VmFdKind kind;
 		uint32_t group;
 		int r;
 
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno == ENOENT || errno == ESRCH)
-				return -ESRCH;
-			if (errno != 0)
-				return negative_errno();
+		r = dir_reader_next(&d, &de);
+		if (r == -ENOENT || r == -ESRCH)
+			return -ESRCH;
+		if (r < 0)
+			return r;
+		if (r == 0)
 			break;
-		}
 		if (de->d_name[0] == '.')
 			continue;
 
-		r = readlinkat_malloc(dirfd(d), de->d_name, &target);
+		r = readlinkat_malloc(fd, de->d_name, &target);
 		if (r == -ENOENT)
 			continue; /* closed while we looked */
 		if (r < 0)
@@ -915,11 +907,12 @@ static bool pid_between(pid_t pid, pid_t from, pid_t to)
 int vm_scan_new_pids(VmProc *p, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
 {
 	_cleanup_free_ pid_t *pids = NULL;
-	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_close_ int fd = -1;
 	VmPidCursor now;
 	uint64_t pid_max = 0;
+	DirReader d;
 	size_t n = 0;
-	int fd, r;
+	int r;
 
 	if (!p || !cursor || !ret || !ret_n)
 		return -EINVAL;
@@ -938,24 +931,17 @@ int vm_scan_new_pids(VmProc *p, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
 	fd = openat(p->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return negative_errno();
-	d = fdopendir(fd);
-	if (!d) {
-		r = negative_errno();
-		close(fd);
-		return r;
-	}
+	dir_reader_init(&d, fd);
 	for (;;) {
-		struct dirent *de;
+		const struct dirent64 *de;
 		uint32_t pid;
 		pid_t *np;
 
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			if (errno != 0)
-				return negative_errno();
+		r = dir_reader_next(&d, &de);
+		if (r < 0)
+			return r;
+		if (r == 0)
 			break;
-		}
 		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
 		    pid > INT_MAX)
 			continue;

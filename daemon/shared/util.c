@@ -108,12 +108,23 @@ int read_one_line_fileat(int dir_fd, const char *path, char **ret)
 	size_t cap = 0;
 	ssize_t n;
 	int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int r;
 
 	if (fd < 0)
 		return negative_errno();
+	/*
+	 * Almost always one read: no stdio, whose fdopen() costs two
+	 * syscalls more.  A line longer than read_one_line_fd() takes (a
+	 * cpulist of a huge host) is read again with getline().
+	 */
+	r = read_one_line_fd(fd, ret);
+	if (r != -EFBIG) {
+		close(fd);
+		return r;
+	}
 	f = fdopen(fd, "re");
 	if (!f) {
-		int r = negative_errno();
+		r = negative_errno();
 
 		close(fd);
 		return r;
@@ -514,6 +525,29 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec)
 	else
 		snprintf(buf, size, "%" PRIu64 "us", usec);
 	return buf;
+}
+
+int dir_reader_next(DirReader *d, const struct dirent64 **ret)
+{
+	const struct dirent64 *de;
+
+	if (d->pos >= d->len) {
+		ssize_t n;
+
+		do
+			n = getdents64(d->fd, d->buf, sizeof(d->buf));
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return negative_errno();
+		if (n == 0)
+			return 0;
+		d->pos = 0;
+		d->len = (size_t)n;
+	}
+	de = (const struct dirent64 *)(d->buf + d->pos);
+	d->pos += de->d_reclen;
+	*ret = de;
+	return 1;
 }
 
 int readlinkat_malloc(int dir_fd, const char *path, char **ret)

@@ -219,6 +219,28 @@ const char *format_timespan(char *buf, size_t size, uint64_t usec);
 #define FORMAT_TIMESPAN_MAX 32
 
 /* Target of a symlink (relative to dir_fd, or AT_FDCWD), malloc'd; -ENAMETOOLONG past 64 KiB. */
+/*
+ * The entries of the directory open at fd (read from its current
+ * position, so from its start when just opened), through getdents64():
+ * fdopendir() costs three more syscalls per directory (an fstat and two
+ * fcntls), on paths that list a /proc directory for each process probed.
+ */
+typedef struct DirReader {
+	int fd;
+	size_t pos, len;
+	char buf[8192] __attribute__((aligned(__alignof__(struct dirent64))));
+} DirReader;
+
+/* Not a compound literal: that would clear the buffer too. */
+static inline void dir_reader_init(DirReader *d, int fd)
+{
+	d->fd = fd;
+	d->pos = d->len = 0;
+}
+
+/* The next entry: 1 and *ret, 0 at the end, or -errno. */
+int dir_reader_next(DirReader *d, const struct dirent64 **ret);
+
 int readlinkat_malloc(int dir_fd, const char *path, char **ret);
 int readlink_malloc(const char *path, char **ret);
 /* Last component of a path (no allocation). */

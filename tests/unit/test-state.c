@@ -581,6 +581,42 @@ static void test_armed_write(void **state)
 }
 
 /*
+ * Armed for the value it has: nothing recorded, and the attribute stays
+ * open and watched, so that the next arming (each decision of a storm
+ * makes one) need not read it; a write meanwhile makes it read again.
+ */
+static void test_arm_at_value(void **state)
+{
+	Tree *t = *state;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	_cleanup_free_ char *text = NULL, *after = NULL;
+	int fd;
+
+	put(t->thr, "16\n");
+	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
+	text = state_text(t);
+	assert_true(!text || !strstr(text, "inv_threshold"));
+	fd = thr->armed_fd;
+	assert_true(fd >= 0);
+	assert_true(thr->armed_known);
+	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
+	assert_int_equal(thr->armed_fd, fd);
+
+	/* The operator moves it: the next arming reads it, and records. */
+	put(t->thr, "8\n");
+	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
+	assert_string_equal(thr->current, "8");
+	after = state_text(t);
+	assert_non_null(strstr(after, "knob " SMMU " inv_threshold 8 16"));
+	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_file(t->thr, "8");
+	knobs_free(ks);
+}
+
+/*
  * The operator writes an armed knob before the storm: that value is the
  * original the storm's write records, and the one put back after it.
  */
@@ -676,6 +712,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_format_roundtrip),
 		cmocka_unit_test_setup_teardown(test_read_one_line_fd, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_arm_at_value, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_armed_write, tree_setup, tree_teardown),
 		cmocka_unit_test_setup_teardown(test_armed_write_after_operator_change, tree_setup,
 						tree_teardown),

@@ -96,6 +96,87 @@ static void test_read_full_refuses_nul(void **state)
 	assert_int_equal(size, 5);
 }
 
+/* Every entry once, across more than one getdents64() buffer, "." and ".." included. */
+static void test_dir_reader(void **state)
+{
+	Dir *d = *state;
+	enum { N = 600 }; /* names of ~40 bytes: about three 8 KiB buffers */
+	_cleanup_close_ int dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	static bool seen[N];
+	const struct dirent64 *de;
+	DirReader rd;
+	unsigned n = 0, dots = 0;
+	int r;
+
+	assert_true(dfd >= 0);
+	for (unsigned i = 0; i < N; i++) {
+		char name[64];
+		int fd;
+
+		snprintf(name, sizeof(name), "entry-with-a-longish-name-%05u", i);
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	dir_reader_init(&rd, dfd);
+	while ((r = dir_reader_next(&rd, &de)) > 0) {
+		unsigned i;
+
+		if (streq(de->d_name, ".") || streq(de->d_name, "..")) {
+			dots++;
+			continue;
+		}
+		assert_int_equal(sscanf(de->d_name, "entry-with-a-longish-name-%05u", &i), 1);
+		assert_true(i < N);
+		assert_false(seen[i]);
+		seen[i] = true;
+		n++;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(n, N);
+	assert_int_equal(dots, 2);
+	/* At the end it stays there. */
+	assert_int_equal(dir_reader_next(&rd, &de), 0);
+
+	for (unsigned i = 0; i < N; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "entry-with-a-longish-name-%05u", i);
+		assert_int_equal(unlinkat(dfd, name, 0), 0);
+	}
+	dir_reader_init(&rd, -1);
+	assert_int_equal(dir_reader_next(&rd, &de), -EBADF);
+}
+
+/* One line, however long: past read_one_line_fd()'s buffer, getline() takes over. */
+static void test_read_one_line_long(void **state)
+{
+	Dir *d = *state;
+	_cleanup_free_ char *p = path_join(d->path, "long"), *line = NULL, *text = NULL;
+	FILE *f;
+
+	text = malloc(20001);
+	assert_non_null(text);
+	memset(text, '7', 20000);
+	text[20000] = 0;
+	f = fopen(p, "we");
+	assert_non_null(f);
+	fprintf(f, "%s\nsecond line\n", text);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(read_one_line_file(p, &line), 0);
+	assert_string_equal(line, text);
+	free(line);
+	line = NULL;
+
+	f = fopen(p, "we");
+	assert_non_null(f);
+	fputs("short\nsecond\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(read_one_line_file(p, &line), 0);
+	assert_string_equal(line, "short");
+	assert_int_equal(unlink(p), 0);
+}
+
 static void test_readlink(void **state)
 {
 	Dir *d = *state;
@@ -204,6 +285,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_full_limit, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_read_full_refuses_nul, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_readlink, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_dir_reader, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_read_one_line_long, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_dir, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_runtime_dir_lock, dir_setup, dir_teardown),
 		cmocka_unit_test(test_monotonic_to_realtime),

@@ -448,7 +448,7 @@ static int scan_pid_at(const char *root, pid_t pid, Vm **ret)
 {
 	_cleanup_(vm_proc_done) VmProc proc = VM_PROC_INIT(root);
 
-	return scan_pid_at(&proc, pid, ret);
+	return vm_scan_pid(&proc, pid, ret);
 }
 
 static void test_scan_pid(void **state)
