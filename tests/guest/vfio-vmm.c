@@ -104,6 +104,7 @@ struct opts {
 	unsigned int iterations;
 	bool hold;
 	const char *ready_file;
+	const char *torn_fifo;
 	const char *rounds_file;
 	double live_seconds;
 	bool live;
@@ -936,6 +937,47 @@ static int ready_and_hold(const struct opts *o)
 }
 
 /*
+ * --torn-fifo PATH: the VM is gone, its VFIO files closed or its VMM
+ * process reaped (or this VMM failed before that):
+ * one byte to the FIFO at PATH, which the scenario holds open and reads
+ * one byte a VMM from, so that it can close its measurement window
+ * before any VMM opens its group again for the stale-DMA probe.  Such a
+ * probe is a new VFIO user (a VM to smmud) that a real mass shutdown
+ * does not have.  Once per process; 0 without the option.
+ */
+static bool torn_told;
+
+static int tell_torn(const struct opts *o)
+{
+	int fd, ret = 0;
+
+	if (!o->torn_fifo || torn_told)
+		return 0;
+	torn_told = true;
+	fflush(stdout);
+	fd = open(o->torn_fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "t", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* ... and, before the probe that opens the group again, SIGUSR2: the window closed. */
+static int wait_probe_go(const struct opts *o)
+{
+	sigset_t set;
+	int ret = tell_torn(o);
+
+	if (ret || !o->torn_fifo)
+		return ret;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	return sigwaitinfo(&set, NULL) < 0 ? -errno : 0;
+}
+
+/*
  * --inject FILE: write 1 to FILE (a test-only kernel switch that injects a
  * bug, such as arm_smmu_v3.test_skip_asid_inv) for the teardown step only,
  * and 0 once it is done, before the checks: the damage the bug does (stale
@@ -984,6 +1026,9 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 		if (!ret && v.ncheck)
 			ret = check_faults(&v.d, &v.s, "dma_after_unmap", seed, v.iovas, v.ncheck);
 		vmm_free(&v);
+		/* Its files closed, as its exit would: its VM is gone. */
+		if (tell_torn(o) && !ret)
+			ret = -EIO;
 	} else if (o->teardown == TD_DETACH) {
 		/*
 		 * Nothing attached to the HWPT's domain while it is unmapped:
@@ -1013,6 +1058,8 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 			ret = check_faults(&v.d, &v.s, "dma_after_reattach", seed, v.iovas,
 					   v.ncheck);
 		vmm_free(&v);
+		if (tell_torn(o) && !ret)
+			ret = -EIO;
 	} else {
 		ret = inject(o, true);
 		vdev_close(&v.d);
@@ -1024,6 +1071,8 @@ static int run_inproc(const struct opts *o, uint64_t seed, double *map_ms, doubl
 		 * pages keep their pattern, so a stale translation reads it
 		 * back instead of whatever a reuse of the page left there.
 		 */
+		if (!ret && v.ncheck)
+			ret = wait_probe_go(o);
 		if (!ret && v.ncheck)
 			ret = probe_stale(o, "dma_after_close", seed, v.iovas, v.ncheck);
 		vmm_free(&v);
@@ -1107,6 +1156,10 @@ static int run_forked(const struct opts *o, uint64_t seed, double *map_ms, doubl
 	printf("teardown_ms=%.3f\n", *td_ms);
 	if (o->dma_check) {
 		struct vmm v;
+
+		ret = wait_probe_go(o);
+		if (ret)
+			return ret;
 
 		v.ncheck = check_offsets(o, v.off, 8);
 		for (unsigned int i = 0; i < v.ncheck; i++)
@@ -1404,6 +1457,9 @@ static void usage(FILE *f)
 		"  --iterations N      repeat map + teardown N times (default 1)\n"
 		"  --hold              when mapped, wait for SIGUSR1 before teardown\n"
 		"  --ready-file PATH   create PATH once mapped (and checked)\n"
+		"  --torn-fifo PATH    once torn down, write a byte to the FIFO PATH, and\n"
+		"                      wait for SIGUSR2 before a probe that opens the\n"
+		"                      group again\n"
 		"  --live SECONDS      live VM: map/DMA/unmap 64K..2M buffers (0: until SIGTERM)\n"
 		"  --dma-every N       live: DMA-check every Nth round (default 1)\n"
 		"  --rounds-file PATH  live: keep the number of rounds done in PATH\n"
@@ -1441,6 +1497,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		{ "dma-pages", required_argument, NULL, 'p' },
 		{ "iterations", required_argument, NULL, 'i' },
 		{ "hold", no_argument, NULL, 'H' },
+		{ "torn-fifo", required_argument, NULL, 'T' },
 		{ "ready-file", required_argument, NULL, 'r' },
 		{ "live", required_argument, NULL, 'L' },
 		{ "dma-every", required_argument, NULL, 'e' },
@@ -1467,6 +1524,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, uint64_t *seed)
 		case 'i': o->iterations = (unsigned int)atoi(optarg); break;
 		case 'H': o->hold = true; break;
 		case 'r': o->ready_file = optarg; break;
+		case 'T': o->torn_fifo = optarg; break;
 		case 'L': o->live = true; o->live_seconds = atof(optarg); break;
 		case 'e': o->dma_every = (unsigned int)atoi(optarg); break;
 		case 'R': o->rounds_file = optarg; break;
@@ -1560,9 +1618,13 @@ int main(int argc, char **argv)
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	/* SIGUSR1 is the go of --hold: blocked, so that it waits in sigwaitinfo. */
+	/*
+	 * SIGUSR1 is the go of --hold, SIGUSR2 that of --torn-fifo's probe:
+	 * blocked, so that they wait in sigwaitinfo.
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	printf("seed=0x%" PRIx64 "\n", seed);
 
@@ -1578,6 +1640,8 @@ int main(int argc, char **argv)
 		ret = run_wait(&o, seed);
 	else
 		ret = run_vmms(&o, seed);
+	/* Failed before its teardown: the scenario still counts one byte from it. */
+	(void)tell_torn(&o);
 	if (ret)
 		err("vfio-vmm", ret);
 	printf("result=%s\n", ret ? "fail" : "ok");

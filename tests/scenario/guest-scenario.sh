@@ -192,6 +192,15 @@ layouts="4k thp hugetlb"
 tds="close unmap exit kill exit kill"
 VMM_PIDS=
 i=0
+# Each VMM writes a byte here once torn down, and waits for SIGUSR2 before
+# its stale-DMA probe opens its group again: that probe is a new VFIO user
+# (a VM to smmud, to be found and tracked) which a real mass shutdown does
+# not have, so the window (storm0..storm1) closes before the probes run.
+# Held open read-write: no writer blocks, and the reader sees no end.
+torn=/tmp/vmm-torn.fifo
+rm -f "$torn"
+mkfifo "$torn"
+exec 8<>"$torn"
 if echo "$phases" | grep -q storm; then
 	while [ $i -lt "$k" ]; do
 		bdf=$1
@@ -199,7 +208,7 @@ if echo "$phases" | grep -q storm; then
 		lay=$(echo $layouts | cut -d' ' -f$((i % 3 + 1)))
 		td=$(echo $tds | cut -d' ' -f$((i % 6 + 1)))
 		vmm_start "vm$i-$lay-$td" --bdf "$bdf" --layout "$lay" --size "$m" --teardown "$td" \
-			--dma-check --dma-pages 4
+			--dma-check --dma-pages 4 --torn-fifo "$torn"
 		# One at a time: the domains view (oldest first) then lists the
 		# VMMs' domains in this order, so QEMU's per-ASID counts map to VMs.
 		vmm_ready_all 600 || break
@@ -238,13 +247,17 @@ if echo "$phases" | grep -q storm; then
 	[ -n "$dbg" ] && sed 's/^/SCENARIO domain /' "$dbg/domains"
 	begin storm-begin storm0
 	vmm_go "$space"
+	# One byte from each VMM: all torn down (or failed).  The window ends.
+	if timeout 600 head -c "$k" <&8 >/dev/null; then :; else
+		not_ok "every VMM said it was torn down" "not within 600 s"; fi
+	end storm1 storm-end
+	for name in $VMM_PIDS; do kill -USR2 "$(cat "/tmp/vmm-$name.pid")" 2>/dev/null; done
 	for name in $VMM_PIDS; do
 		vmm_wait "$name" >/tmp/vmm-report.out
 		grep -E '^(ok|not ok)' /tmp/vmm-report.out
 		out=/tmp/vmm-$name.out
 		say "vmm name=$name pid=$(kv "$out" vmm_pid) layout=$(kv "$out" layout) teardown=$(kv "$out" teardown) start_us=$(kv "$out" teardown_start_us) teardown_ms=$(kv "$out" teardown_ms) map_ms=$(kv "$out" map_ms) stale=$(grep -c '^dma_after_[a-z]*=stale' "$out") faulted=$(grep -c '^dma_after_[a-z]*=fault' "$out") rc=$VMM_RC"
 	done
-	end storm1 storm-end
 	say "storm done vmms=$k"
 
 	# ---- phase: after the storm, once smmud is back at baseline -------------------
