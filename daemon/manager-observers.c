@@ -221,6 +221,8 @@ static void take_machine_unit(Manager *m, pid_t pid)
 static void on_vm_found(Manager *m, const VmEvent *e)
 {
 	const Vm *vm = vm_model_find(m->vms, e->pid);
+	const Smmu *smmus[VM_EVENT_SMMUS_MAX];
+	size_t n_smmus;
 	char label[128];
 	int r;
 
@@ -245,6 +247,14 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 			log_debug_errno(r, "Cannot ask machined for machines: %m");
 	}
 	take_machine_unit(m, vm->pid);
+	/* It may die with others: its SMMUs' knobs opened now, not at the first exit. */
+	n_smmus = vm_model_smmus_of(m->vms, vm, smmus, ELEMENTSOF(smmus));
+	for (size_t i = 0; i < n_smmus; i++) {
+		ManagedSmmu *ms = smmu_set_find(&m->smmus, smmus[i]->name);
+
+		if (ms)
+			smmu_arm(ms, m->knobs, true);
+	}
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
 		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
 		 vm->iommufd ? ", iommufd" : "");

@@ -176,7 +176,7 @@ void manager_decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_ap
 			.threshold = d->values ? d->values->threshold : NULL,
 			.teardown_mode = d->values ? d->values->teardown_mode : NULL,
 		});
-	smmu_arm(ms, m->knobs);
+	smmu_arm(ms, m->knobs, vm_model_vms_behind(m->vms, ms->smmu, NULL) > 0);
 }
 
 void manager_decide_all(Manager *m, bool force_apply)

@@ -115,6 +115,13 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why);
 int knobs_arm(Knobs *ks, Knob *k, const char *value);
 /* Takes an armed entry out of the state file (no-op while held). */
 int knobs_disarm(Knobs *ks, Knob *k);
+/*
+ * VMs that may die, no exit yet: the attribute opened (its directory
+ * checked) and watched now, nothing recorded, so that the first exit's
+ * arming is a read and the state file write.  An entry armed before goes,
+ * as with knobs_disarm().  No-op while held, or the operator's.
+ */
+int knobs_prepare(Knobs *ks, Knob *k);
 /* Ends a hold: the original back (if still ours).  0 if nothing held. */
 int knobs_restore(Knobs *ks, Knob *k, const char *why);
 /*

@@ -189,10 +189,11 @@ int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 	return ms->apply_error;
 }
 
-void smmu_arm(ManagedSmmu *ms, Knobs *ks)
+void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind)
 {
-	bool arm = ms->mode == SMMU_MODE_MANAGED && ms->decided &&
-		   ms->decision.reason == POLICY_BELOW_LIMIT;
+	bool managed = ms->mode == SMMU_MODE_MANAGED && ms->decided;
+	bool arm = managed && ms->decision.reason == POLICY_BELOW_LIMIT;
+	bool prepare = managed && vms_behind && !ms->decision.storm;
 
 	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
 		const char *want = knob_values_get(&ms->settings->storm, a);
@@ -201,6 +202,8 @@ void smmu_arm(ManagedSmmu *ms, Knobs *ks)
 			continue;
 		if (arm && !streq(want, "keep"))
 			(void)knobs_arm(ks, ms->knobs[a], want);
+		else if (prepare && !streq(want, "keep"))
+			(void)knobs_prepare(ks, ms->knobs[a]);
 		else
 			(void)knobs_disarm(ks, ms->knobs[a]);
 	}

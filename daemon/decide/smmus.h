@@ -91,8 +91,11 @@ int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force);
  * that crosses it is heard milliseconds before the dying VMM's teardown.
  * The storm values go in the state file now, so that their write needs no
  * file write before it; without exits in the window they come out again.
+ * With VMs behind it (vms_behind) and no exit yet, its knobs are only
+ * opened ahead (knobs_prepare), so that the first exit of a shutdown does
+ * not pay for that either.
  */
-void smmu_arm(ManagedSmmu *ms, Knobs *ks);
+void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind);
 
 /*
  * What the last decision wants the knob to hold ("keep": its original;

@@ -116,7 +116,7 @@ static void decide(Host *h, ManagedSmmu *ms, uint64_t now, SmmuDecided *c)
 {
 	smmu_decide(ms, NULL, now, c);
 	smmu_apply(ms, h->knobs, false);
-	smmu_arm(ms, h->knobs);
+	smmu_arm(ms, h->knobs, true);
 }
 
 static void test_rescan_keeps_a_storm(void **state)
@@ -217,6 +217,11 @@ static void test_arming(void **state)
 	decide(h, a, T0, &c);
 	assert_int_equal(a->decision.reason, POLICY_IDLE);
 	assert_false(armed(h, A));
+	/* VMs behind it, no exit yet: opened ahead, nothing on disk. */
+	assert_true(a->knobs[KNOB_THRESHOLD]->armed_fd >= 0);
+	smmu_arm(a, h->knobs, false);
+	assert_int_equal(a->knobs[KNOB_THRESHOLD]->armed_fd, -1);
+	smmu_arm(a, h->knobs, true);
 	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
 	decide(h, a, T0, &c);
 	assert_int_equal(a->decision.reason, POLICY_BELOW_LIMIT);
