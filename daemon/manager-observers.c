@@ -389,6 +389,7 @@ static void on_scan_begin(void *userdata)
 	(void)vfiowatch_update(m->vfiowatch);
 	vm_model_scan_begin(m->vms);
 	/* A look after it probes only what is started from now on. */
+	m->look_recent_lost_usec = 0;
 	if (vm_pid_cursor_now(&m->proc, &m->pid_cursor) < 0)
 		m->pid_cursor.set = false;
 }
@@ -487,9 +488,11 @@ static void look_recent_add(Manager *m, pid_t pid, uint64_t now)
 	for (size_t i = 0; i < m->n_look_recent; i++)
 		if (m->look_recent[i].pid == pid)
 			return;
-	/* Full: the oldest stay; a newcomer is left to a scan, as before looks kept any. */
-	if (m->n_look_recent >= LOOK_RECENT_MAX)
+	/* Full: the oldest stay; a newcomer is left to a scan (on_look). */
+	if (m->n_look_recent >= LOOK_RECENT_MAX) {
+		m->look_recent_lost_usec = now;
 		return;
+	}
 	np = reallocarray(m->look_recent, m->n_look_recent + 1, sizeof(RecentProcess));
 	if (!np)
 		return (void)log_oom();
@@ -577,9 +580,10 @@ static void candidate_add(pid_t *pids, size_t *n, pid_t pid)
  * opened, the look stops at the first candidate after which a known VM
  * holds every one of them, and the candidates it did not probe are probed
  * again by the following looks, as recent.  Enough if every node opened
- * and still held is held by a VM known now; otherwise (a node no VM known
- * holds, lost inotify events, an unreadable /proc) rescans scans every
- * process, and counts it.
+ * and still held is held by a VM known now, and the look found an opener
+ * whenever a process it would have probed could not be kept; otherwise (a
+ * node no VM known holds, lost inotify events, an unreadable /proc)
+ * rescans scans every process, and counts it.
  */
 static bool on_look(void *userdata)
 {
@@ -588,7 +592,7 @@ static bool on_look(void *userdata)
 	VfioOpened *opened = NULL;
 	size_t n = 0, n_fresh, n_cands = 0, n_no_vm = 0, n_opened = 0, n_leaders, probed = 0;
 	uint64_t now = event_now(m->event);
-	bool overflow = false, known, can_stop;
+	bool overflow = false, found = false, known, can_stop;
 	int r;
 
 	r = vfiowatch_take_opened(m->vfiowatch, &opened, &n_opened, &overflow);
@@ -642,6 +646,7 @@ static bool on_look(void *userdata)
 		probe_pids(m, &cands[probed], 1, no_vm + n_no_vm, &k, &vm);
 		n_no_vm += k;
 		probed++;
+		found = found || vm;
 		if (can_stop && vm && opened_known(m, opened, n_opened, false))
 			break;
 	}
@@ -655,6 +660,16 @@ static bool on_look(void *userdata)
 
 	known = opened_known(m, opened, n_opened, true);
 	vfio_opened_array_free(opened, n_opened);
+	/*
+	 * A node a known VM holds may have a second opener (two processes
+	 * sharing a group): if the look found none, it may be one the list
+	 * could not keep.
+	 */
+	if (known && !found && m->look_recent_lost_usec > 0 &&
+	    now - m->look_recent_lost_usec < LOOK_RECENT_USEC) {
+		log_debug("No opener found, and a process looks would probe was not kept: scanning.");
+		return false;
+	}
 	return known;
 }
 

@@ -84,6 +84,8 @@ typedef struct Manager {
 	 */
 	RecentProcess *look_recent;
 	size_t n_look_recent;
+	/* When one could not be kept (the list full): until a scan, a look may miss it. */
+	uint64_t look_recent_lost_usec;
 	DaemonCosts costs;
 	DaemonReloads reloads;
 	uint64_t started_usec;         /* CLOCK_REALTIME: restarts show in the metrics */

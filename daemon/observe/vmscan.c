@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -863,10 +864,21 @@ int vm_parse_loadavg_last_pid(const char *text, pid_t *ret)
 	return 0;
 }
 
+/* Now, as /proc/PID/stat's start time counts: clock ticks since boot, suspend included. */
+static int boot_ticks_now(uint64_t *ret)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	if (hz <= 0)
+		return -EINVAL;
+	*ret = now_usec(CLOCK_BOOTTIME) / (USEC_PER_SEC / (uint64_t)hz);
+	return 0;
+}
+
 int vm_pid_cursor_now(VmProc *p, VmPidCursor *ret)
 {
 	_cleanup_free_ char *text = NULL, *loadavg = NULL;
-	uint64_t forks = 0;
+	uint64_t forks = 0, ticks;
 	const char *line;
 	pid_t last;
 	int proc_fd, r;
@@ -892,16 +904,36 @@ int vm_pid_cursor_now(VmProc *p, VmPidCursor *ret)
 	line = strstr(text, "\nprocesses ");
 	if (!line || sscanf(line, "\nprocesses %" SCNu64, &forks) != 1)
 		return -EBADMSG;
-	*ret = (VmPidCursor){ .set = true, .last_pid = last, .forks = forks };
+	r = boot_ticks_now(&ticks);
+	if (r < 0)
+		return r;
+	*ret = (VmPidCursor){ .set = true, .last_pid = last, .forks = forks, .ticks = ticks };
 	return 0;
 }
 
-/* Whether pid was given out after from and up to to, pids going round. */
-static bool pid_between(pid_t pid, pid_t from, pid_t to)
+/*
+ * Whether the process pid was started after the cursor from, now being
+ * to.  Without going round, pids are given out in order: its number
+ * tells.  Once they went round, the kernel gave out the free ones from
+ * PID_WRAP_FIRST up, past processes of any age (the host's daemons hold
+ * low pids since boot): there, only its start time tells.
+ */
+static bool pid_is_new(int proc_fd, pid_t pid, const VmPidCursor *from, const VmPidCursor *to)
 {
-	if (from <= to)
-		return pid > from && pid <= to;
-	return pid > from || pid <= to;
+	_cleanup_close_ int dfd = -1;
+	ProcStat st = {};
+
+	if (from->last_pid <= to->last_pid)
+		return pid > from->last_pid && pid <= to->last_pid;
+	if (pid > from->last_pid)
+		return true;
+	if (pid < PID_WRAP_FIRST || pid > to->last_pid)
+		return false;
+	dfd = open_pid_dir(proc_fd, pid);
+	if (dfd < 0 || stat_of(dfd, false, &st) < 0)
+		return false; /* gone: nothing to probe */
+	/* Same tick as the cursor: maybe older, one probe too many at worst. */
+	return st.starttime >= from->ticks;
 }
 
 int vm_scan_new_pids(VmProc *p, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
@@ -945,7 +977,7 @@ int vm_scan_new_pids(VmProc *p, VmPidCursor *cursor, pid_t **ret, size_t *ret_n)
 		if (parse_u32_n(de->d_name, strlen(de->d_name), &pid) < 0 || pid == 0 ||
 		    pid > INT_MAX)
 			continue;
-		if (!pid_between((pid_t)pid, cursor->last_pid, now.last_pid))
+		if (!pid_is_new(p->fd, (pid_t)pid, cursor, &now))
 			continue;
 		np = realloc(pids, (n + 1) * sizeof(pid_t));
 		if (!np)

@@ -73,13 +73,16 @@ static inline void vm_scan_freep(VmScan **s)
 }
 
 /*
- * Where process creation stands: the last pid given out (/proc/loadavg) and
- * the processes forked since boot (/proc/stat); set: read once at least.
+ * Where process creation stands: the last pid given out (/proc/loadavg),
+ * the processes forked since boot (/proc/stat) and the time, in the clock
+ * ticks since boot that /proc/PID/stat's start times count; set: read once
+ * at least.
  */
 typedef struct VmPidCursor {
 	bool set;
 	pid_t last_pid;
 	uint64_t forks;
+	uint64_t ticks;
 } VmPidCursor;
 
 int vm_pid_cursor_now(VmProc *p, VmPidCursor *ret);
@@ -88,7 +91,8 @@ int vm_parse_loadavg_last_pid(const char *text, pid_t *ret);
 
 /*
  * The processes started since cursor: those <root>/proc lists whose pid
- * was given out after it (pids go round from pid_max to 300), sorted,
+ * was given out after it (pids go round from pid_max to 300: then those
+ * below the last pid are new only if they started since), sorted,
  * malloc'd (NULL if none); then *cursor is where things stand now.
  * -ERANGE if the cursor was not set or more processes were forked since
  * than there are pids (any may be new).  What a VFIO open's look probes

@@ -731,6 +731,59 @@ static void test_new_pids(void **state)
 	kill_and_reap(young);
 }
 
+/* Sets the last pid given out (root, CONFIG_CHECKPOINT_RESTORE): false if this host cannot. */
+static bool set_last_pid(pid_t pid)
+{
+	_cleanup_close_ int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+	char text[16];
+	int len = snprintf(text, sizeof(text), "%d", (int)pid);
+
+	return fd >= 0 && write(fd, text, (size_t)len) == len;
+}
+
+/*
+ * Past pid_max the pids go round from 300, past processes of any age: an
+ * old process with a pid below the last one given out is not new.
+ */
+static void test_new_pids_round(void **state)
+{
+	Fixture *f = *state;
+	VmPidCursor cursor = {};
+	_cleanup_(vm_proc_done) VmProc proc = VM_PROC_INIT(f->root);
+	_cleanup_free_ pid_t *pids = NULL;
+	_cleanup_free_ char *max_text = NULL;
+	pid_t old, young_high, young_low;
+	uint32_t pid_max;
+	size_t n;
+
+	assert_int_equal(read_one_line_file("/proc/sys/kernel/pid_max", &max_text), 0);
+	assert_int_equal(safe_atou32(max_text, &pid_max), 0);
+	if (pid_max < 2000 || !set_last_pid(400)) {
+		skip(); /* not root, or no ns_last_pid: the integration suite says so too */
+		return;
+	}
+	old = spawn_holder(f->root, NULL, 0, 0);
+	/* Its start a clock tick (10 ms at most) before the cursor's. */
+	usleep(30000);
+	assert_true(set_last_pid((pid_t)pid_max - 2));
+	assert_int_equal(vm_pid_cursor_now(&proc, &cursor), 0);
+	young_high = spawn_holder(f->root, NULL, 0, 0);
+	/* Round, and past old: the kernel's next free pid after it. */
+	assert_true(set_last_pid(old + 50));
+	young_low = spawn_holder(f->root, NULL, 0, 0);
+	assert_true(young_high > old + 50 && young_low > old && young_low < young_high);
+
+	assert_int_equal(vm_scan_new_pids(&proc, &cursor, &pids, &n), 0);
+	assert_true(has_pid(pids, n, young_high));
+	assert_true(has_pid(pids, n, young_low));
+	assert_false(has_pid(pids, n, old));
+	assert_false(has_pid(pids, n, getpid()));
+	assert_false(has_pid(pids, n, 1));
+	kill_and_reap(old);
+	kill_and_reap(young_high);
+	kill_and_reap(young_low);
+}
+
 /* The cursor's last pid: /proc/loadavg's last field, on every kernel. */
 static void test_loadavg_last_pid(void **state)
 {
@@ -807,6 +860,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_probe, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_read_pinned, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_new_pids, setup_root, teardown_root),
+		cmocka_unit_test_setup_teardown(test_new_pids_round, setup_root, teardown_root),
 		cmocka_unit_test_setup_teardown(test_cgroup_pids, setup_root, teardown_root),
 	};
 
