@@ -84,11 +84,13 @@ marker() {
 }
 # snap NAME: the global counters, the live VM's domain and inv_max_ns;
 # the CPU time smmud has used and the vCPUs' idle time (clock ticks of
-# USER_HZ), to tell what smmud's own work costs the VMMs tearing down.
+# USER_HZ), to tell what smmud's own work costs the VMMs tearing down;
+# smmud's also to the nanosecond (proc-cputime: its CPU-time clock).
 snap() {
 	line="snap name=$1 inv_max_ns=$(cat "$invmax") live_rounds=$(tr -d ' ' </tmp/live.rounds 2>/dev/null || echo 0)"
 	line="$line uptime_ms=$(awk '{ printf "%d", $1 * 1000 }' /proc/uptime) idle_ticks=$(awk '$1 == "cpu" { print $5 + $6 }' /proc/stat)"
 	[ -n "${smmud_pid:-}" ] && line="$line $(awk '{ print "smmud_cpu_ticks=" $14 + $15, "smmud_sys_ticks=" $15 }' "/proc/$smmud_pid/stat" 2>/dev/null)"
+	[ -n "${smmud_pid:-}" ] && line="$line smmud_cpu_ns=$(proc-cputime "$smmud_pid" 2>/dev/null | cut -d' ' -f2)"
 	if [ -n "$dbg" ]; then
 		line="$line $(tr ' ' '=' <"$dbg/counters" | tr '\n' ' ')"
 		[ -n "${live_asid:-}" ] && line="$line live_$(grep " asid=$live_asid " "$dbg/domains" |
