@@ -133,6 +133,13 @@ static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
  */
 #define PINNED_REFRESH_USEC (5 * USEC_PER_SEC)
 #define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
+/*
+ * Not while VMs are dying: a read of every VM's status is what an exit
+ * burst can least afford, and the figure is for decisions, which exits
+ * drive then.  Put off until exits pause this long, at most PINNED_LATE.
+ */
+#define PINNED_QUIET_USEC (2 * USEC_PER_SEC)
+#define PINNED_LATE_USEC (30 * USEC_PER_SEC)
 
 static void schedule_pinned_refresh(Manager *m, uint64_t after)
 {
@@ -161,6 +168,14 @@ static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
 	Manager *m = ASSERT_PTR(userdata);
 	bool changed = false;
 
+	if (m->vm_exit_usec > 0 && usec < m->vm_exit_usec + PINNED_QUIET_USEC &&
+	    usec < m->pinned_read_usec + PINNED_LATE_USEC) {
+		if (event_timer_arm(s, MIN(m->vm_exit_usec + PINNED_QUIET_USEC,
+					   m->pinned_read_usec + PINNED_LATE_USEC),
+				    SD_EVENT_ONESHOT) >= 0)
+			return 0;
+	}
+	m->pinned_read_usec = usec;
 	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
 		const Vm *vm = vm_model_vm(m->vms, i);
 		uint64_t bytes;
@@ -284,6 +299,7 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
 			 ms->name);
 	}
+	m->vm_exit_usec = event_now(m->event);
 	if (e->was_tracked)
 		pidwatch_remove(m->pidwatch, e->pid);
 	/* A VMM that closed its files may open them again (a device plugged back): looks try it first. */

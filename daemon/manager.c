@@ -195,6 +195,38 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/*
+ * The state file's copy is written a second after the state file last
+ * changed (at most ten after it first did), not beside it: that change
+ * is an exit's arming or a storm's write, and the next exit is coming.
+ * Until then there is no copy (knobs.c unlinked it), never an old one.
+ */
+#define STATE_COPY_DELAY_USEC (1 * USEC_PER_SEC)
+#define STATE_COPY_DELAY_MAX_USEC (10 * USEC_PER_SEC)
+
+static void on_state_copy_due(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+	uint64_t now = event_now(m->event);
+
+	if (m->state_copy_due_usec == 0)
+		m->state_copy_due_usec = now;
+	if (event_timer_arm(m->state_copy_timer,
+			    MIN(now + STATE_COPY_DELAY_USEC,
+				m->state_copy_due_usec + STATE_COPY_DELAY_MAX_USEC),
+			    SD_EVENT_ONESHOT) < 0)
+		(void)knobs_save_copy(m->knobs);
+}
+
+static int on_state_copy(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	m->state_copy_due_usec = 0;
+	(void)knobs_save_copy(m->knobs);
+	return 0;
+}
+
 static int on_drift_check(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
@@ -377,6 +409,11 @@ static int start_event_sources(Manager *m)
 		r = add_timer(m, &m->drift_timer, on_drift_check, SD_EVENT_PRIORITY_NORMAL,
 			      "drift-check");
 	if (r >= 0)
+		r = add_timer(m, &m->state_copy_timer, on_state_copy, SD_EVENT_PRIORITY_IDLE,
+			      "state-copy");
+	if (r >= 0)
+		knobs_set_copy_hook(m->knobs, on_state_copy_due, m);
+	if (r >= 0)
 		r = rescans_set_interval(m->rescans, m->config->scan_interval_usec);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up timers: %m");
@@ -467,6 +504,8 @@ int manager_run(Manager *m)
 	k = knobs_restore_all(m->knobs, "stop");
 	if (k < 0)
 		log_error_errno(k, "Not every knob could be restored: %m");
+	/* What is still held (or armed) keeps its copy for the next start. */
+	(void)knobs_save_copy(m->knobs);
 	/* The restores told; stopped, the metrics are history: no stale storm for the collector. */
 	outbox_stop(m->outbox);
 	return r;
@@ -491,6 +530,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->pinned_timer);
+	sd_event_source_disable_unref(m->state_copy_timer);
 	sd_event_source_disable_unref(m->filter_narrow);
 	free(m->look_recent);
 	sd_bus_flush_close_unref(m->bus);

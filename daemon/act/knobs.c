@@ -24,6 +24,12 @@ void knobs_set_event_hook(Knobs *ks, KnobsEventHook hook, void *userdata)
 	ks->event_hook_userdata = userdata;
 }
 
+void knobs_set_copy_hook(Knobs *ks, KnobsCopyHook hook, void *userdata)
+{
+	ks->copy_hook = hook;
+	ks->copy_hook_userdata = userdata;
+}
+
 /* when: CLOCK_REALTIME of the change, 0: now. */
 static void emit_at(const Knobs *ks, const Knob *k, uint64_t when, const char *kind,
 		    const char *before, const char *after, const char *detail)
@@ -103,6 +109,8 @@ int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **r
 	if (!ks)
 		return -ENOMEM;
 	ks->watch_fd = -1;
+	/* Left by a previous run, maybe: the first save that needs it gone unlinks it. */
+	ks->copy_on_disk = true;
 	ks->root = strdup(root);
 	ks->runtime_dir = strdup(runtime_dir);
 	ks->state = state_new();
@@ -182,19 +190,69 @@ Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr)
 
 static int save_state(Knobs *ks)
 {
+	StateCopy copy = ks->copy_hook ? STATE_COPY_LATER : STATE_COPY_NOW;
 	int r;
 
 	if (ks->dry_run)
 		return 0;
-	r = runtime_dir_prepare(ks->runtime_dir);
-	if (r < 0)
-		return log_error_errno(r, "Runtime directory %s unusable: %m", ks->runtime_dir);
-	r = state_save(ks->runtime_dir, ks->state);
+	if (ks->save_batch > 0) {
+		ks->save_pending = true;
+		return 0;
+	}
+	r = state_save(ks->runtime_dir, ks->state, copy, ks->copy_on_disk);
+	if (r == -ENOENT) {
+		/* The runtime directory went (someone cleaned /run): made again, once. */
+		r = runtime_dir_prepare(ks->runtime_dir);
+		if (r < 0)
+			return log_error_errno(r, "Runtime directory %s unusable: %m",
+					       ks->runtime_dir);
+		r = state_save(ks->runtime_dir, ks->state, copy, ks->copy_on_disk);
+	}
 	ks->state_saved = r >= 0;
 	if (r < 0)
 		return log_error_errno(r, "Failed to write %s/" STATE_FILE_NAME ": %m",
 				       ks->runtime_dir);
+	if (ks->state->n_entries == 0 || copy == STATE_COPY_NOW) {
+		ks->copy_on_disk = ks->state->n_entries > 0;
+		ks->copy_due = false;
+	} else {
+		ks->copy_on_disk = false;
+		ks->copy_due = true;
+		ks->copy_hook(ks->copy_hook_userdata);
+	}
 	return 0;
+}
+
+int knobs_save_copy(Knobs *ks)
+{
+	int r;
+
+	if (!ks->copy_due)
+		return 0;
+	ks->copy_due = false;
+	/* Not what the state file says: the next save makes it due again. */
+	if (ks->dry_run || !ks->state_saved)
+		return 0;
+	ks->copy_on_disk = true;
+	r = state_save_copy(ks->runtime_dir, ks->state);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to write %s/" STATE_COPY_NAME ": %m",
+					 ks->runtime_dir);
+	return 0;
+}
+
+void knobs_save_begin(Knobs *ks)
+{
+	ks->save_batch++;
+}
+
+int knobs_save_end(Knobs *ks)
+{
+	assert(ks->save_batch > 0);
+	if (--ks->save_batch > 0 || !ks->save_pending)
+		return 0;
+	ks->save_pending = false;
+	return save_state(ks);
 }
 
 /* The state file has an entry that lets value be written over the original. */

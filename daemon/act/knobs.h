@@ -65,6 +65,13 @@ typedef void (*KnobsEventHook)(const Knob *k, uint64_t realtime_usec, const char
 			       const char *before, const char *after, const char *detail,
 			       void *userdata);
 
+/*
+ * The state file changed and its copy waits (see knobs_save_copy()): the
+ * owner of the event loop writes it once the moment is quiet.  Without a
+ * hook, the copy is written with the state file.
+ */
+typedef void (*KnobsCopyHook)(void *userdata);
+
 typedef struct Knobs {
 	char *root;
 	char *runtime_dir;
@@ -78,6 +85,12 @@ typedef struct Knobs {
 	int watch_fd;         /* inotify: IN_MODIFY of armed attributes, -1: none */
 	KnobsEventHook event_hook;
 	void *event_hook_userdata;
+	KnobsCopyHook copy_hook;
+	void *copy_hook_userdata;
+	bool copy_on_disk;    /* the state file's copy may be there */
+	bool copy_due;        /* ... and is not, since the state file changed */
+	unsigned save_batch;  /* knobs_save_begin() depth: the state file waits */
+	bool save_pending;    /* ... and has changed meanwhile */
 } Knobs;
 
 int knobs_new(const char *root, const char *runtime_dir, bool dry_run, Knobs **ret);
@@ -88,6 +101,17 @@ static inline void knobs_freep(Knobs **ks)
 }
 
 void knobs_set_event_hook(Knobs *ks, KnobsEventHook hook, void *userdata);
+void knobs_set_copy_hook(Knobs *ks, KnobsCopyHook hook, void *userdata);
+/* Writes the state file's copy if it is due; failing that, no copy is there. */
+int knobs_save_copy(Knobs *ks);
+/*
+ * Armings and disarmings of several knobs go to disk together: between
+ * these, changes to the state file wait, and knobs_save_end() writes them
+ * once (its result is that write's).  No knobs_set() or knobs_restore()
+ * in between: their entry must be on disk before their write.
+ */
+void knobs_save_begin(Knobs *ks);
+int knobs_save_end(Knobs *ks);
 
 /* The knob (created on first use: no I/O). */
 Knob *knobs_get(Knobs *ks, const char *smmu, KnobAttr attr);

@@ -259,19 +259,20 @@ int state_load(const char *dir, const char *name, State **ret, char **ret_error)
 	return state_parse(text, ret, ret_error);
 }
 
-int state_save(const char *dir, const State *s)
+int state_save(const char *dir, const State *s, StateCopy copy, bool copy_on_disk)
 {
 	_cleanup_free_ char *path = path_join(dir, STATE_FILE_NAME);
-	_cleanup_free_ char *copy = path_join(dir, STATE_COPY_NAME);
+	_cleanup_free_ char *copy_path = path_join(dir, STATE_COPY_NAME);
 	_cleanup_free_ char *text = NULL;
 	int r;
 
-	if (!path || !copy)
+	if (!path || !copy_path)
 		return -ENOMEM;
+	/* The copy first: a copy never outlives its state file, nor differs from it. */
+	if ((s->n_entries == 0 || copy == STATE_COPY_LATER) && copy_on_disk &&
+	    unlink(copy_path) < 0 && errno != ENOENT)
+		return negative_errno();
 	if (s->n_entries == 0) {
-		/* The copy first: a copy never outlives its state file. */
-		if (unlink(copy) < 0 && errno != ENOENT)
-			return negative_errno();
 		if (unlink(path) < 0 && errno != ENOENT)
 			return negative_errno();
 		return 0;
@@ -280,12 +281,30 @@ int state_save(const char *dir, const State *s)
 	if (r < 0)
 		return r;
 	r = write_file_atomic(path, text, strlen(text), 0644);
-	if (r < 0)
+	if (r < 0 || copy == STATE_COPY_LATER)
 		return r;
 	/* A copy that cannot be brought up to date goes: an old one would mislead. */
-	if (write_file_atomic(copy, text, strlen(text), 0644) < 0)
-		(void)unlink(copy);
+	if (write_file_atomic(copy_path, text, strlen(text), 0644) < 0)
+		(void)unlink(copy_path);
 	return 0;
+}
+
+int state_save_copy(const char *dir, const State *s)
+{
+	_cleanup_free_ char *copy_path = path_join(dir, STATE_COPY_NAME);
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if (!copy_path)
+		return -ENOMEM;
+	if (s->n_entries == 0)
+		return 0;
+	r = state_format(s, &text);
+	if (r >= 0)
+		r = write_file_atomic(copy_path, text, strlen(text), 0644);
+	if (r < 0)
+		(void)unlink(copy_path);
+	return r;
 }
 
 int state_quarantine(const char *dir, const char *name)

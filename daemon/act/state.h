@@ -82,10 +82,20 @@ int state_format(const State *s, char **ret);
  */
 int state_load(const char *dir, const char *name, State **ret, char **ret_error);
 /*
- * Both files: each an atomic replace, the state file first (its error is
- * the result; the copy is made as well as it can be), or both unlinked,
- * the copy first, when s holds no entry.
+ * The state file, an atomic replace; and its copy as well as it can be
+ * (STATE_COPY_NOW), or not yet (STATE_COPY_LATER: an old copy is unlinked
+ * first, so that no copy ever differs from its state file; the caller
+ * writes it with state_save_copy() once the moment is quiet).  Both are
+ * unlinked, the copy first, when s holds no entry.  The result is the
+ * state file's.
  */
-int state_save(const char *dir, const State *s);
+typedef enum StateCopy {
+	STATE_COPY_NOW,
+	STATE_COPY_LATER,
+} StateCopy;
+
+int state_save(const char *dir, const State *s, StateCopy copy, bool copy_on_disk);
+/* The copy of what state_save() wrote last (s must be that state). */
+int state_save_copy(const char *dir, const State *s);
 /* Moves an unusable file NAME aside (NAME.bad) so it is kept for a human. */
 int state_quarantine(const char *dir, const char *name);

@@ -195,6 +195,8 @@ void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind)
 	bool arm = managed && ms->decision.reason == POLICY_BELOW_LIMIT;
 	bool prepare = managed && vms_behind && !ms->decision.storm;
 
+	/* One state file write for all its knobs: this runs on an exit, before the storm's write. */
+	knobs_save_begin(ks);
 	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
 		const char *want = knob_values_get(&ms->settings->storm, a);
 
@@ -207,6 +209,7 @@ void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind)
 		else
 			(void)knobs_disarm(ks, ms->knobs[a]);
 	}
+	(void)knobs_save_end(ks);
 }
 
 const char *smmu_desired_value(const ManagedSmmu *ms, KnobAttr a)

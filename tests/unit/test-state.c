@@ -707,6 +707,70 @@ static void test_reclaim(void **state)
 	knobs_free(ks);
 }
 
+static void count_copy_due(void *userdata)
+{
+	(*(int *)userdata)++;
+}
+
+/*
+ * With a copy hook (the daemon's), the state file is written alone and an
+ * old copy goes first: no copy ever differs from its state file.  The copy
+ * comes with knobs_save_copy(), once.  Armings between knobs_save_begin()
+ * and knobs_save_end() are one write, none of it on disk before the end.
+ */
+static void test_copy_later_and_batched_arming(void **state)
+{
+	Tree *t = *state;
+	_cleanup_free_ char *copy = path_join(t->run, STATE_COPY_NAME);
+	_cleanup_free_ char *text = NULL, *copy_text = NULL;
+	Knobs *ks = knobs(t);
+	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
+	Knob *mode = knobs_get(ks, SMMU, KNOB_TEARDOWN_MODE);
+	int due = 0;
+
+	/* A copy left from before: the first save with the hook unlinks it. */
+	assert_int_equal(runtime_dir_prepare(t->run), 0);
+	put(copy, "stale\n");
+	knobs_set_copy_hook(ks, count_copy_due, &due);
+
+	knobs_save_begin(ks);
+	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
+	assert_int_equal(knobs_arm(ks, mode, "deferred"), 0);
+	assert_null(state_text(t));
+	assert_int_equal(due, 0);
+	assert_int_equal(knobs_save_end(ks), 0);
+	text = state_text(t);
+	assert_non_null(strstr(text, " inv_threshold auto 16\n"));
+	assert_non_null(strstr(text, " teardown_mode strict deferred\n"));
+	assert_int_equal(due, 1);
+	assert_int_equal(access(copy, F_OK), -1);
+
+	assert_int_equal(knobs_save_copy(ks), 0);
+	assert_int_equal(read_full_file(copy, 1 << 16, &copy_text), 0);
+	assert_string_equal(copy_text, text);
+	/* Not due again until the state file changes. */
+	assert_int_equal(unlink(copy), 0);
+	assert_int_equal(knobs_save_copy(ks), 0);
+	assert_int_equal(access(copy, F_OK), -1);
+
+	/* The armed write needs no save; the copy is not touched. */
+	assert_int_equal(knobs_save_copy(ks), 0);
+	put(copy, "stale\n");
+	assert_int_equal(knobs_set(ks, thr, "16", "storm"), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(due, 1);
+	/* A restore changes the state file: the copy goes first. */
+	assert_int_equal(knobs_restore(ks, thr, "end"), 0);
+	assert_int_equal(due, 2);
+	assert_int_equal(access(copy, F_OK), -1);
+	/* Nothing held, nothing armed: no file at all. */
+	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
+	assert_null(state_text(t));
+	assert_int_equal(knobs_save_copy(ks), 0);
+	assert_int_equal(access(copy, F_OK), -1);
+	knobs_free(ks);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -748,6 +812,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_once_until_changed, tree_setup,
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim, tree_setup, tree_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_later_and_batched_arming, tree_setup,
+						tree_teardown),
 	};
 
 	log_set_max_level(LOG_WARNING);
