@@ -262,7 +262,7 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 			log_debug_errno(r, "Cannot ask machined for machines: %m");
 	}
 	take_machine_unit(m, vm->pid);
-	/* It may die with others: its SMMUs' knobs opened now, not at the first exit. */
+	/* It may die with others: its SMMUs' storm values on disk now, not at the first exit. */
 	n_smmus = vm_model_smmus_of(m->vms, vm, smmus, ELEMENTSOF(smmus));
 	for (size_t i = 0; i < n_smmus; i++) {
 		ManagedSmmu *ms = smmu_set_find(&m->smmus, smmus[i]->name);
@@ -703,7 +703,8 @@ static void on_exit_event(pid_t tgid, ExitSource src, uint64_t when_usec, void *
 	bool files_open = src == EXIT_SOURCE_TASKSTATS;
 
 	handle_vm_events(m, vm_model_exit(m->vms, tgid, exit_source_to_string(src), files_open,
-					  when_usec, event_now(m->event)));
+					  when_usec, exitwatch_queued_after(m->exitwatch, src),
+					  event_now(m->event)));
 }
 
 static void on_exit_lost(ExitSource src, void *userdata)
@@ -711,6 +712,8 @@ static void on_exit_lost(ExitSource src, void *userdata)
 	Manager *m = ASSERT_PTR(userdata);
 
 	log_warning("Exit events from %s were lost: rescanning VMs.", exit_source_to_string(src));
+	/* A VM's own exit may be among them: until seen again, an exit of its pid is checked. */
+	vm_model_forget_seen(m->vms);
 	/* One under way read some processes before the loss: one more after it, then. */
 	rescans_scan(m->rescans);
 }

@@ -823,23 +823,6 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 	return k->armed_fd >= 0 ? 0 : knob_open_armed(ks, k);
 }
 
-int knobs_prepare(Knobs *ks, Knob *k)
-{
-	const char *attr = knob_attr_to_string(k->attr);
-	int r = 0;
-
-	if (ks->dry_run || k->owner != KNOB_OWNER_SMMUD || k->written)
-		return 0;
-	if (state_get(ks->state, k->smmu, attr)) {
-		state_unset(ks->state, k->smmu, attr);
-		r = save_state(ks);
-	}
-	/* Opened unread: its arming reads it through this fd, one pread(). */
-	if (k->armed_fd < 0)
-		(void)knob_open_armed(ks, k);
-	return r;
-}
-
 int knobs_disarm(Knobs *ks, Knob *k)
 {
 	const char *attr = knob_attr_to_string(k->attr);

@@ -129,9 +129,9 @@ int knobs_read(Knobs *ks, Knob *k);
  */
 int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why);
 /*
- * The write of value may be near (exits below the storm limit): puts the
- * original and value in the state file now, so that knobs_set(value) then
- * needs no file write before the kernel sees it.  Recovery after a crash
+ * The write of value may come (VMs that may die, exits below the storm
+ * limit): puts the original and value in the state file now, so that
+ * knobs_set(value) then needs no file write before the kernel sees it.  Recovery after a crash
  * restores only a knob that has the value an entry names, so an entry for
  * a write that never came restores nothing.  No-op while the knob is held,
  * or is the operator's.
@@ -139,13 +139,6 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why);
 int knobs_arm(Knobs *ks, Knob *k, const char *value);
 /* Takes an armed entry out of the state file (no-op while held). */
 int knobs_disarm(Knobs *ks, Knob *k);
-/*
- * VMs that may die, no exit yet: the attribute opened (its directory
- * checked) and watched now, nothing recorded, so that the first exit's
- * arming is a read and the state file write.  An entry armed before goes,
- * as with knobs_disarm().  No-op while held, or the operator's.
- */
-int knobs_prepare(Knobs *ks, Knob *k);
 /* Ends a hold: the original back (if still ours).  0 if nothing held. */
 int knobs_restore(Knobs *ks, Knob *k, const char *why);
 /*

@@ -192,10 +192,10 @@ int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind)
 {
 	bool managed = ms->mode == SMMU_MODE_MANAGED && ms->decided;
-	bool arm = managed && ms->decision.reason == POLICY_BELOW_LIMIT;
-	bool prepare = managed && vms_behind && !ms->decision.storm;
+	bool arm = managed && !ms->decision.storm &&
+		   (vms_behind || ms->decision.reason == POLICY_BELOW_LIMIT);
 
-	/* One state file write for all its knobs: this runs on an exit, before the storm's write. */
+	/* One state file write for all its knobs. */
 	knobs_save_begin(ks);
 	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
 		const char *want = knob_values_get(&ms->settings->storm, a);
@@ -204,8 +204,6 @@ void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind)
 			continue;
 		if (arm && !streq(want, "keep"))
 			(void)knobs_arm(ks, ms->knobs[a], want);
-		else if (prepare && !streq(want, "keep"))
-			(void)knobs_prepare(ks, ms->knobs[a]);
 		else
 			(void)knobs_disarm(ks, ms->knobs[a]);
 	}

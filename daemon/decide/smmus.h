@@ -87,13 +87,12 @@ void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDeci
  */
 int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force);
 /*
- * Exits below the limits: the storm may be one exit away, and the exit
- * that crosses it is heard milliseconds before the dying VMM's teardown.
- * The storm values go in the state file now, so that their write needs no
- * file write before it; without exits in the window they come out again.
- * With VMs behind it (vms_behind) and no exit yet, its knobs are only
- * opened ahead (knobs_prepare), so that the first exit of a shutdown does
- * not pay for that either.
+ * VMs behind it that may die (vms_behind), or exits below the limits: the
+ * storm may be one exit away, and the exit that crosses it is heard
+ * milliseconds before the dying VMM's teardown.  The storm values go in
+ * the state file now, when a VM is found, so that neither the first exit
+ * of a shutdown nor the storm's write pays for a file write; with no VM
+ * behind it and no exit in the window they come out again.
  */
 void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind);
 

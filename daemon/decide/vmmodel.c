@@ -327,19 +327,25 @@ static int recheck(VmModel *m, size_t i, const char *source, uint64_t now)
 /* ---- the inputs ----------------------------------------------------------------- */
 
 int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, uint64_t heard,
-		  uint64_t now)
+		  uint64_t queued_after, uint64_t now)
 {
 	ssize_t i = vm_index(m, pid);
 	VmProcess p = {};
 	int r = 0;
 
 	if (i >= 0) {
+		uint64_t seen = m->vms[i]->seen_usec;
 		/*
 		 * Both sources report from do_exit(), PF_EXITING set: a tracked
 		 * VM alive and not exiting is not the process that died, but
 		 * the pid's next holder, found since the event was queued.
+		 * Seen alive before the event was queued, it is the one that
+		 * died: a next holder needs its death first, and the event of
+		 * that comes first.  No look at /proc then, on the path that
+		 * races the dying VMM's teardown.
 		 */
-		bool stale = m->probe(pid, false, &p, m->probe_userdata) >= 0 &&
+		bool stale = !(seen > 0 && queued_after > 0 && seen <= queued_after) &&
+			     m->probe(pid, false, &p, m->probe_userdata) >= 0 &&
 			     p.state == VM_PROCESS_RUNNING && p.starttime == m->vms[i]->starttime;
 
 		vm_free(p.vm);
@@ -358,6 +364,12 @@ int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, ui
 	if (!files_open)
 		dying_forget(m, pid);
 	return r;
+}
+
+void vm_model_forget_seen(VmModel *m)
+{
+	for (size_t i = 0; i < m->n_vms; i++)
+		m->vms[i]->seen_usec = 0;
 }
 
 int vm_model_gone(VmModel *m, pid_t pid, uint64_t starttime, const char *source, uint64_t now)

@@ -105,9 +105,13 @@ void vm_model_scan_abort(VmModel *m);
  * The kernel says thread group pid exited (source: "taskstats", "proc
  * connector").  files_open: said before exit_files() (taskstats), so the
  * process may still hold its VFIO files.  heard: when the source saw it.
+ * queued_after: the event was queued after this time (CLOCK_MONOTONIC, as
+ * Vm.seen_usec), 0: unknown.
  */
 int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, uint64_t heard,
-		  uint64_t now);
+		  uint64_t queued_after, uint64_t now);
+/* Exit events were lost: no VM seen before counts as seen before the next one. */
+void vm_model_forget_seen(VmModel *m);
 /*
  * The process pid with starttime is dead and its files closed: its pidfd
  * hung up ("pidfd"), or it was gone by the time one could be opened ("gone

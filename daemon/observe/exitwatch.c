@@ -60,6 +60,7 @@ typedef struct NlSource {
 	TaskstatsLayout layout; /* taskstats: its messages, as the probe child's exit showed */
 	bool have_layout;
 	bool filtered;  /* a BPF filter is attached */
+	uint64_t empty_usec; /* CLOCK_MONOTONIC before the last read that found nothing, 0: none */
 	uint64_t n_lost, n_malformed, n_foreign;
 } NlSource;
 
@@ -204,10 +205,14 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 	NlSource *s = userdata;
 
 	for (unsigned i = 0; i < EXITWATCH_BATCH; i++) {
+		/* Taken before the read: what the queue holds after it came later. */
+		uint64_t before = now_usec(CLOCK_MONOTONIC);
 		int r = nl_recvmsgs_report(s->sk, s->cb);
 
-		if (r == 0 || r == -NLE_AGAIN)
+		if (r == 0 || r == -NLE_AGAIN) {
+			s->empty_usec = before;
 			break;
+		}
 		if (r > 0)
 			continue;
 		/*
@@ -216,6 +221,7 @@ static int on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 		 * caller rescans.  The socket stays usable.
 		 */
 		s->n_lost++;
+		s->empty_usec = 0;
 		if (log_this_time(s->n_lost))
 			/* libnl reports the kernel's ENOBUFS as NLE_NOMEM. */
 			log_warning_errno(r == -NLE_NOMEM ? -ENOBUFS : nlerr_to_errno(r),
@@ -791,6 +797,11 @@ bool exitwatch_filtered(ExitWatch *w, ExitSource s)
 bool exitwatch_has(ExitWatch *w, ExitSource s)
 {
 	return w && s >= 0 && s < _EXIT_SOURCE_MAX && w->src[s].io;
+}
+
+uint64_t exitwatch_queued_after(ExitWatch *w, ExitSource s)
+{
+	return exitwatch_has(w, s) ? w->src[s].empty_usec : 0;
 }
 
 int exitwatch_fd(ExitWatch *w, ExitSource s)

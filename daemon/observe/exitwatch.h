@@ -82,6 +82,12 @@ const char *exit_source_to_string(ExitSource s);
 int exitwatch_set_filter(ExitWatch *w, const pid_t *pids, size_t n, bool all);
 /* Whether source s runs with a kernel filter. */
 bool exitwatch_filtered(ExitWatch *w, ExitSource s);
+/*
+ * For the exit callback of source s: every message it reads now was queued
+ * after this time (CLOCK_MONOTONIC: its socket was found empty then), 0 if
+ * unknown (nothing read yet, or events lost since).
+ */
+uint64_t exitwatch_queued_after(ExitWatch *w, ExitSource s);
 /* The socket of a running source (diagnostics, tests), or -ENODEV. */
 int exitwatch_fd(ExitWatch *w, ExitSource s);
 

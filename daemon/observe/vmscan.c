@@ -625,6 +625,7 @@ static int scan_process(const char *croot, int dfd, pid_t pid, ProcStat *first, 
 		return r;
 	if (again.starttime != vm->starttime || again.state == 'Z' || again.state == 'X')
 		return -ESRCH;
+	vm->seen_usec = now_usec(CLOCK_MONOTONIC);
 
 	*ret = TAKE_PTR(vm);
 	return 0;

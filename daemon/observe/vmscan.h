@@ -28,6 +28,7 @@ typedef struct Vm {
 	size_t n_groups;
 	bool iommufd;           /* holds /dev/iommu open */
 	uint64_t stopping_usec; /* the VM model's: when its stop job was heard, 0: never */
+	uint64_t seen_usec;     /* CLOCK_MONOTONIC after its files were read, it still there, 0: unknown */
 } Vm;
 
 /*

@@ -112,11 +112,17 @@ static void adopt(Host *h, const Topology *t)
 		smmu_configure(h->set.items[i], h->config, t, &h->facts, h->knobs);
 }
 
-static void decide(Host *h, ManagedSmmu *ms, uint64_t now, SmmuDecided *c)
+/* As the manager does: decide, apply, then arm (VMs behind it or not). */
+static void decide_vms(Host *h, ManagedSmmu *ms, uint64_t now, bool vms_behind, SmmuDecided *c)
 {
 	smmu_decide(ms, NULL, now, c);
 	smmu_apply(ms, h->knobs, false);
-	smmu_arm(ms, h->knobs, true);
+	smmu_arm(ms, h->knobs, vms_behind);
+}
+
+static void decide(Host *h, ManagedSmmu *ms, uint64_t now, SmmuDecided *c)
+{
+	decide_vms(h, ms, now, true, c);
 }
 
 static void test_rescan_keeps_a_storm(void **state)
@@ -205,7 +211,10 @@ static bool armed(const Host *h, const char *smmu)
 	return state_get(h->knobs->state, smmu, "inv_threshold") != NULL;
 }
 
-/* Below the limits only: the originals on disk before the storm's write. */
+/*
+ * The originals on disk before the storm's write: while VMs behind the SMMU
+ * may die, and while exits are below the limits; not otherwise.
+ */
 static void test_arming(void **state)
 {
 	Host *h = *state;
@@ -214,22 +223,28 @@ static void test_arming(void **state)
 
 	adopt(h, &h->topology);
 	a = smmu_set_find(&h->set, A);
-	decide(h, a, T0, &c);
+	decide_vms(h, a, T0, false, &c);
 	assert_int_equal(a->decision.reason, POLICY_IDLE);
 	assert_false(armed(h, A));
-	/* VMs behind it, no exit yet: opened ahead, nothing on disk. */
-	assert_true(a->knobs[KNOB_THRESHOLD]->armed_fd >= 0);
-	smmu_arm(a, h->knobs, false);
 	assert_int_equal(a->knobs[KNOB_THRESHOLD]->armed_fd, -1);
-	smmu_arm(a, h->knobs, true);
-	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
-	decide(h, a, T0, &c);
-	assert_int_equal(a->decision.reason, POLICY_BELOW_LIMIT);
+	/* VMs behind it, no exit yet: armed now, off the exit path, and opened. */
+	decide_vms(h, a, T0, true, &c);
 	assert_true(armed(h, A));
 	assert_string_equal(state_get(h->knobs->state, A, "inv_threshold")->written, "16");
+	assert_true(a->knobs[KNOB_THRESHOLD]->armed_fd >= 0);
+	assert_knob(h, A, "inv_threshold", "auto");
+	/* No VM left: disarmed and closed. */
+	decide_vms(h, a, T0, false, &c);
+	assert_false(armed(h, A));
+	assert_int_equal(a->knobs[KNOB_THRESHOLD]->armed_fd, -1);
+	/* An exit below the limits, even with no VM left behind it: armed. */
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
+	decide_vms(h, a, T0, false, &c);
+	assert_int_equal(a->decision.reason, POLICY_BELOW_LIMIT);
+	assert_true(armed(h, A));
 	assert_knob(h, A, "inv_threshold", "auto");
 	/* The window empties: disarmed. */
-	decide(h, a, T0 + 10 * S, &c);
+	decide_vms(h, a, T0 + 10 * S, false, &c);
 	assert_int_equal(a->decision.reason, POLICY_IDLE);
 	assert_false(armed(h, A));
 

@@ -339,6 +339,8 @@ typedef struct Fake {
 	uint32_t groups_a[1], groups_b[1];
 	Topology topology;
 	VmModel *model;
+	uint64_t seen;        /* what a scan says of when it saw each VM (Vm.seen_usec) */
+	unsigned n_probes;
 } Fake;
 
 static FakeProc *fake_find(Fake *f, pid_t pid)
@@ -395,6 +397,7 @@ static int fake_probe(pid_t pid, bool want_files, VmProcess *ret, void *userdata
 	Fake *f = userdata;
 	const FakeProc *p = fake_find(f, pid);
 
+	f->n_probes++;
 	if (p && p->unreadable)
 		return -EACCES;
 	if (!p) {
@@ -420,6 +423,7 @@ static void fake_read(Fake *f)
 
 		if (!vm)
 			continue;
+		vm->seen_usec = f->seen;
 		f->read = realloc(f->read, (f->n_read + 1) * sizeof(Vm *));
 		assert_non_null(f->read);
 		f->read[f->n_read++] = vm;
@@ -517,10 +521,11 @@ static void run_step(Fake *f, const Step *s, uint64_t now)
 		vm_model_scan_abort(f->model);
 		break;
 	case TASKSTATS:
-		assert_int_equal(vm_model_exit(f->model, s->pid, "taskstats", true, now - 1, now), 0);
+		assert_int_equal(vm_model_exit(f->model, s->pid, "taskstats", true, now - 1, 0, now), 0);
 		break;
 	case CONNECTOR:
-		assert_int_equal(vm_model_exit(f->model, s->pid, "proc connector", false, now - 1, now), 0);
+		assert_int_equal(vm_model_exit(f->model, s->pid, "proc connector", false, now - 1, 0,
+						 now), 0);
 		break;
 	case PIDFD:
 		assert_int_equal(vm_model_gone(f->model, s->pid, s->starttime, "pidfd", now), 0);
@@ -615,19 +620,69 @@ static void test_watched_pids(void **state)
 
 	/* Counted with its files open: still watched, for its proc connector event. */
 	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_EXITING, 3, { GROUP_A }, false });
-	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 2999, 3000), 0);
+	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 2999, 0, 3000), 0);
 	take_events(&f, 3000, events, sizeof(events));
 	assert_string_equal(events, "exit 300 [taskstats] A");
 	assert_int_equal(vm_model_watched_pids(f.model, &pids, &n), 0);
 	assert_int_equal(n, 2);
 	free(pids);
 	gen = vm_model_generation(f.model);
-	assert_int_equal(vm_model_exit(f.model, 300, "proc connector", false, 3999, 4000), 0);
+	assert_int_equal(vm_model_exit(f.model, 300, "proc connector", false, 3999, 0, 4000), 0);
 	assert_int_not_equal(vm_model_generation(f.model), gen);
 	assert_int_equal(vm_model_watched_pids(f.model, &pids, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(pids[0], 100);
 	free(pids);
+	fake_done(&f);
+}
+
+/*
+ * A tracked VM seen alive before its exit event was queued: that event is
+ * its death, counted with no look at /proc.  Seen after (or not known when,
+ * or since events were lost), the pid may have a new holder: looked at.
+ */
+static void test_exit_seen_before_queued(void **state)
+{
+	char events[512];
+	unsigned probes;
+	Fake f;
+
+	fake_init(&f);
+	f.seen = 500;
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_RUNNING, 3, { GROUP_A }, false });
+	vm_model_scan_begin(f.model);
+	fake_read(&f);
+	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 1000), 0);
+	take_events(&f, 1000, events, sizeof(events));
+
+	/* Its pid even reads as running (a look would call it stale): not looked at. */
+	probes = f.n_probes;
+	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 1999, 600, 2000), 0);
+	take_events(&f, 2000, events, sizeof(events));
+	assert_string_equal(events, "exit 300 [taskstats] A");
+	assert_int_equal(f.n_probes, probes);
+
+	/* Seen after the event was queued: the pid's next holder, not counted. */
+	f.seen = 700;
+	fake_set(&f, &(FakeProc){ 301, VM_PROCESS_RUNNING, 4, { GROUP_A }, false });
+	vm_model_scan_begin(f.model);
+	fake_read(&f);
+	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 3000), 0);
+	take_events(&f, 3000, events, sizeof(events));
+	probes = f.n_probes;
+	assert_int_equal(vm_model_exit(f.model, 301, "taskstats", true, 3999, 600, 4000), 0);
+	take_events(&f, 4000, events, sizeof(events));
+	assert_string_equal(events, "");
+	assert_int_equal(f.n_probes, probes + 1);
+	assert_non_null(vm_model_find(f.model, 301));
+
+	/* Events lost: seen before no longer counts. */
+	vm_model_forget_seen(f.model);
+	assert_int_equal(vm_model_exit(f.model, 301, "taskstats", true, 4999, 900, 5000), 0);
+	take_events(&f, 5000, events, sizeof(events));
+	assert_string_equal(events, "");
+	assert_int_equal(f.n_probes, probes + 2);
+	assert_non_null(vm_model_find(f.model, 301));
 	fake_done(&f);
 }
 
@@ -730,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test(test_watched_pids),
+		cmocka_unit_test(test_exit_seen_before_queued),
 		cmocka_unit_test(test_queue),
 	};
 
