@@ -128,10 +128,15 @@ static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
  * A VM's pinned memory, read again: a VMM found by its VFIO open pins its
  * memory after that (QEMU maps its RAM as its devices come up), and may
  * pin more later (memory hot-plug).  No event tells: while there are VMs,
- * their /proc/PID/status is read every PINNED_REFRESH_USEC, and soon after
- * a VM is found.  PinnedLimit= and the risk estimate count this figure.
+ * their /proc/PID/status is read soon after a VM is found, then again
+ * PINNED_REFRESH_MIN later, and at twice the interval after each read
+ * that changed nothing, up to PINNED_REFRESH_MAX: a host whose VMs have
+ * settled reads them once a minute, and a read is less likely to fall in
+ * a shutdown it would slow.  PinnedLimit= and the risk estimate count
+ * this figure.
  */
-#define PINNED_REFRESH_USEC (5 * USEC_PER_SEC)
+#define PINNED_REFRESH_MIN_USEC (5 * USEC_PER_SEC)
+#define PINNED_REFRESH_MAX_USEC (60 * USEC_PER_SEC)
 #define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
 /*
  * Not while VMs are dying: a read of every VM's status is what an exit
@@ -198,7 +203,10 @@ static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	if (changed)
 		manager_update_status(m);
-	schedule_pinned_refresh(m, PINNED_REFRESH_USEC);
+	m->pinned_interval_usec = changed || m->pinned_interval_usec == 0
+					  ? PINNED_REFRESH_MIN_USEC
+					  : MIN(2 * m->pinned_interval_usec, PINNED_REFRESH_MAX_USEC);
+	schedule_pinned_refresh(m, m->pinned_interval_usec);
 	return 0;
 }
 
@@ -273,6 +281,8 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
 		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
 		 vm->iommufd ? ", iommufd" : "");
+	/* Its memory is being mapped: read soon, and the next reads at the shortest interval. */
+	m->pinned_interval_usec = 0;
 	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
 }
 

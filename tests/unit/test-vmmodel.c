@@ -636,6 +636,31 @@ static void test_watched_pids(void **state)
 	fake_done(&f);
 }
 
+/* A scan at now finds pid (GROUP_A), seen alive at seen; its events taken. */
+static void track_seen(Fake *f, pid_t pid, uint64_t starttime, uint64_t seen, uint64_t now)
+{
+	char events[512];
+
+	f->seen = seen;
+	fake_set(f, &(FakeProc){ pid, VM_PROCESS_RUNNING, starttime, { GROUP_A }, false });
+	vm_model_scan_begin(f->model);
+	fake_read(f);
+	assert_int_equal(vm_model_scan_end(f->model, f->read, f->n_read, now), 0);
+	take_events(f, now, events, sizeof(events));
+}
+
+/* The events of a taskstats exit of pid queued after queued_after, and the probes it took. */
+static unsigned exit_queued_after(Fake *f, pid_t pid, uint64_t queued_after, uint64_t now,
+				  char *events, size_t size)
+{
+	unsigned probes = f->n_probes;
+
+	assert_int_equal(vm_model_exit(f->model, pid, "taskstats", true, now - 1, queued_after, now),
+			 0);
+	take_events(f, now, events, size);
+	return f->n_probes - probes;
+}
+
 /*
  * A tracked VM seen alive before its exit event was queued: that event is
  * its death, counted with no look at /proc.  Seen after (or not known when,
@@ -644,44 +669,24 @@ static void test_watched_pids(void **state)
 static void test_exit_seen_before_queued(void **state)
 {
 	char events[512];
-	unsigned probes;
 	Fake f;
 
 	fake_init(&f);
-	f.seen = 500;
-	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_RUNNING, 3, { GROUP_A }, false });
-	vm_model_scan_begin(f.model);
-	fake_read(&f);
-	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 1000), 0);
-	take_events(&f, 1000, events, sizeof(events));
-
 	/* Its pid even reads as running (a look would call it stale): not looked at. */
-	probes = f.n_probes;
-	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 1999, 600, 2000), 0);
-	take_events(&f, 2000, events, sizeof(events));
+	track_seen(&f, 300, 3, 500, 1000);
+	assert_int_equal(exit_queued_after(&f, 300, 600, 2000, events, sizeof(events)), 0);
 	assert_string_equal(events, "exit 300 [taskstats] A");
-	assert_int_equal(f.n_probes, probes);
 
 	/* Seen after the event was queued: the pid's next holder, not counted. */
-	f.seen = 700;
-	fake_set(&f, &(FakeProc){ 301, VM_PROCESS_RUNNING, 4, { GROUP_A }, false });
-	vm_model_scan_begin(f.model);
-	fake_read(&f);
-	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 3000), 0);
-	take_events(&f, 3000, events, sizeof(events));
-	probes = f.n_probes;
-	assert_int_equal(vm_model_exit(f.model, 301, "taskstats", true, 3999, 600, 4000), 0);
-	take_events(&f, 4000, events, sizeof(events));
+	track_seen(&f, 301, 4, 700, 3000);
+	assert_int_equal(exit_queued_after(&f, 301, 600, 4000, events, sizeof(events)), 1);
 	assert_string_equal(events, "");
-	assert_int_equal(f.n_probes, probes + 1);
 	assert_non_null(vm_model_find(f.model, 301));
 
 	/* Events lost: seen before no longer counts. */
 	vm_model_forget_seen(f.model);
-	assert_int_equal(vm_model_exit(f.model, 301, "taskstats", true, 4999, 900, 5000), 0);
-	take_events(&f, 5000, events, sizeof(events));
+	assert_int_equal(exit_queued_after(&f, 301, 900, 5000, events, sizeof(events)), 1);
 	assert_string_equal(events, "");
-	assert_int_equal(f.n_probes, probes + 2);
 	assert_non_null(vm_model_find(f.model, 301));
 	fake_done(&f);
 }
