@@ -124,68 +124,40 @@ static const char *vm_label(Manager *m, const Vm *vm, char *buf, size_t size)
 	return buf;
 }
 
-/*
- * A VM's pinned memory, read again: a VMM found by its VFIO open pins its
- * memory after that (QEMU maps its RAM as its devices come up), and may
- * pin more later (memory hot-plug).  No event tells: while there are VMs,
- * their /proc/PID/status is read soon after a VM is found, then again
- * PINNED_REFRESH_MIN later, and at twice the interval after each read
- * that changed nothing, up to PINNED_REFRESH_MAX: a host whose VMs have
- * settled reads them once a minute, and a read is less likely to fall in
- * a shutdown it would slow.  PinnedLimit= and the risk estimate count
- * this figure.
- */
-#define PINNED_REFRESH_MIN_USEC (5 * USEC_PER_SEC)
-#define PINNED_REFRESH_MAX_USEC (60 * USEC_PER_SEC)
-#define PINNED_FIRST_READ_USEC (1 * USEC_PER_SEC)
-/*
- * Not while VMs are dying: a read of every VM's status is what an exit
- * burst can least afford, and the figure is for decisions, which exits
- * drive then.  Put off until exits pause this long, at most PINNED_LATE.
- */
-#define PINNED_QUIET_USEC (2 * USEC_PER_SEC)
-#define PINNED_LATE_USEC (30 * USEC_PER_SEC)
-
-static void schedule_pinned_refresh(Manager *m, uint64_t after)
+/* The next pinned memory reads (pinnedreads.h says when), or none. */
+static void schedule_pinned_reads(Manager *m)
 {
-	uint64_t when = event_now(m->event) + after;
-	uint64_t armed = USEC_INFINITY;
-	int r = 0, on;
+	uint64_t when;
+	int r;
 
-	if (vm_model_n_vms(m->vms) == 0) {
+	/* No VM left: nothing planned until the next one is found. */
+	if (vm_model_n_vms(m->vms) == 0)
+		pinned_reads_done(&m->pinned_reads);
+	when = pinned_reads_next(&m->pinned_reads);
+	if (when == USEC_INFINITY)
 		r = sd_event_source_set_enabled(m->pinned_timer, SD_EVENT_OFF);
-	} else {
-		on = sd_event_source_get_enabled(m->pinned_timer, NULL);
-		if (on > 0)
-			r = sd_event_source_get_time(m->pinned_timer, &armed);
-		else if (on < 0)
-			r = on;
-		/* An earlier time already armed stays. */
-		if (r >= 0 && when < armed)
-			r = event_timer_arm(m->pinned_timer, when, SD_EVENT_ONESHOT);
-	}
+	else
+		r = event_timer_arm(m->pinned_timer, when, SD_EVENT_ONESHOT);
 	if (r < 0)
-		manager_fail(m, r, "schedule the pinned memory refresh");
+		manager_fail(m, r, "schedule the pinned memory reads");
 }
 
-static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
+static int on_pinned_reads(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
-	bool changed = false;
+	bool changed = false, all;
 
-	if (m->vm_exit_usec > 0 && usec < m->vm_exit_usec + PINNED_QUIET_USEC &&
-	    usec < m->pinned_read_usec + PINNED_LATE_USEC) {
-		if (event_timer_arm(s, MIN(m->vm_exit_usec + PINNED_QUIET_USEC,
-					   m->pinned_read_usec + PINNED_LATE_USEC),
-				    SD_EVENT_ONESHOT) >= 0)
-			return 0;
+	if (!pinned_reads_begin(&m->pinned_reads, usec, &all)) {
+		schedule_pinned_reads(m);
+		return 0;
 	}
-	m->pinned_read_usec = usec;
 	for (size_t i = 0; i < vm_model_n_vms(m->vms); i++) {
 		const Vm *vm = vm_model_vm(m->vms, i);
 		uint64_t bytes;
 		int r;
 
+		if (!pinned_reads_wants(&m->pinned_reads, usec, all, vm->pid, vm->starttime))
+			continue;
 		r = vm_read_pinned(&m->proc, vm->pid, vm->starttime, &bytes);
 		if (r < 0) {
 			/* Gone: its exit event, pidfd or the next scan tells the model. */
@@ -203,10 +175,8 @@ static int on_pinned_refresh(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	if (changed)
 		manager_update_status(m);
-	m->pinned_interval_usec = changed || m->pinned_interval_usec == 0
-					  ? PINNED_REFRESH_MIN_USEC
-					  : MIN(2 * m->pinned_interval_usec, PINNED_REFRESH_MAX_USEC);
-	schedule_pinned_refresh(m, m->pinned_interval_usec);
+	pinned_reads_end(&m->pinned_reads, usec, all, vm_model_n_vms(m->vms) > 0);
+	schedule_pinned_reads(m);
 	return 0;
 }
 
@@ -281,9 +251,10 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 	log_info("VM %s: %zu group(s), %" PRIu64 " bytes pinned%s.",
 		 vm_label(m, vm, label, sizeof(label)), vm->n_groups, vm->pinned_bytes,
 		 vm->iommufd ? ", iommufd" : "");
-	/* Its memory is being mapped: read soon, and the next reads at the shortest interval. */
-	m->pinned_interval_usec = 0;
-	schedule_pinned_refresh(m, PINNED_FIRST_READ_USEC);
+	/* Its memory is being mapped: read soon. */
+	if (pinned_reads_found(&m->pinned_reads, vm->pid, vm->starttime, event_now(m->event)) < 0)
+		log_oom();
+	schedule_pinned_reads(m);
 }
 
 static void look_recent_add(Manager *m, pid_t pid, uint64_t now);
@@ -309,7 +280,9 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
 			 ms->name);
 	}
-	m->vm_exit_usec = event_now(m->event);
+	pinned_reads_exit(&m->pinned_reads, event_now(m->event));
+	if (vm_model_n_vms(m->vms) == 0)
+		schedule_pinned_reads(m);
 	if (e->was_tracked)
 		pidwatch_remove(m->pidwatch, e->pid);
 	/* A VMM that closed its files may open them again (a device plugged back): looks try it first. */
@@ -943,7 +916,7 @@ int manager_new_observers(Manager *m)
 		r = rescans_new(m->event, m->root, &rescan_callbacks, m, &m->rescans);
 	if (r >= 0)
 		r = sd_event_add_time(m->event, &m->pinned_timer, CLOCK_MONOTONIC, USEC_INFINITY, 0,
-				      on_pinned_refresh, m);
+				      on_pinned_reads, m);
 	if (r >= 0)
 		r = event_source_setup(m->pinned_timer, SD_EVENT_PRIORITY_IDLE, "pinned-refresh");
 	if (r >= 0)

@@ -530,6 +530,7 @@ Manager *manager_free(Manager *m)
 	sd_event_source_disable_unref(m->deadline_timer);
 	sd_event_source_disable_unref(m->drift_timer);
 	sd_event_source_disable_unref(m->pinned_timer);
+	pinned_reads_done(&m->pinned_reads);
 	sd_event_source_disable_unref(m->state_copy_timer);
 	sd_event_source_disable_unref(m->filter_narrow);
 	free(m->look_recent);

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "pidwatch.h"
+#include "pinnedreads.h"
 #include "rescans.h"
 #include "shutdownwatch.h"
 #include "smmus.h"
@@ -98,9 +99,7 @@ typedef struct Manager {
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */
 	sd_event_source *pinned_timer;    /* only while there are VMs: their pinned memory */
-	uint64_t pinned_read_usec;        /* ... last read (CLOCK_MONOTONIC) */
-	uint64_t pinned_interval_usec;    /* ... until the next read, 0: the shortest */
-	uint64_t vm_exit_usec;            /* the last VM exit (CLOCK_MONOTONIC), 0: none */
+	PinnedReads pinned_reads;         /* ... and when it is read */
 	sd_event_source *state_copy_timer; /* the state file's copy, once the moment is quiet */
 	uint64_t state_copy_due_usec;      /* ... due since (CLOCK_MONOTONIC), 0: not due */
 
