@@ -175,7 +175,7 @@ static int on_pinned_reads(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	if (changed)
 		manager_update_status(m);
-	pinned_reads_end(&m->pinned_reads, usec, all, vm_model_n_vms(m->vms) > 0);
+	pinned_reads_end(&m->pinned_reads, usec, all);
 	schedule_pinned_reads(m);
 	return 0;
 }

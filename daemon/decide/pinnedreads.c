@@ -71,18 +71,11 @@ bool pinned_reads_wants(const PinnedReads *p, uint64_t now, bool all, pid_t pid,
 	return y && y->due <= now;
 }
 
-void pinned_reads_end(PinnedReads *p, uint64_t now, bool all, bool any_vm)
+void pinned_reads_end(PinnedReads *p, uint64_t now, bool all)
 {
 	size_t j = 0;
 
 	p->read_usec = now;
-	if (!any_vm) {
-		free(p->young);
-		p->young = NULL;
-		p->n_young = 0;
-		p->all_due = 0;
-		return;
-	}
 	/* A young VM read (or gone: not found to read) twice is settled. */
 	for (size_t i = 0; i < p->n_young; i++) {
 		PinnedYoung y = p->young[i];

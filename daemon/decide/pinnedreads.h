@@ -62,8 +62,5 @@ uint64_t pinned_reads_next(const PinnedReads *p);
 bool pinned_reads_begin(const PinnedReads *p, uint64_t now, bool *ret_all);
 bool pinned_reads_wants(const PinnedReads *p, uint64_t now, bool all, pid_t pid,
 			uint64_t starttime);
-/*
- * The round is over.  any_vm: whether VMs are left (none: nothing is
- * planned until the next is found).
- */
-void pinned_reads_end(PinnedReads *p, uint64_t now, bool all, bool any_vm);
+/* The round at now is over.  With no VM left, pinned_reads_done() plans nothing. */
+void pinned_reads_end(PinnedReads *p, uint64_t now, bool all);

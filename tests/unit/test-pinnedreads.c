@@ -24,7 +24,10 @@ static unsigned round_at(PinnedReads *p, uint64_t now, const pid_t *pids, size_t
 	for (size_t i = 0; i < n; i++)
 		if (pinned_reads_wants(p, now, all, pids[i], 100 + pids[i]))
 			read |= 1U << i;
-	pinned_reads_end(p, now, all, n > 0);
+	pinned_reads_end(p, now, all);
+	/* As the manager does: no VM left, nothing planned. */
+	if (n == 0)
+		pinned_reads_done(p);
 	if (ret_all)
 		*ret_all = all;
 	return read;
