@@ -53,7 +53,7 @@ void manager_update_exit_filter(Manager *m)
 {
 	_cleanup_free_ pid_t *pids = NULL;
 	bool all = rescans_opens_pending(m->rescans);
-	uint64_t gen = vm_model_generation(m->vms);
+	uint64_t gen;
 	size_t n = 0;
 	int r;
 
@@ -61,6 +61,13 @@ void manager_update_exit_filter(Manager *m)
 		log_debug("Cannot turn the exit filter's narrowing off.");
 	if (!m->exitwatch || !m->started)
 		return;
+	/*
+	 * The proc connector events that would say the dying exits are past
+	 * exit_files() do not come where taskstats is filtered: asked here.
+	 * One still in do_exit() stays in the filter until a later update.
+	 */
+	vm_model_prune_dying(m->vms);
+	gen = vm_model_generation(m->vms);
 	if (m->filter_set && all == m->filter_all && (all || gen == m->filter_generation))
 		return;
 	if (!all && vm_model_watched_pids(m->vms, &pids, &n) < 0) {

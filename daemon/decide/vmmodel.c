@@ -366,6 +366,23 @@ int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, ui
 	return r;
 }
 
+void vm_model_prune_dying(VmModel *m)
+{
+	/* A scan under way may have read their files: its end keeps or prunes them (as above). */
+	if (m->scanning)
+		return;
+	for (size_t i = m->n_dying; i-- > 0;) {
+		VmProcess p = {};
+
+		/* Cannot tell: it stays dying. */
+		if (m->probe(m->dying[i].pid, false, &p, m->probe_userdata) < 0)
+			continue;
+		vm_free(p.vm);
+		if (p.state == VM_PROCESS_GONE || p.starttime != m->dying[i].starttime || p.zombie)
+			dying_remove(m, i);
+	}
+}
+
 void vm_model_forget_seen(VmModel *m)
 {
 	for (size_t i = 0; i < m->n_vms; i++)

@@ -17,8 +17,9 @@
  *  - taskstats comes before exit_files(): a process counted then may
  *    still hold its VFIO files, and a scan would find it.  Such an exit is
  *    kept as dying until the process is past exit_files() (its proc
- *    connector event or pidfd hang-up, or a scan that no longer sees it),
- *    and a scan that finds a dying process leaves it alone;
+ *    connector event or pidfd hang-up, a scan that no longer sees it, or
+ *    vm_model_prune_dying()), and a scan that finds a dying process
+ *    leaves it alone;
  *  - a scan takes time, and the host goes on meanwhile: what the model
  *    learnt of a pid after the scan began is newer than what the scan
  *    read, so the scan's end leaves such pids alone, and keeps their
@@ -112,6 +113,14 @@ int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, ui
 		  uint64_t queued_after, uint64_t now);
 /* Exit events were lost: no VM seen before counts as seen before the next one. */
 void vm_model_forget_seen(VmModel *m);
+/*
+ * Forgets the dying exits whose process is past exit_files() now (reaped,
+ * a zombie, or its pid another's), as the probe says: no scan can find
+ * them holding files again.  Their proc connector event or pidfd tells
+ * the model so where either runs for them; this asks instead.  One still
+ * in do_exit() stays dying, and every one while a scan runs.  No event.
+ */
+void vm_model_prune_dying(VmModel *m);
 /*
  * The process pid with starttime is dead and its files closed: its pidfd
  * hung up ("pidfd"), or it was gone by the time one could be opened ("gone

@@ -768,17 +768,25 @@ static int attach_filter(NlSource *s, const pid_t *pids, size_t n, bool all)
 
 int exitwatch_set_filter(ExitWatch *w, const pid_t *pids, size_t n, bool all)
 {
+	bool taskstats_filtered = false;
 	int ret = 0;
 
 	if (!w || (!pids && n > 0 && !all))
 		return -EINVAL;
+	/* Taskstats first: whether it took this filter decides the proc connector's. */
 	for (ExitSource k = 0; k < _EXIT_SOURCE_MAX; k++) {
 		NlSource *s = &w->src[k];
 		int r;
 
 		if (!s->io || (k == EXIT_SOURCE_TASKSTATS && !s->have_layout))
 			continue;
-		r = attach_filter(s, pids, n, all);
+		if (k == EXIT_SOURCE_PROC_CONNECTOR && taskstats_filtered)
+			/* Taskstats tells each of these deaths first: no copy of them, later. */
+			r = attach_filter(s, NULL, 0, false);
+		else
+			r = attach_filter(s, pids, n, all);
+		if (k == EXIT_SOURCE_TASKSTATS)
+			taskstats_filtered = r >= 0;
 		if (r < 0) {
 			/* The socket keeps its last program, or none: more wake-ups, no exit lost. */
 			log_debug_errno(r, "Cannot filter %s events in the kernel: %m", source_names[k]);

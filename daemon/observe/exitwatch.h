@@ -8,7 +8,7 @@
  *    exit_files() and exit_task_work(), i.e. before a dying VMM's VFIO
  *    files are released and its IOMMU teardown starts.  The primary source.
  *  - the proc connector (NETLINK_CONNECTOR, CN_IDX_PROC): sent after all of
- *    those; a cross-check and the fallback where taskstats is missing.
+ *    those; the fallback where taskstats is missing or cannot be filtered.
  *
  * Each source is optional: one that cannot start (no CAP_NET_ADMIN, not in
  * the initial namespaces, kernel built without it) is logged once and left
@@ -20,8 +20,9 @@
  * exited() is called once per thread-group death, with the tgid, in the
  * initial PID namespace.  when_usec is CLOCK_MONOTONIC: the kernel's
  * timestamp for the proc connector, the time of receipt for taskstats
- * (its records carry no exit time).  With both sources running, a death
- * is reported by each: the caller deduplicates (it knows its VMs).
+ * (its records carry no exit time).  With both sources running and
+ * taskstats unfiltered, a death is reported by each: the caller
+ * deduplicates (it knows its VMs).
  */
 
 #include <stdbool.h>
@@ -75,9 +76,12 @@ const char *exit_source_to_string(ExitSource s);
  * of threads whose group lives on are dropped either way (exitfilter.h).
  * A filter replaces the one before at once.  Taskstats is filtered only
  * if its probe child's exit message showed a layout the filter knows
- * (struct taskstats version 12 or later).  0, or the first -errno of a
- * source that kept its previous filter (or none): it then delivers more,
- * never less.
+ * (struct taskstats version 12 or later).  Where taskstats takes the
+ * filter, the proc connector keeps no death at all: each would be a
+ * second wake-up for an exit taskstats told first (and a loss of its
+ * events is reported, as ENOBUFS).  Otherwise the proc connector takes
+ * the filter.  0, or the first -errno of a source that kept its previous
+ * filter (or none): it then delivers more, never less.
  */
 int exitwatch_set_filter(ExitWatch *w, const pid_t *pids, size_t n, bool all);
 /* Whether source s runs with a kernel filter. */

@@ -1122,6 +1122,7 @@ int vm_probe(VmProc *p, pid_t pid, bool want_files, VmProcess *ret)
 		.state = state,
 		.starttime = st.starttime,
 		.vm = TAKE_PTR(vm),
+		.zombie = st.state == 'Z' || st.state == 'X',
 	};
 	return 0;
 }

@@ -126,6 +126,7 @@ typedef struct VmProcess {
 	VmProcessState state;
 	uint64_t starttime;     /* unless GONE */
 	Vm *vm;                 /* asked for: the VM it is (it holds VFIO files), else NULL */
+	bool zombie;            /* EXITING, and past exit_files(): its files are closed */
 } VmProcess;
 
 /*

@@ -91,6 +91,8 @@ snap() {
 	line="$line uptime_ms=$(awk '{ printf "%d", $1 * 1000 }' /proc/uptime) idle_ticks=$(awk '$1 == "cpu" { print $5 + $6 }' /proc/stat)"
 	[ -n "${smmud_pid:-}" ] && line="$line $(awk '{ print "smmud_cpu_ticks=" $14 + $15, "smmud_sys_ticks=" $15 }' "/proc/$smmud_pid/stat" 2>/dev/null)"
 	[ -n "${smmud_pid:-}" ] && line="$line smmud_cpu_ns=$(proc-cputime "$smmud_pid" 2>/dev/null | cut -d' ' -f2)"
+	# Its wake-ups: each sleep it woke from (smmud has one thread).
+	[ -n "${smmud_pid:-}" ] && line="$line smmud_wakeups=$(awk '/^voluntary_ctxt_switches:/ { print $2 }' "/proc/$smmud_pid/status" 2>/dev/null)"
 	if [ -n "$dbg" ]; then
 		line="$line $(tr ' ' '=' <"$dbg/counters" | tr '\n' ' ')"
 		[ -n "${live_asid:-}" ] && line="$line live_$(grep " asid=$live_asid " "$dbg/domains" |

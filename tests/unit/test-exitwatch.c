@@ -381,7 +381,7 @@ typedef struct Real {
 	ExitSource src;
 } Real;
 
-static int setup_real(void **state, ExitSource src)
+static int setup_real_sources(void **state, ExitSource src, unsigned sources)
 {
 	static const ExitWatchCallbacks cb = { .exited = on_exited, .lost = on_lost };
 	Real *r = calloc(1, sizeof(*r));
@@ -390,13 +390,27 @@ static int setup_real(void **state, ExitSource src)
 	memset(&seen, 0, sizeof(seen));
 	r->src = src;
 	assert_int_equal(sd_event_new(&r->event), 0);
+	assert_int_equal(exitwatch_new(r->event, sources, &cb, NULL, &r->watch), 0);
+	*state = r;
+	return 0;
+}
+
+static int setup_real(void **state, ExitSource src)
+{
+	Real *r;
+
 	/* Only the source under test: the other one opens nothing. */
-	assert_int_equal(exitwatch_new(r->event, EXITWATCH_SOURCE(src), &cb, NULL, &r->watch), 0);
+	setup_real_sources(state, src, EXITWATCH_SOURCE(src));
+	r = *state;
 	assert_false(exitwatch_has(r->watch, src == EXIT_SOURCE_TASKSTATS
 						     ? EXIT_SOURCE_PROC_CONNECTOR
 						     : EXIT_SOURCE_TASKSTATS));
-	*state = r;
 	return 0;
+}
+
+static int setup_both(void **state)
+{
+	return setup_real_sources(state, EXIT_SOURCE_TASKSTATS, EXITWATCH_ALL);
 }
 
 static int setup_taskstats(void **state)
@@ -632,6 +646,64 @@ static void test_real_filtered(void **state)
 	assert_true(queue_empty(r));
 }
 
+/*
+ * Both sources, taskstats filtered: the proc connector tells no death at
+ * all, not even the watched group's, which taskstats tells first.
+ */
+static void test_real_both_filtered(void **state)
+{
+	Real *r = *state;
+	pid_t watched, other;
+	int go;
+
+	require_source(r);
+	if (!exitwatch_has(r->watch, EXIT_SOURCE_PROC_CONNECTOR)) {
+		print_message("# the proc connector cannot start here: skipping\n");
+		skip();
+	}
+	/* Unfiltered, each source tells each death. */
+	while (sd_event_run(r->event, 0) > 0)
+		;
+	seen.n = 0;
+	other = exit_one();
+	run_until(r, seen_pred, other);
+	for (int i = 0; i < 300 && count(other, EXIT_SOURCE_PROC_CONNECTOR) == 0; i++)
+		assert_true(sd_event_run(r->event, 100 * 1000) >= 0);
+	assert_int_equal(count(other, EXIT_SOURCE_TASKSTATS), 1);
+	assert_int_equal(count(other, EXIT_SOURCE_PROC_CONNECTOR), 1);
+
+	watched = fork_waiting(&go);
+	assert_int_equal(exitwatch_set_filter(r->watch, &watched, 1, false), 0);
+	if (!exitwatch_filtered(r->watch, EXIT_SOURCE_TASKSTATS)) {
+		print_message("# taskstats is too old to filter here: skipping\n");
+		close(go);
+		reap(watched);
+		skip();
+	}
+	assert_true(exitwatch_filtered(r->watch, EXIT_SOURCE_PROC_CONNECTOR));
+	while (sd_event_run(r->event, 0) > 0)
+		;
+	seen.n = 0;
+	close(go);
+	reap(watched);
+	run_until(r, seen_pred, watched);
+	/* The proc connector's message comes within microseconds of the parent's wake-up. */
+	for (int i = 0; i < 3; i++)
+		assert_true(sd_event_run(r->event, 100 * 1000) >= 0);
+	assert_int_equal(count(watched, EXIT_SOURCE_TASKSTATS), 1);
+	assert_int_equal(count(watched, EXIT_SOURCE_PROC_CONNECTOR), 0);
+	assert_int_equal(seen.n, 1);
+
+	/* Every group's death: taskstats tells it, the proc connector still nothing. */
+	assert_int_equal(exitwatch_set_filter(r->watch, NULL, 0, true), 0);
+	other = exit_one();
+	run_until(r, seen_pred, other);
+	for (int i = 0; i < 3; i++)
+		assert_true(sd_event_run(r->event, 100 * 1000) >= 0);
+	assert_int_equal(count(other, EXIT_SOURCE_TASKSTATS), 1);
+	assert_int_equal(count(other, EXIT_SOURCE_PROC_CONNECTOR), 0);
+}
+
 static void *thread_wait(void *arg)
 {
 	for (;;)
@@ -783,6 +855,7 @@ int main(void)
 		REAL("taskstats_filtered_threads", test_real_filtered_threads, setup_taskstats),
 		REAL("proc_connector_filtered", test_real_filtered, setup_proc),
 		REAL("proc_connector_filtered_threads", test_real_filtered_threads, setup_proc),
+		REAL("both_filtered", test_real_both_filtered, setup_both),
 	};
 
 	log_set_target_stderr(true);

@@ -27,6 +27,7 @@ typedef struct FakeProc {
 	uint64_t starttime;
 	uint32_t groups[2];   /* the VFIO files it holds; 0: none */
 	bool unreadable;      /* the probe cannot tell */
+	bool zombie;          /* EXITING and past exit_files() */
 } FakeProc;
 
 typedef enum Op {
@@ -408,6 +409,7 @@ static int fake_probe(pid_t pid, bool want_files, VmProcess *ret, void *userdata
 		.state = p->state,
 		.starttime = p->starttime,
 		.vm = want_files ? fake_vm(p) : NULL,
+		.zombie = p->zombie,
 	};
 	return 0;
 }
@@ -598,8 +600,8 @@ static void test_watched_pids(void **state)
 	assert_null(pids);
 	assert_int_equal(n, 0);
 	gen = vm_model_generation(f.model);
-	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_RUNNING, 3, { GROUP_A }, false });
-	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_RUNNING, 1, { GROUP_B }, false });
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_RUNNING, 3, { GROUP_A }, false, false });
+	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_RUNNING, 1, { GROUP_B }, false, false });
 	vm_model_scan_begin(f.model);
 	fake_read(&f);
 	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 1000), 0);
@@ -619,7 +621,7 @@ static void test_watched_pids(void **state)
 	assert_int_equal(vm_model_generation(f.model), gen);
 
 	/* Counted with its files open: still watched, for its proc connector event. */
-	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_EXITING, 3, { GROUP_A }, false });
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_EXITING, 3, { GROUP_A }, false, false });
 	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 2999, 0, 3000), 0);
 	take_events(&f, 3000, events, sizeof(events));
 	assert_string_equal(events, "exit 300 [taskstats] A");
@@ -636,13 +638,80 @@ static void test_watched_pids(void **state)
 	fake_done(&f);
 }
 
+/* The pids the exit filter is to keep, as a bitmask of 100 (1), 200 (2) and 300 (4). */
+static unsigned watched(Fake *f)
+{
+	pid_t *pids = NULL;
+	unsigned mask = 0;
+	size_t n = 0;
+
+	assert_int_equal(vm_model_watched_pids(f->model, &pids, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		mask |= pids[i] == 100 ? 1 : pids[i] == 200 ? 2 : pids[i] == 300 ? 4 : 8;
+	free(pids);
+	return mask;
+}
+
+/*
+ * Dying exits with no proc connector event to end them (taskstats
+ * filtered): asked about, they go once the process is past exit_files(),
+ * whichever way it is, and stay while it is not or cannot be told.
+ */
+static void test_prune_dying(void **state)
+{
+	char events[512];
+	uint64_t gen;
+	Fake f;
+
+	fake_init(&f);
+	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_RUNNING, 1, { GROUP_A }, false, false });
+	fake_set(&f, &(FakeProc){ 200, VM_PROCESS_RUNNING, 2, { GROUP_A }, false, false });
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_RUNNING, 3, { GROUP_B }, false, false });
+	run_step(&f, &(Step){ .op = SCAN }, 1000);
+	take_events(&f, 1000, events, sizeof(events));
+	for (pid_t pid = 100; pid <= 300; pid += 100) {
+		fake_set(&f, &(FakeProc){ pid, VM_PROCESS_EXITING, (uint64_t)pid / 100,
+					   { pid == 300 ? GROUP_B : GROUP_A }, false, false });
+		run_step(&f, &(Step){ .op = TASKSTATS, .pid = pid }, 2000);
+	}
+	take_events(&f, 2000, events, sizeof(events));
+	assert_string_equal(events, "exit 100 [taskstats] A; exit 200 [taskstats] A; exit 300 [taskstats] B");
+	assert_int_equal(watched(&f), 7);
+
+	/* All three still in do_exit(), or unreadable: nothing goes. */
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_EXITING, 3, { GROUP_B }, true, false });
+	gen = vm_model_generation(f.model);
+	vm_model_prune_dying(f.model);
+	assert_int_equal(vm_model_generation(f.model), gen);
+	assert_int_equal(watched(&f), 7);
+
+	/* 100 a zombie, 200 reaped and its pid another's; a scan under way: they stay. */
+	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_EXITING, 1, {}, false, true });
+	fake_set(&f, &(FakeProc){ 200, VM_PROCESS_RUNNING, 9, {}, false, false });
+	run_step(&f, &(Step){ .op = SCAN_BEGIN }, 3000);
+	vm_model_prune_dying(f.model);
+	assert_int_equal(watched(&f), 7);
+	run_step(&f, &(Step){ .op = SCAN_ABORT }, 3000);
+
+	/* Then they go; 300 stays until it is told, then reaped, it goes too. */
+	vm_model_prune_dying(f.model);
+	assert_int_not_equal(vm_model_generation(f.model), gen);
+	assert_int_equal(watched(&f), 4);
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_GONE, 0, {}, false, false });
+	vm_model_prune_dying(f.model);
+	assert_int_equal(watched(&f), 0);
+	take_events(&f, 4000, events, sizeof(events));
+	assert_string_equal(events, "");
+	fake_done(&f);
+}
+
 /* A scan at now finds pid (GROUP_A), seen alive at seen; its events taken. */
 static void track_seen(Fake *f, pid_t pid, uint64_t starttime, uint64_t seen, uint64_t now)
 {
 	char events[512];
 
 	f->seen = seen;
-	fake_set(f, &(FakeProc){ pid, VM_PROCESS_RUNNING, starttime, { GROUP_A }, false });
+	fake_set(f, &(FakeProc){ pid, VM_PROCESS_RUNNING, starttime, { GROUP_A }, false, false });
 	vm_model_scan_begin(f->model);
 	fake_read(f);
 	assert_int_equal(vm_model_scan_end(f->model, f->read, f->n_read, now), 0);
@@ -695,9 +764,9 @@ static void test_exit_seen_before_queued(void **state)
 static void test_queries(void **state)
 {
 	static const FakeProc procs[] = {
-		{ 100, VM_PROCESS_RUNNING, 1, { GROUP_A, GROUP_B }, false },
-		{ 101, VM_PROCESS_RUNNING, 2, { GROUP_A }, false },
-		{ 102, VM_PROCESS_RUNNING, 3, { GROUP_NONE }, false },
+		{ 100, VM_PROCESS_RUNNING, 1, { GROUP_A, GROUP_B }, false, false },
+		{ 101, VM_PROCESS_RUNNING, 2, { GROUP_A }, false, false },
+		{ 102, VM_PROCESS_RUNNING, 3, { GROUP_NONE }, false, false },
 	};
 	const Smmu *smmus[4];
 	uint64_t pinned = 0;
@@ -766,8 +835,8 @@ static void test_queue(void **state)
 	VmEvent e;
 
 	fake_init(&f);
-	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_RUNNING, 1, { GROUP_A }, false });
-	fake_set(&f, &(FakeProc){ 101, VM_PROCESS_RUNNING, 2, { GROUP_B }, false });
+	fake_set(&f, &(FakeProc){ 100, VM_PROCESS_RUNNING, 1, { GROUP_A }, false, false });
+	fake_set(&f, &(FakeProc){ 101, VM_PROCESS_RUNNING, 2, { GROUP_B }, false, false });
 	vm_model_scan_begin(f.model);
 	fake_read(&f);
 	assert_int_equal(vm_model_scan_end(f.model, f.read, f.n_read, 1000), 0);
@@ -790,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test(test_watched_pids),
+		cmocka_unit_test(test_prune_dying),
 		cmocka_unit_test(test_exit_seen_before_queued),
 		cmocka_unit_test(test_queue),
 	};

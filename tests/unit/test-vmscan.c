@@ -618,6 +618,7 @@ static void test_probe(void **state)
 
 	assert_int_equal(vm_probe(&proc, plain, true, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_RUNNING);
+	assert_false(p.zombie);
 	assert_null(p.vm);
 	kill_and_reap(plain);
 
@@ -625,6 +626,8 @@ static void test_probe(void **state)
 	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
 	assert_int_equal(vm_probe(&proc, pid, true, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_EXITING);
+	/* Waitable: a zombie, past exit_files(). */
+	assert_true(p.zombie);
 	assert_null(p.vm);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	assert_int_equal(vm_probe(&proc, pid, true, &p), 0);
