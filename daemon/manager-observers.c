@@ -101,14 +101,16 @@ static int on_filter_narrow(sd_event_source *s, uint64_t usec, void *userdata)
 
 /*
  * The watched set changed: at once if it grew (the new VM's exit must
- * pass); if it only shrank, EXIT_FILTER_NARROW_USEC after the first
- * shrink, whatever shrank meanwhile.
+ * pass), or if at_once (a VM that closed its files left it: its exit
+ * comes next, and would be a wake-up and a look at /proc for nothing); if
+ * it only shrank, EXIT_FILTER_NARROW_USEC after the first shrink,
+ * whatever shrank meanwhile.
  */
-static void exit_filter_changed(Manager *m, bool grew)
+static void exit_filter_changed(Manager *m, bool at_once)
 {
 	int enabled = 0;
 
-	if (grew || !m->filter_set) {
+	if (at_once || !m->filter_set) {
 		manager_update_exit_filter(m);
 		return;
 	}
@@ -348,7 +350,7 @@ static void on_vm_dropped(Manager *m, const VmEvent *e)
 /* Acts on what the model concluded from its inputs, in order (r: the input's result). */
 static void handle_vm_events(Manager *m, int r)
 {
-	bool any = false, grew = false;
+	bool any = false, grew = false, lives_on = false;
 	VmEvent e;
 
 	if (r < 0)
@@ -361,6 +363,7 @@ static void handle_vm_events(Manager *m, int r)
 			break;
 		case VM_EVENT_EXIT:
 			on_vm_exit(m, &e);
+			lives_on = lives_on || e.lives_on;
 			break;
 		case VM_EVENT_DROPPED:
 			on_vm_dropped(m, &e);
@@ -376,7 +379,7 @@ static void handle_vm_events(Manager *m, int r)
 	}
 	if (any)
 		manager_update_status(m);
-	exit_filter_changed(m, grew);
+	exit_filter_changed(m, grew || lives_on);
 }
 
 static void on_rescan_topology(void *userdata)
