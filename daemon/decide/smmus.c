@@ -162,6 +162,15 @@ void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDeci
 	ms->decided = true;
 }
 
+/*
+ * The order of the writes.  A storm's first write races the teardown of
+ * the VM whose exit began it, and a dying VMM's devices leave its domain
+ * before its memory is unmapped (QEMU's on every path, as VFIO's release
+ * at an exit): teardown_mode governs that teardown, inv_threshold only
+ * unmaps while a device is attached.
+ */
+static const KnobAttr apply_order[_KNOB_ATTR_MAX] = { KNOB_TEARDOWN_MODE, KNOB_THRESHOLD };
+
 int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 {
 	const char *why = policy_reason_to_string(ms->decision.reason);
@@ -169,7 +178,8 @@ int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 	ms->apply_error = 0;
 	if (ms->mode != SMMU_MODE_MANAGED || !ms->decided)
 		return 0;
-	for (KnobAttr a = 0; a < _KNOB_ATTR_MAX; a++) {
+	for (size_t i = 0; i < ELEMENTSOF(apply_order); i++) {
+		KnobAttr a = apply_order[i];
 		const char *want = smmu_desired_value(ms, a);
 		int r;
 

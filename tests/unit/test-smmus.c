@@ -125,10 +125,23 @@ static void decide(Host *h, ManagedSmmu *ms, uint64_t now, SmmuDecided *c)
 	decide_vms(h, ms, now, true, c);
 }
 
+/* The knobs written, in order: "attr=value,..." */
+static void record_write(const Knob *k, uint64_t realtime_usec, const char *kind,
+			 const char *before, const char *after, const char *detail, void *userdata)
+{
+	char *order = userdata;
+
+	if (!streq(kind, "write"))
+		return;
+	snprintf(order + strlen(order), 128 - strlen(order), "%s%s=%s", *order ? "," : "",
+		 knob_attr_to_string(k->attr), after);
+}
+
 static void test_rescan_keeps_a_storm(void **state)
 {
 	Host *h = *state;
 	Topology only_a = h->topology;
+	char order[128] = "";
 	ManagedSmmu *a;
 	SmmuDecided c;
 
@@ -145,7 +158,11 @@ static void test_rescan_keeps_a_storm(void **state)
 	decide(h, a, T0, &c);
 	assert_true(c.first);
 	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + S, 0, 0), 0);
+	knobs_set_event_hook(h->knobs, record_write, order);
 	decide(h, a, T0 + S, &c);
+	knobs_set_event_hook(h->knobs, NULL, NULL);
+	/* The knob a dying VMM's teardown reads first: its devices leave before it unmaps. */
+	assert_string_equal(order, "teardown_mode=deferred,inv_threshold=16");
 	assert_true(c.flipped);
 	assert_false(c.was_storm);
 	assert_int_equal(a->storm_changed_usec, T0 + S);
