@@ -169,7 +169,8 @@ void smmu_decide(ManagedSmmu *ms, const PolicyHost *host, uint64_t now, SmmuDeci
  * at an exit): teardown_mode governs that teardown, inv_threshold only
  * unmaps while a device is attached.
  */
-static const KnobAttr apply_order[_KNOB_ATTR_MAX] = { KNOB_TEARDOWN_MODE, KNOB_THRESHOLD };
+static const KnobAttr apply_order[] = { KNOB_TEARDOWN_MODE, KNOB_THRESHOLD };
+static_assert(ELEMENTSOF(apply_order) == _KNOB_ATTR_MAX, "apply_order must list every knob");
 
 int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 {
