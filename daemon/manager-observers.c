@@ -36,6 +36,15 @@
  * exit socket.  In a mass shutdown the VMs' deaths share one narrowing.
  */
 #define EXIT_FILTER_NARROW_USEC (2 * USEC_PER_SEC)
+/*
+ * How long the VFIO watch is not read after a VM's exit in a storm: the
+ * dying VMM's group and container closes follow its exit (taskstats tells
+ * before exit_files()) and are news to nobody then; read at the first
+ * wake-up after the shorter bound, they cost none of their own, and an
+ * open (a VM starting) is seen at the longer one at the latest.
+ */
+#define VFIO_HOLD_OFF_USEC (250 * USEC_PER_MSEC)
+#define VFIO_HOLD_OFF_MAX_USEC (500 * USEC_PER_MSEC)
 
 /* ---- the exit filter ---------------------------------------------------- */
 
@@ -269,6 +278,26 @@ static void on_vm_found(Manager *m, const VmEvent *e)
 static void look_recent_add(Manager *m, pid_t pid, uint64_t now);
 
 /* A VM's teardown, counted against its SMMUs: decide for them right away, the latency path. */
+/*
+ * In a storm on every SMMU the VFIO closes that follow a VM's exit can
+ * change no decision: counted at its exit already, a dying VM's closes
+ * find no VM, and another VM's close would only extend the storm.  Out of
+ * a storm a close may be the exit that starts one, and is read at once.
+ */
+static void hold_off_vfio_closes(Manager *m, uint64_t now)
+{
+	int r;
+
+	if (m->smmus.n == 0)
+		return;
+	for (size_t i = 0; i < m->smmus.n; i++)
+		if (!m->smmus.items[i]->decided || !m->smmus.items[i]->decision.storm)
+			return;
+	r = vfiowatch_hold_off(m->vfiowatch, now + VFIO_HOLD_OFF_USEC, now + VFIO_HOLD_OFF_MAX_USEC);
+	if (r < 0)
+		log_debug_errno(r, "Cannot hold off the VFIO watch, reading it as it comes: %m");
+}
+
 static void on_vm_exit(Manager *m, const VmEvent *e)
 {
 	char label[128], smmus[192] = "";
@@ -289,6 +318,7 @@ static void on_vm_exit(Manager *m, const VmEvent *e)
 		snprintf(smmus + strlen(smmus), sizeof(smmus) - strlen(smmus), "%s%s", i ? "," : "",
 			 ms->name);
 	}
+	hold_off_vfio_closes(m, event_now(m->event));
 	pinned_reads_exit(&m->pinned_reads, event_now(m->event));
 	if (vm_model_n_vms(m->vms) == 0)
 		schedule_pinned_reads(m);

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <limits.h>
+#include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <unistd.h>
+
+#include "event-util.h"
 
 #include "log.h"
 #include "vfiowatch.h"
@@ -39,11 +44,22 @@ struct VfioWatch {
 	int64_t priority;
 	VfioWatchCallbacks cb;
 	void *userdata;
-	sd_event_source *source[_VFIO_NODE_MAX]; /* NULL: not there (yet) */
+	/*
+	 * Our own inotify instance, not sd-event's inotify sources: those
+	 * cannot be kept from waking the loop without their watch (and the
+	 * events queued on it) going.  An I/O source turned off keeps both.
+	 */
+	int inotify_fd;
+	sd_event_source *io;
+	sd_event_source *hold_end;     /* on: reading is held off until it fires */
+	int wd[_VFIO_NODE_MAX];        /* -1: not watched (not there yet, or gone) */
 	Held *held;
 	size_t n_held;
 	bool overflow;
 };
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
+static int on_hold_end(sd_event_source *s, uint64_t usec, void *userdata);
 
 void vfio_opened_array_free(VfioOpened *a, size_t n)
 {
@@ -56,6 +72,7 @@ int vfiowatch_new(sd_event *e, const char *root, int64_t priority, const VfioWat
 		  void *userdata, VfioWatch **ret)
 {
 	VfioWatch *w;
+	int r = 0;
 
 	assert(e);
 	assert(cb);
@@ -63,6 +80,7 @@ int vfiowatch_new(sd_event *e, const char *root, int64_t priority, const VfioWat
 	w = calloc(1, sizeof(VfioWatch));
 	if (!w)
 		return -ENOMEM;
+	w->inotify_fd = -1;
 	w->root = strdup(root);
 	if (!w->root) {
 		free(w);
@@ -72,6 +90,26 @@ int vfiowatch_new(sd_event *e, const char *root, int64_t priority, const VfioWat
 	w->priority = priority;
 	w->cb = *cb;
 	w->userdata = userdata;
+	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
+		w->wd[n] = -1;
+	w->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->inotify_fd < 0)
+		r = -errno;
+	if (r >= 0)
+		r = sd_event_add_io(e, &w->io, w->inotify_fd, EPOLLIN, on_io, w);
+	if (r >= 0)
+		r = sd_event_source_set_priority(w->io, priority);
+	if (r >= 0)
+		r = sd_event_source_set_description(w->io, "vfio-nodes");
+	if (r >= 0)
+		r = sd_event_add_time(e, &w->hold_end, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_hold_end,
+				      w);
+	if (r >= 0)
+		r = event_source_setup(w->hold_end, priority, "vfio-nodes-hold-off");
+	if (r < 0) {
+		vfiowatch_free(w);
+		return r;
+	}
 	*ret = w;
 	return 0;
 }
@@ -80,8 +118,9 @@ VfioWatch *vfiowatch_free(VfioWatch *w)
 {
 	if (!w)
 		return NULL;
-	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
-		sd_event_source_disable_unref(w->source[n]);
+	sd_event_source_disable_unref(w->hold_end);
+	sd_event_source_disable_unref(w->io);
+	closep(&w->inotify_fd);
 	for (size_t i = 0; i < w->n_held; i++)
 		free(w->held[i].node.device);
 	free(w->held);
@@ -91,11 +130,11 @@ VfioWatch *vfiowatch_free(VfioWatch *w)
 	return NULL;
 }
 
-static VfioNode node_of(const VfioWatch *w, sd_event_source *s)
+static VfioNode node_of(const VfioWatch *w, int wd)
 {
 	VfioNode n = 0;
 
-	while (n < _VFIO_NODE_MAX && w->source[n] != s)
+	while (n < _VFIO_NODE_MAX && (w->wd[n] < 0 || w->wd[n] != wd))
 		n++;
 	return n;
 }
@@ -202,18 +241,24 @@ int vfiowatch_take_opened(VfioWatch *w, VfioOpened **ret, size_t *ret_n, bool *r
 	return 0;
 }
 
-static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+static void handle_event(VfioWatch *w, const struct inotify_event *ev)
 {
-	VfioWatch *w = ASSERT_PTR(userdata);
-	VfioNode node = node_of(w, s);
+	VfioNode node = node_of(w, ev->wd);
 
+	if (ev->mask & IN_Q_OVERFLOW) {
+		w->overflow = true;
+		w->cb.opened(w->userdata);
+		return;
+	}
 	if (node == _VFIO_NODE_MAX)
-		return 0;
+		return;
 	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
 		/* The node went (vfio unloaded): watched again when an update finds it back. */
 		log_debug("%s is gone: no longer watched.", vfio_nodes[node].path);
-		w->source[node] = sd_event_source_disable_unref(s);
-		return 0;
+		if (!(ev->mask & IN_IGNORED))
+			(void)inotify_rm_watch(w->inotify_fd, w->wd[node]);
+		w->wd[node] = -1;
+		return;
 	}
 	if (ev->mask & IN_CREATE)
 		/* /dev/vfio/devices, when the first cdev appears. */
@@ -225,21 +270,94 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
 		if (node == VFIO_NODE_GROUPS && ev->len > 0) {
 			/* /dev/vfio/vfio, the container, alone makes no VM: its close ends none. */
 			if (streq(ev->name, "vfio"))
-				return 0;
+				return;
 			if (safe_atou32(ev->name, &group) < 0)
 				group = UINT32_MAX;
 		}
 		w->cb.closed(group, w->userdata);
 	}
 	/* A directory listed is no VM; an overflow may hide one. */
-	if ((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR))
+	if ((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) {
 		note(w, node, ev, true);
-	if (ev->mask & IN_Q_OVERFLOW)
-		w->overflow = true;
-	if (((ev->mask & IN_OPEN) && !(ev->mask & IN_ISDIR)) || (ev->mask & IN_Q_OVERFLOW))
 		w->cb.opened(w->userdata);
+	}
+}
+
+/* The largest event inotify hands out: one whose name is NAME_MAX long. */
+#define INOTIFY_EVENT_MAX (sizeof(struct inotify_event) + NAME_MAX + 1)
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	VfioWatch *w = ASSERT_PTR(userdata);
+	union {
+		struct inotify_event ev;
+		uint8_t raw[16 * INOTIFY_EVENT_MAX];
+	} buf;
+	ssize_t n;
+
+	(void)s;
+	(void)revents;
+	n = read(fd, &buf, sizeof(buf));
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warning_errno(errno, "Cannot read VFIO node events: %m");
+		return 0;
+	}
+	for (size_t off = 0; off + sizeof(struct inotify_event) <= (size_t)n;) {
+		const struct inotify_event *ev = (const struct inotify_event *)(buf.raw + off);
+
+		off += sizeof(struct inotify_event) + ev->len;
+		if (off > (size_t)n)
+			break; /* the kernel never splits one: cannot happen */
+		handle_event(w, ev);
+	}
+	/*
+	 * No second read for EAGAIN: a read takes every event that fits, so
+	 * with room left for the largest one the queue was empty; with less,
+	 * the source is still ready and the loop comes back.
+	 */
 	return 0;
 }
+
+static int on_hold_end(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	VfioWatch *w = ASSERT_PTR(userdata);
+	int r;
+
+	(void)s;
+	(void)usec;
+	/* Level-triggered: what queued meanwhile is read in this same wake-up. */
+	r = sd_event_source_set_enabled(w->io, SD_EVENT_ON);
+	if (r < 0)
+		log_warning_errno(r, "Cannot listen to VFIO node events again: %m");
+	return 0;
+}
+
+int vfiowatch_hold_off(VfioWatch *w, uint64_t not_before, uint64_t at_latest)
+{
+	int enabled = SD_EVENT_OFF;
+	int r;
+
+	assert(w);
+	assert(not_before <= at_latest);
+	r = sd_event_source_get_enabled(w->hold_end, &enabled);
+	if (r < 0)
+		return r;
+	if (enabled != SD_EVENT_OFF)
+		return 0; /* holding off already: not extended, so a VM starting is seen in time */
+	r = sd_event_source_set_time_accuracy(w->hold_end, at_latest - not_before);
+	if (r >= 0)
+		r = event_timer_arm(w->hold_end, not_before, SD_EVENT_ONESHOT);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(w->io, SD_EVENT_OFF);
+	if (r < 0) {
+		(void)sd_event_source_set_enabled(w->hold_end, SD_EVENT_OFF);
+		(void)sd_event_source_set_enabled(w->io, SD_EVENT_ON);
+	}
+	return r;
+}
+
+
 
 int vfiowatch_update(VfioWatch *w)
 {
@@ -247,27 +365,20 @@ int vfiowatch_update(VfioWatch *w)
 		_cleanup_free_ char *path = NULL;
 		int r;
 
-		if (w->source[n])
+		if (w->wd[n] >= 0)
 			continue;
 		path = root_path(w->root, vfio_nodes[n].path);
 		if (!path)
 			return log_oom();
-		r = sd_event_add_inotify(w->event, &w->source[n], path, vfio_nodes[n].mask, on_inotify,
-					 w);
-		if (r == -ENOENT || r == -ENOTDIR)
+		r = inotify_add_watch(w->inotify_fd, path, vfio_nodes[n].mask);
+		if (r < 0 && (errno == ENOENT || errno == ENOTDIR))
 			continue;
 		if (r < 0) {
-			log_warning_errno(r, "Cannot watch %s for VMs starting: %m", path);
+			log_warning_errno(errno, "Cannot watch %s for VMs starting: %m", path);
 			continue;
 		}
-		r = sd_event_source_set_priority(w->source[n], w->priority);
-		if (r >= 0)
-			r = sd_event_source_set_description(w->source[n], vfio_nodes[n].description);
-		if (r < 0) {
-			w->source[n] = sd_event_source_disable_unref(w->source[n]);
-			return log_error_errno(r, "Cannot set up the watch of %s: %m", path);
-		}
-		log_debug("Watching %s for VMs starting.", path);
+		w->wd[n] = r;
+		log_debug("Watching %s (%s) for VMs starting.", path, vfio_nodes[n].description);
 	}
 	return 0;
 }

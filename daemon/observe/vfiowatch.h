@@ -43,6 +43,16 @@ static inline void vfiowatch_freep(VfioWatch **w)
 /* Watches what is there and not watched yet (before each scan). */
 int vfiowatch_update(VfioWatch *w);
 
+/*
+ * Reads no event until the loop's first wake-up at or after not_before,
+ * and at at_latest at the latest (CLOCK_MONOTONIC usec): they wait, in
+ * order, in the kernel's queue, and are read together then, with no
+ * wake-up of their own if another source woke the loop.  For the closes
+ * that follow a death already counted: news to nobody.  Holding off
+ * already: kept as it is, not extended, so an open is seen at at_latest.
+ */
+int vfiowatch_hold_off(VfioWatch *w, uint64_t not_before, uint64_t at_latest);
+
 /* A node a VM may hold: a group file, a device cdev, the iommufd. */
 typedef enum VfioOpenedKind {
 	VFIO_OPENED_GROUP,

@@ -3,7 +3,8 @@
  * The observers that feed the VM model: the pidfd of each VM (an exit, the
  * pid and start time it was added with, and nothing once removed) and the
  * inotify watch on the VFIO nodes (an open, a group's close, the
- * container's close not reported, a node created after the start).  Real
+ * container's close not reported, a node created after the start, events
+ * held off and read later, in order).  Real
  * processes, real files in a temporary root; every wait is a bounded run
  * of the event loop, no timing assertion.
  */
@@ -138,6 +139,7 @@ static void test_vfiowatch(void **state)
 	assert_true(asprintf(&cmd, "mkdir -p %s", vfio) > 0);
 	assert_int_equal(system(cmd), 0);
 	touch(root, "dev/vfio/12");
+	touch(root, "dev/vfio/13");
 	touch(root, "dev/vfio/vfio");
 	touch(root, "dev/iommu");
 
@@ -213,6 +215,41 @@ static void test_vfiowatch(void **state)
 		assert_string_equal(o[0].device, "vfio0");
 		vfio_opened_array_free(o, n);
 		close(fd);
+		run_until(e, &s.n_closed, 2);
+	}
+
+	/*
+	 * Held off: the events wait in the kernel's queue, none is read
+	 * before not_before (the loop runs meanwhile), then all come, in
+	 * order, with no other source to wake the loop.
+	 */
+	{
+		uint64_t before = now_usec(CLOCK_MONOTONIC), hold = 200 * 1000;
+		unsigned opened = s.n_opened;
+
+		s.n_closed = 0;
+		assert_int_equal(vfiowatch_hold_off(w, before + hold, before + 2 * hold), 0);
+		/* Holding off already: not extended. */
+		assert_int_equal(vfiowatch_hold_off(w, before + 100 * hold, before + 200 * hold), 0);
+		open_close(root, "dev/vfio/12");
+		open_close(root, "dev/iommu");
+		open_close(root, "dev/vfio/13");
+		while (sd_event_run(e, 0) > 0)
+			;
+		if (s.n_closed > 0)
+			/* Only a stall of the test itself may have let the time pass. */
+			assert_true(now_usec(CLOCK_MONOTONIC) >= before + hold);
+		run_until(e, &s.n_closed, 3);
+		assert_true(now_usec(CLOCK_MONOTONIC) >= before + hold);
+		assert_int_equal(s.n_closed, 3);
+		assert_int_equal(s.closed[0], 12);
+		assert_int_equal(s.closed[1], UINT32_MAX);
+		assert_int_equal(s.closed[2], 13);
+		assert_int_equal(s.n_opened, opened + 3);
+		/* Read as it happens again. */
+		open_close(root, "dev/vfio/12");
+		run_until(e, &s.n_closed, 4);
+		assert_int_equal(s.closed[3], 12);
 	}
 
 	w = vfiowatch_free(w);
