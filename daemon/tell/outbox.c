@@ -139,7 +139,11 @@ static void metrics_when_due(Outbox *o)
 
 	if (!o->metrics_due)
 		return;
-	if (o->metrics_written == 0 || now >= due) {
+	/*
+	 * With no MetricsFile=, before as now, a write is no I/O: nothing to
+	 * space out, and no timer to wake the loop for after every change.
+	 */
+	if (o->metrics_written == 0 || now >= due || !o->metrics.path) {
 		write_metrics(o);
 		return;
 	}
