@@ -41,7 +41,6 @@ typedef struct Held {
 struct VfioWatch {
 	sd_event *event;
 	char *root;
-	int64_t priority;
 	VfioWatchCallbacks cb;
 	void *userdata;
 	/*
@@ -87,7 +86,6 @@ int vfiowatch_new(sd_event *e, const char *root, int64_t priority, const VfioWat
 		return -ENOMEM;
 	}
 	w->event = sd_event_ref(e);
-	w->priority = priority;
 	w->cb = *cb;
 	w->userdata = userdata;
 	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
