@@ -26,7 +26,12 @@ for f in "$SMMUD" "$VMM" "$MACHINED" "$LOGIND"; do
 	fi
 done
 
-T=$(mktemp -d /tmp/smmud-it.XXXXXX)
+# On tmpfs where there is one, as sysfs and /run are on a host: on a disk
+# a rename or truncate may wait for the disk (ext4 with online discard
+# does), and the wake-up counts would count those waits too.
+tmp_base=/tmp
+[ -d /dev/shm ] && [ -w /dev/shm ] && tmp_base=/dev/shm
+T=$(mktemp -d "$tmp_base/smmud-it.XXXXXX")
 R=$T/root
 RUN=$T/run
 CONF=$T/smmud.conf
