@@ -81,8 +81,9 @@ command -v usleep >/dev/null 2>&1 || usleep() { sleep "$(awk -v u="$1" 'BEGIN { 
 QEMU_RAM_BASE=0x40000000 # the virt machine's RAM, also its IOVA under VFIO
 QEMU_SEED=0x51ed
 # The probed pages: 4 MiB into RAM (past the device tree QEMU puts at its
-# start) and half-way.
-qemu_probe_iovas() { echo "$((QEMU_RAM_BASE + 4 * 1048576)) $((QEMU_RAM_BASE + $1 * 1048576 / 2))"; }
+# start) and three quarters in (half-way is 2 GiB for a 2 GiB VM: the IOVA
+# where vfio-vmm's probe maps its own scratch pages).
+qemu_probe_iovas() { echo "$((QEMU_RAM_BASE + 4 * 1048576)) $((QEMU_RAM_BASE + $1 * 1048576 / 4 * 3))"; }
 qemu_start() {
 	_n=$1 _bdf=$2 _mib=$3
 	shift 3
