@@ -78,7 +78,7 @@ for path in quit sigterm sigkill scope; do
 	ld=$(($(smmu_counter last_detach_flushes) - before_ld))
 	# The test-only teardown log: what the kernel tore down first, in which task.
 	first=$(dmesg | tail -n +$((kmsg_before + 1)) | grep "TEST teardown=" | head -n1 |
-		sed -n 's/.*TEST teardown=\([a-z-]*\) pid=[0-9]* comm=\([^ ]*\).*/\1,\2/p')
+		sed -n 's/.*TEST teardown=\([a-z_]*\) pid=[0-9]* comm=\([^ ]*\).*/\1,\2/p')
 	qemu_probe "$name" "$bdf" "$mib"
 	prc=$?
 	sed 's/^/  /' "/tmp/qemu-$name.probe"
