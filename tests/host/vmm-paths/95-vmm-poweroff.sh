@@ -9,7 +9,7 @@ set -u
 . /bench/lib.sh
 
 mib=${SMMUD_QEMU_MIB:-128}
-names= vms=0
+names='' vms=0
 for i in 1 2; do
 	if qemu_start "off$i" "$(edu $i)" "$mib"; then
 		ok "off$i: QEMU started (pid $QEMU_PID), left running for the power-off"
@@ -20,4 +20,4 @@ for i in 1 2; do
 done
 check "both in their machine scopes" "$(machinectl list --no-legend | grep -c '^qemu-off')" = 2
 trace_mark 90
-echo "QEMU path=poweroff mark=90 vms=$vms names=$names"
+echo "QEMU path=poweroff mark=90 vms=$vms mib=$mib names=$names"
