@@ -1,10 +1,11 @@
 #!/bin/sh
-# Four QEMUs stopped at once with SIGTERM, as libvirt-guests or an
-# orchestrator draining the host does (tests/host/run-vmm-paths): the
-# commands between the marks are the mass shutdown's on any kernel.  When
-# smmud is installed (the run's third boot) it sees four exits behind one
-# SMMU within its window and enters its storm: the run compares that with
-# the kernel's defaults alone.
+# A QEMU on every edu device the host has (tests/host/run-vmm-paths gives
+# it eight), stopped at once with SIGTERM, as libvirt-guests or an
+# orchestrator draining the host does: the commands between the marks are
+# the mass shutdown's on any kernel.  When smmud is installed (the run's
+# third boot) it sees the exits behind one SMMU within its window and
+# enters its storm at the fourth: the run compares that with the kernel's
+# defaults alone.
 # timeout: 300
 set -u
 . /bench/lib.sh
@@ -12,22 +13,24 @@ set -u
 mib=${SMMUD_QEMU_MIB:-128}
 installed=0
 [ "$(systemctl show -p LoadState --value smmud.service 2>/dev/null)" = loaded ] && installed=1
+# shellcheck disable=SC2086 # the devices
+n=$(set -- $SMMUD_EDU_BDFS; echo $#)
 pids='' vms=0
-for i in 1 2 3 4; do
-	if qemu_start "mass$i" "$(edu $i)" "$mib"; then
+for i in $(seq 1 "$n"); do
+	if qemu_start "mass$i" "$(edu "$i")" "$mib"; then
 		pids="$pids $QEMU_PID" vms=$((vms + 1))
 	else
 		not_ok "mass$i: QEMU started" "no QMP answer"
 	fi
 done
-check "four QEMUs running, $mib MiB each, in their machine scopes" \
-	"$(machinectl list --no-legend | grep -c '^qemu-mass')" = 4
+check "$n QEMUs running, $mib MiB each, in their machine scopes ($(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo) MiB left)" \
+	"$(machinectl list --no-legend | grep -c '^qemu-mass')" = "$n"
 spid=
 if [ "$installed" = 1 ]; then
-	if wait_until 30 sh -c "[ \$(smmuctl --json status | jq '[.vms[] | select(.unit | startswith(\"machine-qemu\"))] | length') -ge 4 ]"; then
-		ok "smmud tracks the four"
+	if wait_until 30 sh -c "[ \$(smmuctl --json status | jq '[.vms[] | select(.unit | startswith(\"machine-qemu\"))] | length') -ge $n ]"; then
+		ok "smmud tracks the $n"
 	else
-		not_ok "smmud tracks the four" "$(smmuctl --json status | jq -c '[.vms[] | {pid, unit}]')"
+		not_ok "smmud tracks the $n" "$(smmuctl --json status | jq -c '[.vms[] | {pid, unit}]')"
 	fi
 	spid=$(smmud_pid)
 	cpu0=$(proc-cputime "$spid" | cut -d' ' -f2)
@@ -56,8 +59,8 @@ if [ -n "$spid" ]; then
 	extra=" smmud_cpu_us=$(((cpu1 - cpu0) / 1000)) smmud_wakeups=$((wake1 - wake0)) storm=$([ -n "$storm" ] && echo 1 || echo 0)"
 fi
 stale=0 faulted=0
-for i in 1 2 3 4; do
-	qemu_probe "mass$i" "$(edu $i)" "$mib"
+for i in $(seq 1 "$n"); do
+	qemu_probe "mass$i" "$(edu "$i")" "$mib"
 	stale=$((stale + $(grep -c '=stale' "/tmp/qemu-mass$i.probe")))
 	faulted=$((faulted + $(grep -c '=fault' "/tmp/qemu-mass$i.probe")))
 done
