@@ -121,6 +121,15 @@ qemu_probe() {
 		--probe "$(qemu_probe_iovas "$3" | tr ' ' ,)" >"/tmp/qemu-$1.probe" 2>&1
 }
 
+# teardown_first KMSG_LINE: what the test-only teardown log (vfio_iommu_type1.
+# test_log_teardown=1) says the kernel tore down first after that dmesg
+# line, and in which task: "detach_group,COMM", "release,COMM" or "none".
+teardown_first() {
+	_f=$(dmesg | tail -n +$(($1 + 1)) | grep "TEST teardown=" | head -n1 |
+		sed -n 's/.*TEST teardown=\([a-z_]*\) pid=[0-9]* comm=\([^ ]*\).*/\1,\2/p')
+	echo "${_f:-none}"
+}
+
 # smmu_counter NAME: the SMMU's debugfs counter NAME now (0 without debugfs).
 smmu_counter() {
 	sed -n "s/^$1 //p" "/sys/kernel/debug/iommu/arm-smmu-v3/$SMMU/counters" 2>/dev/null || echo 0

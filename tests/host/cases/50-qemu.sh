@@ -77,14 +77,13 @@ for path in quit sigterm sigkill scope; do
 	skips=$(($(smmu_counter deferred_skips) - before_skips))
 	ld=$(($(smmu_counter last_detach_flushes) - before_ld))
 	# The test-only teardown log: what the kernel tore down first, in which task.
-	first=$(dmesg | tail -n +$((kmsg_before + 1)) | grep "TEST teardown=" | head -n1 |
-		sed -n 's/.*TEST teardown=\([a-z_]*\) pid=[0-9]* comm=\([^ ]*\).*/\1,\2/p')
+	first=$(teardown_first "$kmsg_before")
 	qemu_probe "$name" "$bdf" "$mib"
 	prc=$?
 	sed 's/^/  /' "/tmp/qemu-$name.probe"
 	stale=$(grep -c '=stale' "/tmp/qemu-$name.probe")
 	faulted=$(grep -c '=fault' "/tmp/qemu-$name.probe")
-	echo "QEMU path=$path marks=$((mark - 2)),$((mark - 1)) pid=$pid teardown_ms=$(((t1 - t0) / 1000000)) first=${first:-none} tlbi=$tlbi fallbacks=$fb skips=$skips last_detach=$ld stale=$stale faulted=$faulted"
+	echo "QEMU path=$path marks=$((mark - 2)),$((mark - 1)) pid=$pid teardown_ms=$(((t1 - t0) / 1000000)) first=$first tlbi=$tlbi fallbacks=$fb skips=$skips last_detach=$ld stale=$stale faulted=$faulted"
 	check "$path: a DMA from its old IOVAs faults afterwards ($faulted faulted, $stale stale)" "$prc/$stale/$faulted" = 0/0/2
 	if [ "$installed" = 1 ]; then
 		line=$(journal_since "$mark_start" -o cat SMMUD_DECISION=vm-exit | grep -F "(pid $pid)" | head -n1)

@@ -47,9 +47,7 @@ for p in $pids; do wait_until 120 sh -c "! kill -0 $p 2>/dev/null" || kill -KILL
 t1=$(date +%s%N)
 trace_mark 71
 tlbi=$(($(smmu_counter tlbi_total) - before))
-# The test-only teardown log: what the kernel tore down first, in which task.
-first=$(dmesg | tail -n +$((kmsg_before + 1)) | grep "TEST teardown=" | head -n1 |
-	sed -n 's/.*TEST teardown=\([a-z_]*\) pid=[0-9]* comm=\([^ ]*\).*/\1,\2/p')
+first=$(teardown_first "$kmsg_before")
 extra=
 if [ -n "$spid" ]; then
 	cpu1=$(proc-cputime "$spid" | cut -d' ' -f2)
@@ -65,4 +63,4 @@ for i in $(seq 1 "$n"); do
 	faulted=$((faulted + $(grep -c '=fault' "/tmp/qemu-mass$i.probe")))
 done
 check "a DMA from each one's old IOVAs faults afterwards ($faulted faulted, $stale stale)" "$stale/$faulted" = "0/$((2 * vms))"
-echo "QEMU path=mass marks=70,71 vms=$vms mib=$mib teardown_ms=$(((t1 - t0) / 1000000)) first=${first:-none} tlbi=$tlbi stale=$stale faulted=$faulted$extra"
+echo "QEMU path=mass marks=70,71 vms=$vms mib=$mib teardown_ms=$(((t1 - t0) / 1000000)) first=$first tlbi=$tlbi stale=$stale faulted=$faulted$extra"
