@@ -20,6 +20,13 @@
  * which BUS_PRIVATE_QUEUED_MAX bounds.
  */
 #define SEND_BUFFER_SIZE (256 * 1024)
+/*
+ * The pipe to sd-bus: one page, its least.  sd-bus dispatches every call
+ * the pipe holds before pump() runs again and sees how many replies wait,
+ * so the pipe's size is how far past BUS_PRIVATE_QUEUED_MAX a client that
+ * reads nothing gets: the default 64 KiB holds some 700 calls.
+ */
+#define PIPE_BUFFER_SIZE 4096
 /* Refusals are logged once in this while, with a count of the others. */
 #define REFUSAL_LOG_USEC (10 * USEC_PER_SEC)
 /* What one kick may dispatch of what sd-bus read along with the auth exchange. */
@@ -378,6 +385,8 @@ static int connection_new(BusPrivate *p, int fd, const struct ucred *cred, Priva
 		return negative_errno();
 	input_fd = pipe_fds[0];
 	c->pipe_fd = pipe_fds[1];
+	if (fcntl(c->pipe_fd, F_SETPIPE_SZ, PIPE_BUFFER_SIZE) < 0)
+		log_debug_errno(negative_errno(), "Cannot shrink a private connection's pipe: %m");
 	r = connection_bus(p, c, &input_fd, cred);
 	if (r < 0)
 		return r;
