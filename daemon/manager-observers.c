@@ -794,6 +794,17 @@ static void on_machines_changed(void *userdata)
 		return (void)log_oom();
 	n = machinewatch_leaders(m->machines, pids, n);
 	qsort(pids, n, sizeof(pid_t), pid_cmp);
+	/*
+	 * Watched before it is looked at: libvirt registers the machine
+	 * before QEMU opens its group files, in a /dev of the VM's own that
+	 * the host's watches do not see.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		int r = m->vfiowatch ? vfiowatch_watch_process(m->vfiowatch, pids[i]) : 0;
+
+		if (r < 0)
+			log_debug_errno(r, "Cannot watch the /dev of machine leader %d: %m", (int)pids[i]);
+	}
 	probe_pids(m, pids, n, NULL, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		take_machine_unit(m, pids[i]);

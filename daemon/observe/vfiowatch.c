@@ -31,6 +31,18 @@ static const struct {
 				"iommufd" },
 };
 
+/*
+ * The nodes of a process whose /dev is its own (a mount namespace with a
+ * /dev of its own: libvirt starts QEMU so, and makes the VM's device nodes
+ * there), watched through <root>/proc/PID/root.  An open there reaches no
+ * watch on the host's /dev.  The watches go with that /dev (IN_IGNORED
+ * when its tmpfs is unmounted, the namespace's last process gone).
+ */
+typedef struct PrivateDev {
+	pid_t pid;
+	int wd[_VFIO_NODE_MAX];        /* -1: not watched */
+} PrivateDev;
+
 /* A node files were opened on: how many of those are open still. */
 typedef struct Held {
 	VfioOpened node;
@@ -52,6 +64,8 @@ struct VfioWatch {
 	sd_event_source *io;
 	sd_event_source *hold_end;     /* on: reading is held off until it fires */
 	int wd[_VFIO_NODE_MAX];        /* -1: not watched (not there yet, or gone) */
+	PrivateDev *private;
+	size_t n_private;
 	Held *held;
 	size_t n_held;
 	bool overflow;
@@ -122,19 +136,46 @@ VfioWatch *vfiowatch_free(VfioWatch *w)
 	for (size_t i = 0; i < w->n_held; i++)
 		free(w->held[i].node.device);
 	free(w->held);
+	free(w->private);
 	sd_event_unref(w->event);
 	free(w->root);
 	free(w);
 	return NULL;
 }
 
-static VfioNode node_of(const VfioWatch *w, int wd)
+/* The node a watch is on, in *ret_wds (the host's wd[] or a private /dev's); _VFIO_NODE_MAX: none. */
+static VfioNode node_of(VfioWatch *w, int wd, int **ret_wds)
 {
-	VfioNode n = 0;
+	/* The host's first: a /dev watched as a process's and then as the host's is the host's. */
+	for (size_t i = 0; i <= w->n_private; i++) {
+		int *wds = i == 0 ? w->wd : w->private[i - 1].wd;
 
-	while (n < _VFIO_NODE_MAX && (w->wd[n] < 0 || w->wd[n] != wd))
-		n++;
-	return n;
+		for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
+			if (wds[n] >= 0 && wds[n] == wd) {
+				*ret_wds = wds;
+				return n;
+			}
+	}
+	*ret_wds = NULL;
+	return _VFIO_NODE_MAX;
+}
+
+/* Private /devs whose every watch went are forgotten. */
+static void private_prune(VfioWatch *w)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < w->n_private; i++) {
+		bool any = false;
+
+		for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
+			any = any || w->private[i].wd[n] >= 0;
+		if (any)
+			w->private[j++] = w->private[i];
+		else
+			log_debug("The /dev of pid %d is gone: no longer watched.", (int)w->private[i].pid);
+	}
+	w->n_private = j;
 }
 
 /* The node an event names (by its watch and name): false for the container or a bad name. */
@@ -239,9 +280,13 @@ int vfiowatch_take_opened(VfioWatch *w, VfioOpened **ret, size_t *ret_n, bool *r
 	return 0;
 }
 
+static int watch_nodes(VfioWatch *w, const char *base, int wds[static _VFIO_NODE_MAX],
+		       uint32_t extra_mask);
+
 static void handle_event(VfioWatch *w, const struct inotify_event *ev)
 {
-	VfioNode node = node_of(w, ev->wd);
+	int *wds;
+	VfioNode node = node_of(w, ev->wd, &wds);
 
 	if (ev->mask & IN_Q_OVERFLOW) {
 		w->overflow = true;
@@ -254,13 +299,25 @@ static void handle_event(VfioWatch *w, const struct inotify_event *ev)
 		/* The node went (vfio unloaded): watched again when an update finds it back. */
 		log_debug("%s is gone: no longer watched.", vfio_nodes[node].path);
 		if (!(ev->mask & IN_IGNORED))
-			(void)inotify_rm_watch(w->inotify_fd, w->wd[node]);
-		w->wd[node] = -1;
+			(void)inotify_rm_watch(w->inotify_fd, wds[node]);
+		wds[node] = -1;
+		if (wds != w->wd)
+			private_prune(w);
 		return;
 	}
-	if (ev->mask & IN_CREATE)
+	if ((ev->mask & IN_CREATE) && wds == w->wd)
 		/* /dev/vfio/devices, when the first cdev appears. */
 		(void)vfiowatch_update(w);
+	else if (ev->mask & IN_CREATE) {
+		for (size_t i = 0; i < w->n_private; i++)
+			if (w->private[i].wd == wds) {
+				_cleanup_free_ char *base = NULL;
+
+				if (asprintf(&base, "proc/%d/root", (int)w->private[i].pid) >= 0)
+					(void)watch_nodes(w, base, wds, IN_MASK_CREATE);
+				break;
+			}
+	}
 	if ((ev->mask & IN_CLOSE) && !(ev->mask & IN_ISDIR)) {
 		uint32_t group = UINT32_MAX;
 
@@ -357,26 +414,82 @@ int vfiowatch_hold_off(VfioWatch *w, uint64_t not_before, uint64_t at_latest)
 
 
 
-int vfiowatch_update(VfioWatch *w)
+/*
+ * Watches the nodes under <root>/base not watched in wds yet: how many it
+ * added.  extra_mask IN_MASK_CREATE: a node whose inode is watched already
+ * (a process's /dev that is the host's) is left to that watch.
+ */
+static int watch_nodes(VfioWatch *w, const char *base, int wds[static _VFIO_NODE_MAX],
+		       uint32_t extra_mask)
 {
+	int added = 0;
+
 	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++) {
-		_cleanup_free_ char *path = NULL;
+		_cleanup_free_ char *rel = NULL, *path = NULL;
 		int r;
 
-		if (w->wd[n] >= 0)
+		if (wds[n] >= 0)
 			continue;
-		path = root_path(w->root, vfio_nodes[n].path);
+		if (asprintf(&rel, "%s%s%s", base, *base ? "/" : "", vfio_nodes[n].path) < 0)
+			return log_oom();
+		path = root_path(w->root, rel);
 		if (!path)
 			return log_oom();
-		r = inotify_add_watch(w->inotify_fd, path, vfio_nodes[n].mask);
-		if (r < 0 && (errno == ENOENT || errno == ENOTDIR))
+		r = inotify_add_watch(w->inotify_fd, path, vfio_nodes[n].mask | extra_mask);
+		if (r < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EEXIST))
 			continue;
+		if (r < 0 && *base && (errno == EACCES || errno == ESRCH))
+			continue; /* a process gone, or not ours to look into */
 		if (r < 0) {
 			log_warning_errno(errno, "Cannot watch %s for VMs starting: %m", path);
 			continue;
 		}
-		w->wd[n] = r;
+		wds[n] = r;
+		added++;
 		log_debug("Watching %s (%s) for VMs starting.", path, vfio_nodes[n].description);
 	}
-	return 0;
+	return added;
+}
+
+int vfiowatch_update(VfioWatch *w)
+{
+	int r = watch_nodes(w, "", w->wd, 0);
+
+	return r < 0 ? r : 0;
+}
+
+int vfiowatch_watch_process(VfioWatch *w, pid_t pid)
+{
+	_cleanup_free_ char *base = NULL;
+	PrivateDev *p;
+	int r;
+
+	assert(w);
+	if (pid <= 0)
+		return -EINVAL;
+	for (size_t i = 0; i < w->n_private; i++)
+		if (w->private[i].pid == pid)
+			return 0;
+	if (asprintf(&base, "proc/%d/root", (int)pid) < 0)
+		return -ENOMEM;
+	p = realloc(w->private, (w->n_private + 1) * sizeof(PrivateDev));
+	if (!p)
+		return -ENOMEM;
+	w->private = p;
+	p = &w->private[w->n_private];
+	*p = (PrivateDev){ .pid = pid };
+	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
+		p->wd[n] = -1;
+	/* Its /dev is the host's (watched already, or not there): nothing to add. */
+	r = watch_nodes(w, base, p->wd, IN_MASK_CREATE);
+	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
+		if (p->wd[n] >= 0) {
+			/* Kept even if a later node failed: its watches are live. */
+			w->n_private++;
+			break;
+		}
+	if (r <= 0)
+		return r;
+	log_debug("Pid %d has a /dev of its own: its VFIO nodes are watched too.", (int)pid);
+	return 1;
 }

@@ -44,6 +44,17 @@ static inline void vfiowatch_freep(VfioWatch **w)
 int vfiowatch_update(VfioWatch *w);
 
 /*
+ * Watches the nodes of pid's own /dev too, through <root>/proc/PID/root,
+ * where it is not the host's: a VMM in a mount namespace of its own
+ * (libvirt's QEMU, whose group files libvirt makes in a /dev of the
+ * VM's) opens its nodes where the host's watches see nothing.  1: watched
+ * now; 0: its /dev is the host's, has no VFIO node, or is watched
+ * already; -errno.  Call it before looking at the process: an open after
+ * the call is an event.  The watches end with that /dev.
+ */
+int vfiowatch_watch_process(VfioWatch *w, pid_t pid);
+
+/*
  * Reads no event until the loop's first wake-up at or after not_before,
  * and at at_latest at the latest (CLOCK_MONOTONIC usec): they wait, in
  * order, in the kernel's queue, and are read together then, with no

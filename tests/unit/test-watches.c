@@ -252,6 +252,45 @@ static void test_vfiowatch(void **state)
 		assert_int_equal(s.closed[3], 12);
 	}
 
+	/*
+	 * A process whose /dev is its own (libvirt's QEMU): its nodes are
+	 * watched through proc/PID/root, until that /dev goes; one whose /dev
+	 * is the host's adds no watch, and the host's stays.
+	 */
+	{
+		_cleanup_free_ char *mk = NULL, *shared = NULL, *gone = NULL;
+
+		assert_true(asprintf(&mk, "mkdir -p %s/proc/4242/root/dev/vfio %s/proc/4343", root,
+				     root) > 0);
+		assert_int_equal(system(mk), 0);
+		touch(root, "proc/4242/root/dev/vfio/7");
+		shared = path_join(root, "proc/4343/root");
+		assert_int_equal(symlink(root, shared), 0);
+		assert_int_equal(vfiowatch_watch_process(w, 4242), 1);
+		assert_int_equal(vfiowatch_watch_process(w, 4242), 0);
+		assert_int_equal(vfiowatch_watch_process(w, 4343), 0);
+		assert_int_equal(vfiowatch_watch_process(w, 4444), 0); /* no such process */
+		assert_int_equal(vfiowatch_watch_process(w, 0), -EINVAL);
+		s.n_closed = 0;
+		open_close(root, "proc/4242/root/dev/vfio/7");
+		run_until(e, &s.n_closed, 1);
+		assert_int_equal(s.closed[0], 7);
+		open_close(root, "dev/vfio/12");
+		run_until(e, &s.n_closed, 2);
+		assert_int_equal(s.closed[1], 12);
+		/* Its /dev gone: forgotten, so a new one of the same pid is watched. */
+		assert_true(asprintf(&gone, "rm -rf %s/proc/4242/root/dev", root) > 0);
+		assert_int_equal(system(gone), 0);
+		while (sd_event_run(e, 0) > 0)
+			;
+		assert_int_equal(system(mk), 0);
+		assert_int_equal(vfiowatch_watch_process(w, 4242), 1);
+		touch(root, "proc/4242/root/dev/vfio/8");
+		open_close(root, "proc/4242/root/dev/vfio/8");
+		run_until(e, &s.n_closed, 3);
+		assert_int_equal(s.closed[2], 8);
+	}
+
 	w = vfiowatch_free(w);
 	sd_event_unref(e);
 	free(cmd);
