@@ -130,6 +130,19 @@ teardown_first() {
 	echo "${_f:-none}"
 }
 
+# qemu_probe_result NAME BDF MIB: qemu_probe, then PROBE_RC (its status),
+# PROBE_STALE and PROBE_FAULTED (how many of its reads read data, how many
+# faulted).
+qemu_probe_result() {
+	qemu_probe "$1" "$2" "$3"
+	PROBE_RC=$?
+	PROBE_STALE=$(grep -c '=stale' "/tmp/qemu-$1.probe")
+	PROBE_FAULTED=$(grep -c '=fault' "/tmp/qemu-$1.probe")
+}
+
+# vm_exit_line MARK PID: smmud's journal entry of the exit of the VM PID since MARK.
+vm_exit_line() { journal_since "$1" -o cat SMMUD_DECISION=vm-exit | grep -F "(pid $2)" | head -n1; }
+
 # smmu_counter NAME: the SMMU's debugfs counter NAME now (0 without debugfs).
 smmu_counter() {
 	sed -n "s/^$1 //p" "/sys/kernel/debug/iommu/arm-smmu-v3/$SMMU/counters" 2>/dev/null || echo 0

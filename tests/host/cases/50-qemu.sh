@@ -78,15 +78,13 @@ for path in quit sigterm sigkill scope; do
 	ld=$(($(smmu_counter last_detach_flushes) - before_ld))
 	# The test-only teardown log: what the kernel tore down first, in which task.
 	first=$(teardown_first "$kmsg_before")
-	qemu_probe "$name" "$bdf" "$mib"
-	prc=$?
+	qemu_probe_result "$name" "$bdf" "$mib"
 	sed 's/^/  /' "/tmp/qemu-$name.probe"
-	stale=$(grep -c '=stale' "/tmp/qemu-$name.probe")
-	faulted=$(grep -c '=fault' "/tmp/qemu-$name.probe")
+	prc=$PROBE_RC stale=$PROBE_STALE faulted=$PROBE_FAULTED
 	echo "QEMU path=$path marks=$((mark - 2)),$((mark - 1)) pid=$pid teardown_ms=$(((t1 - t0) / 1000000)) first=$first tlbi=$tlbi fallbacks=$fb skips=$skips last_detach=$ld stale=$stale faulted=$faulted"
 	check "$path: a DMA from its old IOVAs faults afterwards ($faulted faulted, $stale stale)" "$prc/$stale/$faulted" = 0/0/2
 	if [ "$installed" = 1 ]; then
-		line=$(journal_since "$mark_start" -o cat SMMUD_DECISION=vm-exit | grep -F "(pid $pid)" | head -n1)
+		line=$(vm_exit_line "$mark_start" "$pid")
 		echo "# smmud: $line"
 		check "$path: smmud counted its exit under its machine name" -n "$(echo "$line" | grep -F "qemu-$name (pid $pid)")"
 	fi

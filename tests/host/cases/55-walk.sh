@@ -112,10 +112,8 @@ for knobs in "0 strict" "auto strict" "auto deferred"; do
 	fb=$(($(smmu_counter context_fallbacks) - before_fb))
 	skips=$(($(smmu_counter deferred_skips) - before_skips))
 	max=$(cat "$inv")
-	qemu_probe "$name" "$bdf" "$mib"
-	prc=$?
-	stale=$(grep -c '=stale' "/tmp/qemu-$name.probe")
-	faulted=$(grep -c '=fault' "/tmp/qemu-$name.probe")
+	qemu_probe_result "$name" "$bdf" "$mib"
+	prc=$PROBE_RC stale=$PROBE_STALE faulted=$PROBE_FAULTED
 	echo "WALK mib=$mib knobs=$1/$2 windows_at_gib=$windows tlbi=$tlbi fallbacks=$fb skips=$skips inv_max_ns=$max stale=$stale faulted=$faulted"
 	check "$knobs: a DMA from its old IOVAs faults afterwards ($faulted faulted, $stale stale)" "$prc/$stale/$faulted" = 0/0/2
 	nwin=0

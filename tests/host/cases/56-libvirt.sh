@@ -117,14 +117,12 @@ for path in destroy graceful; do
 	t1=$(date +%s%N)
 	tlbi=$(($(smmu_counter tlbi_total) - before_total))
 	first=$(teardown_first "$kmsg_before")
-	qemu_probe "$path" "$bdf" "$mib"
-	prc=$?
-	stale=$(grep -c '=stale' "/tmp/qemu-$path.probe")
-	faulted=$(grep -c '=fault' "/tmp/qemu-$path.probe")
+	qemu_probe_result "$path" "$bdf" "$mib"
+	prc=$PROBE_RC stale=$PROBE_STALE faulted=$PROBE_FAULTED
 	echo "LIBVIRT path=$path pid=$pid teardown_ms=$(((t1 - t0) / 1000000)) first=$first tlbi=$tlbi stale=$stale faulted=$faulted"
 	check "virsh $path: a DMA from its old IOVAs faults afterwards ($faulted faulted, $stale stale)" "$prc/$stale/$faulted" = 0/0/2
 	if [ "$installed" = 1 ]; then
-		line=$(journal_since "$mark_start" -o cat SMMUD_DECISION=vm-exit | grep -F "(pid $pid)" | head -n1)
+		line=$(vm_exit_line "$mark_start" "$pid")
 		echo "# smmud: $line"
 		check "virsh $path: smmud counted its exit under its machine name" \
 			-n "$(echo "$line" | grep -F "$LV_MACHINE (pid $pid)")"

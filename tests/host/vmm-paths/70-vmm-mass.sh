@@ -58,9 +58,8 @@ if [ -n "$spid" ]; then
 fi
 stale=0 faulted=0
 for i in $(seq 1 "$n"); do
-	qemu_probe "mass$i" "$(edu "$i")" "$mib"
-	stale=$((stale + $(grep -c '=stale' "/tmp/qemu-mass$i.probe")))
-	faulted=$((faulted + $(grep -c '=fault' "/tmp/qemu-mass$i.probe")))
+	qemu_probe_result "mass$i" "$(edu "$i")" "$mib"
+	stale=$((stale + PROBE_STALE)) faulted=$((faulted + PROBE_FAULTED))
 done
 check "a DMA from each one's old IOVAs faults afterwards ($faulted faulted, $stale stale)" "$stale/$faulted" = "0/$((2 * vms))"
 echo "QEMU path=mass marks=70,71 vms=$vms mib=$mib teardown_ms=$(((t1 - t0) / 1000000)) first=$first tlbi=$tlbi stale=$stale faulted=$faulted$extra"
