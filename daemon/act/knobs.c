@@ -2,7 +2,9 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/inotify.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "knobs.h"
@@ -526,7 +528,7 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 		ssize_t n = write(k->armed_fd, line, strlen(line));
 
 		r = n < 0 ? negative_errno() : (size_t)n != strlen(line) ? -EIO : 0;
-		if (r >= 0 && k->armed_regular && ftruncate(k->armed_fd, n) < 0)
+		if (r >= 0 && k->armed_truncate && ftruncate(k->armed_fd, n) < 0)
 			r = negative_errno();
 		/* (knobs_set() closes it, once the write is told.) */
 		if (r != -ENODEV && r != -ENOENT)
@@ -563,11 +565,19 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 	if (r < 0 && r != -EBUSY)
 		k->write_failures++;
 
-	/* An armed attribute serves one write: later ones open it as usual. */
-	knob_close_armed(ks, k);
-	return r;
+	/*
+	 * An armed attribute serves one write: later ones open it as usual.
+	 * One that needed no write stays armed, for smmu_arm() to keep or
+	 * let go after the decision: its close and the removal of its watch
+	 * cost more than a write, and would come before the next knob's,
+	 * which races the dying VMM's teardown.
+	 */
+	if (r != 0)
+		knob_close_armed(ks, k);
+	return r < 0 ? r : 0;
 }
 
+/* 1: value written; 0: nothing to write (or a dry run); < 0: failed, as logged. */
 static int set_value(Knobs *ks, Knob *k, const char *value, const char *why)
 {
 	_cleanup_free_ char *previous = NULL;
@@ -665,7 +675,7 @@ static int set_value(Knobs *ks, Knob *k, const char *value, const char *why)
 	r = set_string(&k->current, value);
 	if (r >= 0)
 		r = set_string(&k->written, streq(value, k->original) ? NULL : value);
-	return r;
+	return r < 0 ? r : 1;
 }
 
 int knobs_restore(Knobs *ks, Knob *k, const char *why)
@@ -736,6 +746,7 @@ static void knob_watch_armed(const Knobs *ks, Knob *k)
  */
 static int knob_open_armed(const Knobs *ks, Knob *k)
 {
+	struct statfs sfs;
 	struct stat st;
 	int dir_fd, fd;
 
@@ -747,7 +758,7 @@ static int knob_open_armed(const Knobs *ks, Knob *k)
 	if (fd < 0)
 		return log_debug_errno(negative_errno(), "%s/%s: cannot open it armed: %m", k->smmu,
 				       knob_attr_to_string(k->attr));
-	if (fstat(fd, &st) < 0) {
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0) {
 		int r = negative_errno();
 
 		close(fd);
@@ -755,7 +766,12 @@ static int knob_open_armed(const Knobs *ks, Knob *k)
 	}
 	knob_close_armed(ks, k);
 	k->armed_fd = fd;
-	k->armed_regular = S_ISREG(st.st_mode);
+	/*
+	 * A sysfs attribute is a regular file too, but its store() takes the
+	 * whole write and has no length to cut: a truncate there is a second
+	 * syscall (kernfs' setattr) before the write is known to have landed.
+	 */
+	k->armed_truncate = S_ISREG(st.st_mode) && sfs.f_type != SYSFS_MAGIC;
 	knob_watch_armed(ks, k);
 	return 0;
 }

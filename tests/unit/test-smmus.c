@@ -4,7 +4,8 @@
  * afresh and a gone one's knobs are forgotten; the mode follows the
  * kernel and Manage=; leaving management puts the originals back; what a
  * decision asks of each knob ("keep" before any), what "keep" in the
- * baseline stands for; the storm values armed below the limits only.
+ * baseline stands for; the storm values armed below the limits only; a
+ * knob already at its storm value let go only after the storm's write.
  * Knobs are files of a temporary fake sysfs tree.
  */
 #include <setjmp.h>
@@ -274,12 +275,68 @@ static void test_arming(void **state)
 	assert_false(armed(h, A));
 }
 
+/*
+ * The storm's write when one knob has its storm value already (6.12's
+ * teardown_mode, deferred): the other is written, and the one that needed
+ * no write is let go only by the arming after the decision, not between
+ * the two, ahead of the write that races the dying VMM.
+ */
+static void test_storm_write_first(void **state)
+{
+	Host *h = *state;
+	ManagedSmmu *a;
+	SmmuDecided c;
+	Knob *mode, *threshold;
+
+	put(h, A, "teardown_mode", "deferred");
+	adopt(h, &h->topology);
+	a = smmu_set_find(&h->set, A);
+	mode = a->knobs[KNOB_TEARDOWN_MODE];
+	threshold = a->knobs[KNOB_THRESHOLD];
+	decide_vms(h, a, T0, true, &c);
+	assert_true(armed(h, A));
+	assert_true(mode->armed_fd >= 0);
+	assert_true(threshold->armed_fd >= 0);
+
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0, 0, 0), 0);
+	smmu_decide(a, NULL, T0, &c);
+	assert_true(a->decision.storm);
+	assert_int_equal(smmu_apply(a, h->knobs, false), 0);
+	/* Written through its armed file (a plain file here: cut to length). */
+	assert_knob(h, A, "inv_threshold", "16");
+	assert_int_equal(threshold->armed_fd, -1);
+	/* Nothing to write: still open and watched after the apply... */
+	assert_knob(h, A, "teardown_mode", "deferred");
+	assert_true(mode->armed_fd >= 0);
+	assert_true(mode->armed_wd >= 0);
+	/* ... and let go by the arming that follows (no arming in a storm). */
+	smmu_arm(a, h->knobs, true);
+	assert_int_equal(mode->armed_fd, -1);
+	assert_int_equal(mode->armed_wd, -1);
+
+	/* Quiet past HoldTime: back to the baseline, armed again. */
+	decide_vms(h, a, T0 + 60 * S, true, &c);
+	assert_false(a->decision.storm);
+	assert_knob(h, A, "inv_threshold", "auto");
+	assert_true(mode->armed_fd >= 0);
+	/* Someone else writes it: the next storm's write reads it first. */
+	put(h, A, "teardown_mode", "strict");
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + 70 * S, 0, 0), 0);
+	assert_int_equal(policy_record_exit(&a->policy, a->settings, T0 + 70 * S, 0, 0), 0);
+	decide_vms(h, a, T0 + 70 * S, true, &c);
+	assert_true(a->decision.storm);
+	assert_knob(h, A, "teardown_mode", "deferred");
+	assert_knob(h, A, "inv_threshold", "16");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rescan_keeps_a_storm, host_setup, host_teardown),
 		cmocka_unit_test_setup_teardown(test_modes, host_setup, host_teardown),
 		cmocka_unit_test_setup_teardown(test_arming, host_setup, host_teardown),
+		cmocka_unit_test_setup_teardown(test_storm_write_first, host_setup, host_teardown),
 	};
 
 	log_set_max_level(LOG_WARNING);
