@@ -7,6 +7,7 @@
 #include "event-util.h"
 #include "log.h"
 #include "manager.h"
+#include "sched-slice.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 
@@ -461,6 +462,16 @@ int manager_startup(Manager *m)
 	m->knobs->on_external_change = m->config->external_change;
 	log_info("Configuration: %zu file(s), digest %s.", strv_length(m->config->files),
 		 m->config->digest);
+
+	/* Its wake-ups preempt the dying VMM they race (sched-slice.h). */
+	r = sched_request_slice(SCHED_SLICE_SHORTEST_NSEC);
+	if (r == -EOPNOTSUPP)
+		log_debug("No scheduler slice to ask for: wake-ups wait for the running task's to end.");
+	else if (r < 0)
+		log_warning_errno(r, "Cannot ask for a short scheduler slice: %m");
+	else
+		log_info("Scheduler slice: %llu us (an exit's wake-up preempts a longer one).",
+			 SCHED_SLICE_SHORTEST_NSEC / 1000);
 
 	r = start_event_sources(m);
 	if (r < 0)

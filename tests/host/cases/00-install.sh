@@ -3,7 +3,8 @@
 # on a host booted by systemd.  The package enables and starts the unit;
 # it reaches active (running) through Type=notify (READY=1 and a STATUS=
 # line), under the sandbox it ships, with a systemd-analyze security
-# exposure of at most 2.5 on the live unit.
+# exposure of at most 2.5 on the live unit, and gets the scheduler slice
+# it asks for.
 # timeout: 300
 set -u
 . /bench/lib.sh
@@ -41,3 +42,9 @@ if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }'; then
 else
 	not_ok "systemd-analyze security on the live unit <= 2.5" "exposure '${score:-none}'"
 fi
+
+# The shortest scheduler slice smmud asks for at its start (so an exit's
+# wake-up preempts the dying VMM that woke it): the unit's syscall filter
+# lets sched_setattr() through, and this kernel (6.12) honours it.
+check "smmud got the short scheduler slice it asks for, inside the unit's sandbox" \
+	-n "$(journalctl -u smmud.service -b --no-pager -o cat | grep -F 'Scheduler slice: 100 us')"
