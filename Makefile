@@ -29,6 +29,11 @@ GENERATORDIR ?= $(PREFIX)/lib/systemd/system-generators
 DESTDIR ?=
 
 BUILD ?= build
+# One spelling of the build directory, whoever calls (tests/guest/run-guest-tests
+# passes an absolute one): a dependency file names its object as the compiler
+# was told, and an object spelled otherwise finds no header among its
+# prerequisites, so after a header change it would be linked stale.
+override BUILD := $(abspath $(BUILD))
 SMMUD_CACHE ?= /var/cache/smmud-build
 export SMMUD_CACHE
 
