@@ -7,7 +7,6 @@
 #include "event-util.h"
 #include "log.h"
 #include "manager.h"
-#include "sched-slice.h"
 
 /* Uevents come in bursts (a device bind is several): one rescan for all. */
 
@@ -144,6 +143,45 @@ void manager_schedule_deadline(Manager *m)
 		manager_fail(m, r, "schedule the next decision");
 }
 
+/* A write may be due while a managed SMMU is out of a storm (monitor-only ones have none). */
+static bool write_may_be_due(const Manager *m)
+{
+	bool managed = false;
+
+	for (size_t i = 0; i < m->smmus.n; i++) {
+		const ManagedSmmu *ms = m->smmus.items[i];
+
+		if (ms->mode != SMMU_MODE_MANAGED)
+			continue;
+		if (!ms->decided || !ms->decision.storm)
+			return true;
+		managed = true;
+	}
+	return !managed;
+}
+
+/*
+ * With a storm on every managed SMMU no exit can call for a write:
+ * smmud's wake-ups need not preempt the dying VMMs, and its telling,
+ * logging and bookkeeping run in the gaps their teardowns leave
+ * (sched-slice.h).  Relaxed right after the storm's write, before any of
+ * that; urgent again as a storm ends.  Lowering its own priority
+ * reschedules the CPU at once.
+ */
+static void update_urgency(Manager *m)
+{
+	bool urgent = write_may_be_due(m);
+	int r = sched_urgency_set(&m->urgency, urgent);
+
+	if (r < 0)
+		log_debug_errno(r, "Cannot %s smmud's scheduling: %m", urgent ? "tighten" : "relax");
+	else if (r > 0 && urgent)
+		log_debug("Scheduling: nice %d, a %llu us slice: wake-ups preempt the VMMs again.",
+			  m->urgency.nice, (unsigned long long)(m->urgency.slice_ns / 1000));
+	else if (r > 0)
+		log_debug("Scheduling: a storm on every managed SMMU, wake-ups wait for the VMMs' teardowns.");
+}
+
 void manager_decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_apply)
 {
 	const PolicyDecision *d = &ms->decision;
@@ -160,6 +198,7 @@ void manager_decide_one(Manager *m, ManagedSmmu *ms, uint64_t now, bool force_ap
 		smmu_apply(ms, m->knobs, force_apply);
 		schedule_drift_check(m);
 	}
+	update_urgency(m);
 	if ((!c.first && c.flipped) || (c.reason_changed && d->reason >= POLICY_SHUTDOWN))
 		log_decision(m, ms, d, c.flipped);
 	else if (c.first)
@@ -464,7 +503,7 @@ int manager_startup(Manager *m)
 		 m->config->digest);
 
 	/* Its wake-ups preempt the dying VMM they race (sched-slice.h). */
-	r = sched_request_slice(SCHED_SLICE_SHORTEST_NSEC);
+	r = sched_urgency_init(&m->urgency, SCHED_SLICE_SHORTEST_NSEC);
 	if (r == -EOPNOTSUPP)
 		log_debug("No scheduler slice to ask for: wake-ups wait for the running task's to end.");
 	else if (r < 0)

@@ -26,6 +26,7 @@
 #include "pidwatch.h"
 #include "pinnedreads.h"
 #include "rescans.h"
+#include "sched-slice.h"
 #include "shutdownwatch.h"
 #include "smmus.h"
 #include "topology.h"
@@ -95,6 +96,7 @@ typedef struct Manager {
 	uint64_t filter_generation;
 	sd_event_source *filter_narrow; /* the set only shrank: updated a while later (timer) */
 	bool started;                  /* the first scan is done: the model knows the VMs */
+	SchedUrgency urgency;          /* preempting the VMMs while a write may be due */
 
 	sd_event_source *deadline_timer;  /* the next policy deadline (hold time) */
 	sd_event_source *drift_timer;     /* only while a knob is held */

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/sched/types.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,7 +18,8 @@ static int get_attr(struct sched_attr *attr)
 	return 0;
 }
 
-int sched_request_slice(uint64_t slice_ns)
+/* Slice and nice value of a SCHED_OTHER thread; reset-on-fork is the one flag a request repeats. */
+static int set_attr(uint64_t slice_ns, int nice)
 {
 	struct sched_attr attr;
 	int r;
@@ -27,14 +30,86 @@ int sched_request_slice(uint64_t slice_ns)
 	if (attr.sched_policy != SCHED_NORMAL)
 		return -EOPNOTSUPP;
 	attr.size = sizeof(attr);
-	/* Reset-on-fork is the one flag of SCHED_OTHER's a request repeats. */
 	attr.sched_flags &= SCHED_FLAG_RESET_ON_FORK;
 	attr.sched_runtime = slice_ns;
+	attr.sched_nice = nice;
 	if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
 		return negative_errno();
+	return 0;
+}
+
+int sched_request_slice(uint64_t slice_ns)
+{
+	struct sched_attr attr;
+	int r;
+
+	r = get_attr(&attr);
+	if (r < 0)
+		return r;
+	r = set_attr(slice_ns, attr.sched_nice);
+	if (r < 0)
+		return r;
 	/* A kernel without slices takes and forgets it: it reads back as 0. */
 	r = get_attr(&attr);
 	if (r < 0)
 		return r;
 	return attr.sched_runtime > 0 ? 0 : -EOPNOTSUPP;
+}
+
+static bool has_cap_sys_nice(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[CAP_TO_INDEX(CAP_SYS_NICE)].effective & CAP_TO_MASK(CAP_SYS_NICE);
+}
+
+/* Whether the thread may set nice back down to nice (sched(7): RLIMIT_NICE is 20 - nice). */
+static bool may_lower_nice_to(int nice)
+{
+	struct rlimit rl;
+
+	if (has_cap_sys_nice())
+		return true;
+	if (getrlimit(RLIMIT_NICE, &rl) < 0)
+		return false;
+	return rl.rlim_cur == RLIM_INFINITY || 20 - (long long)rl.rlim_cur <= nice;
+}
+
+int sched_urgency_init(SchedUrgency *u, uint64_t slice_ns)
+{
+	struct sched_attr attr;
+	int r;
+
+	*u = (SchedUrgency){};
+	r = get_attr(&attr);
+	if (r < 0)
+		return r;
+	if (attr.sched_policy != SCHED_NORMAL)
+		return -EOPNOTSUPP;
+	u->nice = attr.sched_nice;
+	u->nice_relaxes = u->nice < SCHED_NICE_RELAXED && may_lower_nice_to(u->nice);
+	r = sched_request_slice(slice_ns);
+	if (r >= 0)
+		u->slice_ns = slice_ns;
+	return r;
+}
+
+int sched_urgency_set(SchedUrgency *u, bool urgent)
+{
+	int r;
+
+	if (urgent != u->relaxed)
+		return 0;
+	if (u->slice_ns == 0 && !u->nice_relaxes)
+		return 0;
+	/* Slice 0: the kernel's default. */
+	r = set_attr(urgent ? u->slice_ns : 0,
+		     urgent || !u->nice_relaxes ? u->nice : SCHED_NICE_RELAXED);
+	if (r < 0)
+		return r;
+	u->relaxed = !urgent;
+	return 1;
 }

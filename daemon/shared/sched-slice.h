@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -22,3 +23,29 @@
  * under a seccomp filter without sched_setattr).
  */
 int sched_request_slice(uint64_t slice_ns);
+
+/*
+ * The turn smmud asks for is worth its cost only while a write may be
+ * due: once every managed SMMU is in a storm, each wake-up that preempts
+ * a dying VMM delays that VMM's teardown for nothing.  Relaxed, the calling
+ * thread runs at nice 19 with the kernel's default slice, in the gaps the
+ * teardowns leave (still a share: never starved, as SCHED_IDLE could be);
+ * urgent, at the nice value it started with and the short slice.  The
+ * nice value is relaxed only if it can be lowered again (CAP_SYS_NICE, or
+ * RLIMIT_NICE: the unit's LimitNICE=), else the slice alone is.
+ */
+#define SCHED_NICE_RELAXED 19
+typedef struct SchedUrgency {
+	uint64_t slice_ns;  /* while urgent; 0: the kernel gives no slices */
+	int nice;           /* while urgent: as started (the unit's Nice=) */
+	bool nice_relaxes;  /* it may come back down from SCHED_NICE_RELAXED */
+	bool relaxed;
+} SchedUrgency;
+
+/*
+ * Reads the thread's nice value and asks for slice_ns (as
+ * sched_request_slice(), with its return values).  The thread starts urgent.
+ */
+int sched_urgency_init(SchedUrgency *u, uint64_t slice_ns);
+/* 1: changed; 0: it already was so, or there is nothing to relax; -errno (nothing changed). */
+int sched_urgency_set(SchedUrgency *u, bool urgent);

@@ -106,9 +106,16 @@ mark_start=$(journal_mark)
 # shellcheck disable=SC2086
 kill -TERM $pids
 for p in $pids; do wait_until 120 sh -c "! kill -0 $p 2>/dev/null"; done
+# Read at once: the last exit held the storm for HoldTime (5 s) more.
+smmud_pid=$(systemctl show -p MainPID --value smmud.service)
+nice_in_storm=$(cut -d' ' -f19 "/proc/$smmud_pid/stat")
 w=$(journal_since "$mark_start" -o cat SMMUD_AFTER=storm SMMUD_BEFORE=baseline | head -n1)
 check "four QEMU VMs stopped at once: a storm ($w)" -n "$w"
+check "in the storm smmud steps back from the unit's Nice=-10 to 19 (LimitNICE= lets it)" \
+	"$nice_in_storm" = 19
 if wait_until 30 knobs_are "$orig"; then ok "and the knobs back at $orig after the hold time"; else
 	not_ok "and the knobs back after the hold time" "now $(knobs)"; fi
+check "and smmud at Nice=-10 again once the storm ended" \
+	"$(cut -d' ' -f19 "/proc/$smmud_pid/stat")" = -10
 rm -f "$conf"
 systemctl reload smmud.service
