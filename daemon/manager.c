@@ -376,7 +376,8 @@ int manager_new(const ManagerOptions *o, Manager **ret)
 	};
 	m->dry_run = o->dry_run;
 
-	r = sd_event_default(&m->event);
+	/* Not sd_event_default(): that one checks its thread (gettid()) at every iteration. */
+	r = sd_event_new(&m->event);
 	if (r < 0)
 		return r;
 	r = outbox_new(m->event, outbox_view, m, &m->outbox);
