@@ -18,17 +18,26 @@ static int get_attr(struct sched_attr *attr)
 	return 0;
 }
 
+/* An operator's real-time or batch policy is theirs: smmud tunes SCHED_OTHER only. */
+static int get_normal_attr(struct sched_attr *attr)
+{
+	int r;
+
+	r = get_attr(attr);
+	if (r < 0)
+		return r;
+	return attr->sched_policy == SCHED_NORMAL ? 0 : -EOPNOTSUPP;
+}
+
 /* Slice and nice value of a SCHED_OTHER thread; reset-on-fork is the one flag a request repeats. */
 static int set_attr(uint64_t slice_ns, int nice)
 {
 	struct sched_attr attr;
 	int r;
 
-	r = get_attr(&attr);
+	r = get_normal_attr(&attr);
 	if (r < 0)
 		return r;
-	if (attr.sched_policy != SCHED_NORMAL)
-		return -EOPNOTSUPP;
 	attr.size = sizeof(attr);
 	attr.sched_flags &= SCHED_FLAG_RESET_ON_FORK;
 	attr.sched_runtime = slice_ns;
@@ -84,16 +93,20 @@ int sched_urgency_init(SchedUrgency *u, uint64_t slice_ns)
 	int r;
 
 	*u = (SchedUrgency){};
-	r = get_attr(&attr);
+	r = get_normal_attr(&attr);
 	if (r < 0)
 		return r;
-	if (attr.sched_policy != SCHED_NORMAL)
-		return -EOPNOTSUPP;
 	u->nice = attr.sched_nice;
-	u->nice_relaxes = u->nice < SCHED_NICE_RELAXED && may_lower_nice_to(u->nice);
 	r = sched_request_slice(slice_ns);
 	if (r >= 0)
 		u->slice_ns = slice_ns;
+	/*
+	 * -EOPNOTSUPP: the call was taken, only the slice is not given.  Any
+	 * other refusal (a seccomp filter's EPERM) would refuse the nice value
+	 * too, at every decision of every storm.
+	 */
+	if (r >= 0 || r == -EOPNOTSUPP)
+		u->nice_relaxes = u->nice < SCHED_NICE_RELAXED && may_lower_nice_to(u->nice);
 	return r;
 }
 

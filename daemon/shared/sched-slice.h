@@ -45,6 +45,8 @@ typedef struct SchedUrgency {
 /*
  * Reads the thread's nice value and asks for slice_ns (as
  * sched_request_slice(), with its return values).  The thread starts urgent.
+ * A request refused outright (-EPERM: a seccomp filter) leaves nothing to
+ * relax: sched_urgency_set() then does nothing.
  */
 int sched_urgency_init(SchedUrgency *u, uint64_t slice_ns);
 /* 1: changed; 0: it already was so, or there is nothing to relax; -errno (nothing changed). */

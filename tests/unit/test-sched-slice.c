@@ -14,9 +14,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/sched/types.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -180,6 +182,44 @@ static void test_urgency_nice_kept(void **state)
 	in_child(nice_kept_without_the_right);
 }
 
+/* As an operator's SystemCallFilter= without sched_setattr does: EPERM, for this thread on. */
+static bool refuse_sched_setattr(void)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_sched_setattr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = ELEMENTSOF(insns), .filter = insns };
+
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+/* Refused once, refused always: nothing is left to relax, so no storm's decision asks again. */
+static int nothing_relaxes_when_refused(void)
+{
+	SchedUrgency u;
+
+	if (!start_at_nice(-5))
+		return CHILD_SKIPPED;
+	if (!refuse_sched_setattr())
+		return 50;
+	if (sched_urgency_init(&u, SCHED_SLICE_SHORTEST_NSEC) != -EPERM)
+		return 51;
+	if (u.slice_ns != 0 || u.nice_relaxes)
+		return 52;
+	if (sched_urgency_set(&u, false) != 0 || u.relaxed)
+		return 53;
+	return attr_now().sched_nice == -5 ? 0 : 54;
+}
+
+static void test_urgency_refused(void **state)
+{
+	in_child(nothing_relaxes_when_refused);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_other_policy),
 		cmocka_unit_test(test_urgency),
 		cmocka_unit_test(test_urgency_nice_kept),
+		cmocka_unit_test(test_urgency_refused),
 	};
 
 	return cmocka_run_group_tests_name("sched-slice", tests, NULL, NULL);
