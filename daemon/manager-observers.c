@@ -760,7 +760,8 @@ static void on_vfio_closed(uint32_t group, void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
 
-	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, event_now(m->event)));
+	handle_vm_events(m, vm_model_vfio_closed(m->vms, group, vfiowatch_queued_after(m->vfiowatch),
+						 event_now(m->event)));
 }
 
 static void on_vfio_opened(void *userdata)

@@ -10,10 +10,17 @@
 /* Bounds the dying exits kept if no scan and no proc connector prunes them for long. */
 #define DYING_MAX 4096
 
+/* The groups a dying exit keeps, for the closes still to come; more: any group. */
+#define DYING_GROUPS_MAX 4
+
 /* An exit counted while the process may still hold its VFIO files. */
 typedef struct DyingExit {
 	pid_t pid;
 	uint64_t starttime;
+	/* Whose closes may still come: the groups it held, or any (an iommufd, too many). */
+	uint32_t groups[DYING_GROUPS_MAX];
+	uint8_t n_groups;
+	bool any_group;
 } DyingExit;
 
 struct VmModel {
@@ -123,9 +130,18 @@ static void dying_remove(VmModel *m, size_t i)
 	m->generation++;
 }
 
-static int dying_add(VmModel *m, pid_t pid, uint64_t starttime)
+static int dying_add(VmModel *m, const Vm *vm)
 {
+	DyingExit d = {
+		.pid = vm->pid,
+		.starttime = vm->starttime,
+		.any_group = vm->iommufd || vm->n_groups > DYING_GROUPS_MAX,
+	};
 	DyingExit *n;
+
+	if (!d.any_group)
+		for (size_t g = 0; g < vm->n_groups; g++)
+			d.groups[d.n_groups++] = vm->groups[g];
 
 	if (m->n_dying == DYING_MAX)
 		dying_remove(m, 0); /* the oldest */
@@ -133,7 +149,7 @@ static int dying_add(VmModel *m, pid_t pid, uint64_t starttime)
 	if (!n)
 		return -ENOMEM;
 	m->dying = n;
-	m->dying[m->n_dying++] = (DyingExit){ .pid = pid, .starttime = starttime };
+	m->dying[m->n_dying++] = d;
 	m->generation++;
 	return 0;
 }
@@ -275,7 +291,7 @@ static int count_exit(VmModel *m, Vm *vm, bool was_tracked, const char *source, 
 		return 0;
 	}
 	if (files_open)
-		r = dying_add(m, vm->pid, vm->starttime);
+		r = dying_add(m, vm);
 	r = note_change(m, vm->pid) ?: r;
 	m->exits_total++;
 	e.n_smmus = vm_model_smmus_of(m, vm, e.smmus, ELEMENTSOF(e.smmus));
@@ -408,13 +424,72 @@ static bool holds_group(const Vm *vm, uint32_t group)
 	return false;
 }
 
+static bool dying_holds_group(const DyingExit *d, uint32_t group)
+{
+	if (d->any_group)
+		return true;
+	for (size_t g = 0; g < d->n_groups; g++)
+		if (d->groups[g] == group)
+			return true;
+	return false;
+}
+
+/* The processes that may own a close of group: the VMs holding it, and the dying ones. */
+static size_t n_holding_group(const VmModel *m, uint32_t group)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n_vms; i++)
+		n += holds_group(m->vms[i], group);
+	for (size_t i = 0; i < m->n_dying; i++)
+		n += dying_holds_group(&m->dying[i], group);
+	return n;
+}
+
+/*
+ * Whether the close of group, queued after queued_after, can be vm's
+ * alone, and its last VFIO file: then what vm's files are now is known
+ * without a look at them (none).  The kernel opens a group file once at a
+ * time (a second open is -EBUSY, and so is a group file's open while a
+ * device cdev of the group is open, or the reverse), and releases it only
+ * after every device fd got from it: each holds a reference to it.  So a
+ * close queued after vm was seen holding the group, with no other process
+ * the model knew holding it (n_holders, counted before any was looked at:
+ * finding another holder's close says nothing of vm's), is vm's, and it held nothing else: no
+ * iommufd, no other group.  A dying process counts as a holder: its own
+ * close may be the one.  A close queued before vm was seen may be that of
+ * the group's former holder, read late: looked into.
+ */
+static bool closed_its_only_file(const Vm *vm, uint32_t group, size_t n_holders,
+				 uint64_t queued_after)
+{
+	return group != UINT32_MAX && vm->n_groups == 1 && vm->groups[0] == group && !vm->iommufd &&
+	       vm->seen_usec > 0 && queued_after > 0 && vm->seen_usec <= queued_after &&
+	       n_holders == 1;
+}
+
+/*
+ * The VM at i closed its only VFIO file: it holds none now.  What is left
+ * to tell is whether it runs on (closed its files) or is dying (its exit).
+ */
+static int closed_last_file(VmModel *m, size_t i, const char *source, uint64_t now)
+{
+	VmProcess p = {};
+
+	if (m->probe(m->vms[i]->pid, false, &p, m->probe_userdata) < 0)
+		return 0; /* cannot tell: it stays as it was */
+	vm_free(p.vm);
+	return lost(m, i, &p, source, now);
+}
+
 /*
  * A close concerns only the VMs holding that group (UINT32_MAX: every VM):
  * during a mass shutdown closes come by the dozen, and each VM looked at is
  * a dozen system calls in which a queued exit waits.
  */
-int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t now)
+int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t queued_after, uint64_t now)
 {
+	size_t n_holders = group != UINT32_MAX ? n_holding_group(m, group) : 0;
 	int ret = 0;
 
 	/* Backwards: the VM moved into i by a removal was looked at already. */
@@ -423,7 +498,10 @@ int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t now)
 
 		if (group != UINT32_MAX && !holds_group(m->vms[i], group))
 			continue;
-		r = recheck(m, i, "VFIO close", now);
+		if (closed_its_only_file(m->vms[i], group, n_holders, queued_after))
+			r = closed_last_file(m, i, "VFIO close", now);
+		else
+			r = recheck(m, i, "VFIO close", now);
 		if (r < 0 && ret == 0)
 			ret = r;
 	}

@@ -127,8 +127,15 @@ void vm_model_prune_dying(VmModel *m);
  * at discovery").
  */
 int vm_model_gone(VmModel *m, pid_t pid, uint64_t starttime, const char *source, uint64_t now);
-/* A VFIO file was closed: group's (UINT32_MAX: a device or iommufd, or unknown). */
-int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t now);
+/*
+ * A VFIO file was closed: group's (UINT32_MAX: a device or iommufd, or
+ * unknown).  queued_after: the close was queued after this time
+ * (CLOCK_MONOTONIC, as Vm.seen_usec), 0: unknown.  The VMs holding that
+ * group are looked at again; one for which the close can only be the
+ * release of its last VFIO file is not looked into, only whether it runs
+ * on (closed_its_only_file()).
+ */
+int vm_model_vfio_closed(VmModel *m, uint32_t group, uint64_t queued_after, uint64_t now);
 /*
  * A look at one process (not a scan of all) found vm, a VM now: tracked
  * from now on, or its record renewed.  Takes vm.  A pid that went to

@@ -69,6 +69,13 @@ struct VfioWatch {
 	Held *held;
 	size_t n_held;
 	bool overflow;
+	/*
+	 * CLOCK_MONOTONIC before the last read that emptied the queue (or
+	 * before the queue was made, empty): what the next read finds was
+	 * queued after it.  0: not known (events were lost).
+	 */
+	uint64_t drained_before;
+	uint64_t queued_after;         /* of the events being handled now */
 };
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -104,6 +111,7 @@ int vfiowatch_new(sd_event *e, const char *root, int64_t priority, const VfioWat
 	w->userdata = userdata;
 	for (VfioNode n = 0; n < _VFIO_NODE_MAX; n++)
 		w->wd[n] = -1;
+	w->drained_before = now_usec(CLOCK_MONOTONIC);
 	w->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->inotify_fd < 0)
 		r = -errno;
@@ -290,6 +298,7 @@ static void handle_event(VfioWatch *w, const struct inotify_event *ev)
 
 	if (ev->mask & IN_Q_OVERFLOW) {
 		w->overflow = true;
+		w->queued_after = 0;
 		w->cb.opened(w->userdata);
 		return;
 	}
@@ -348,6 +357,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		struct inotify_event ev;
 		uint8_t raw[16 * INOTIFY_EVENT_MAX];
 	} buf;
+	uint64_t before = now_usec(CLOCK_MONOTONIC);
 	ssize_t n;
 
 	(void)s;
@@ -356,8 +366,16 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warning_errno(errno, "Cannot read VFIO node events: %m");
+		else if (errno == EAGAIN)
+			w->drained_before = before;
 		return 0;
 	}
+	w->queued_after = w->drained_before;
+	/*
+	 * With room left for the largest event, this read took all that was
+	 * queued when it began.  (An overflow in it sets 0 again below.)
+	 */
+	w->drained_before = (size_t)n <= sizeof(buf) - INOTIFY_EVENT_MAX ? before : 0;
 	for (size_t off = 0; off + sizeof(struct inotify_event) <= (size_t)n;) {
 		const struct inotify_event *ev = (const struct inotify_event *)(buf.raw + off);
 
@@ -365,7 +383,10 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		if (off > (size_t)n)
 			break; /* the kernel never splits one: cannot happen */
 		handle_event(w, ev);
+		if (ev->mask & IN_Q_OVERFLOW)
+			w->drained_before = 0;
 	}
+	w->queued_after = 0;
 	/*
 	 * No second read for EAGAIN: a read takes every event that fits, so
 	 * with room left for the largest one the queue was empty; with less,
@@ -386,6 +407,11 @@ static int on_hold_end(sd_event_source *s, uint64_t usec, void *userdata)
 	if (r < 0)
 		log_warning_errno(r, "Cannot listen to VFIO node events again: %m");
 	return 0;
+}
+
+uint64_t vfiowatch_queued_after(const VfioWatch *w)
+{
+	return w->queued_after;
 }
 
 int vfiowatch_hold_off(VfioWatch *w, uint64_t not_before, uint64_t at_latest)

@@ -40,6 +40,13 @@ static inline void vfiowatch_freep(VfioWatch **w)
 	vfiowatch_free(*w);
 }
 
+/*
+ * Inside a callback: its event was queued after this time (CLOCK_MONOTONIC
+ * µs), when a read of the watch had found the queue empty; 0: not known
+ * (after lost events, outside a callback).
+ */
+uint64_t vfiowatch_queued_after(const VfioWatch *w);
+
 /* Watches what is there and not watched yet (before each scan). */
 int vfiowatch_update(VfioWatch *w);
 

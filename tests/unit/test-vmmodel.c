@@ -342,6 +342,7 @@ typedef struct Fake {
 	VmModel *model;
 	uint64_t seen;        /* what a scan says of when it saw each VM (Vm.seen_usec) */
 	unsigned n_probes;
+	unsigned n_file_looks; /* the probes that read a process's files */
 } Fake;
 
 static FakeProc *fake_find(Fake *f, pid_t pid)
@@ -399,6 +400,7 @@ static int fake_probe(pid_t pid, bool want_files, VmProcess *ret, void *userdata
 	const FakeProc *p = fake_find(f, pid);
 
 	f->n_probes++;
+	f->n_file_looks += want_files;
 	if (p && p->unreadable)
 		return -EACCES;
 	if (!p) {
@@ -533,7 +535,8 @@ static void run_step(Fake *f, const Step *s, uint64_t now)
 		assert_int_equal(vm_model_gone(f->model, s->pid, s->starttime, "pidfd", now), 0);
 		break;
 	case CLOSE:
-		assert_int_equal(vm_model_vfio_closed(f->model, s->group, now), 0);
+		/* Queued after the scans' time of seeing (0 in the tables: not known). */
+		assert_int_equal(vm_model_vfio_closed(f->model, s->group, now - 1, now), 0);
 		break;
 	case PROBE: {
 		const FakeProc *p = fake_find(f, s->pid);
@@ -705,17 +708,24 @@ static void test_prune_dying(void **state)
 	fake_done(&f);
 }
 
-/* A scan at now finds pid (GROUP_A), seen alive at seen; its events taken. */
-static void track_seen(Fake *f, pid_t pid, uint64_t starttime, uint64_t seen, uint64_t now)
+/* A scan at now finds pid running and holding files (as FakeProc.groups), seen at seen. */
+static void seen_vm(Fake *f, pid_t pid, uint64_t starttime, uint32_t file0, uint32_t file1,
+		    uint64_t seen, uint64_t now)
 {
 	char events[512];
 
 	f->seen = seen;
-	fake_set(f, &(FakeProc){ pid, VM_PROCESS_RUNNING, starttime, { GROUP_A }, false, false });
+	fake_set(f, &(FakeProc){ pid, VM_PROCESS_RUNNING, starttime, { file0, file1 }, false, false });
 	vm_model_scan_begin(f->model);
 	fake_read(f);
 	assert_int_equal(vm_model_scan_end(f->model, f->read, f->n_read, now), 0);
 	take_events(f, now, events, sizeof(events));
+}
+
+/* ... holding GROUP_A alone. */
+static void track_seen(Fake *f, pid_t pid, uint64_t starttime, uint64_t seen, uint64_t now)
+{
+	seen_vm(f, pid, starttime, GROUP_A, 0, seen, now);
 }
 
 /* The events of a taskstats exit of pid queued after queued_after, and the probes it took. */
@@ -757,6 +767,101 @@ static void test_exit_seen_before_queued(void **state)
 	assert_int_equal(exit_queued_after(&f, 301, 900, 5000, events, sizeof(events)), 1);
 	assert_string_equal(events, "");
 	assert_non_null(vm_model_find(f.model, 301));
+	fake_done(&f);
+}
+
+/* The events of a close of group queued after queued_after, and the looks at files it took. */
+static unsigned close_looks(Fake *f, uint32_t group, uint64_t queued_after, uint64_t now,
+			    char *events, size_t size)
+{
+	unsigned looks = f->n_file_looks;
+
+	assert_int_equal(vm_model_vfio_closed(f->model, group, queued_after, now), 0);
+	take_events(f, now, events, size);
+	return f->n_file_looks - looks;
+}
+
+/* pid is as state says from now on, holding no VFIO file. */
+static void set_holding_none(Fake *f, pid_t pid, uint64_t starttime, VmProcessState state)
+{
+	fake_set(f, &(FakeProc){ pid, state, starttime, {}, false, false });
+}
+
+/* A VM seen holding GROUP_A alone closes it, and is then as state says: no look at its files. */
+static void closed_only_group(pid_t pid, VmProcessState state, const char *want_events)
+{
+	char events[512];
+	Fake f;
+
+	fake_init(&f);
+	track_seen(&f, pid, 1, 500, 1000);
+	set_holding_none(&f, pid, 1, state);
+	assert_int_equal(close_looks(&f, GROUP_A, 600, 2000, events, sizeof(events)), 0);
+	assert_string_equal(events, want_events);
+	assert_null(vm_model_find(f.model, pid));
+	fake_done(&f);
+}
+
+/*
+ * The close of a VM's only group file, queued after it was seen holding
+ * it, with no other holder known, is its last file going: whether it runs
+ * on or dies is all there is to tell, from its stat, with no look at its
+ * files.  Anything that leaves room for another owner of the close is
+ * looked into.
+ */
+static void test_close_of_its_only_group(void **state)
+{
+	char events[512];
+	Fake f;
+
+	/* Runs on: it closed its files.  Dying: its exit. */
+	closed_only_group(400, VM_PROCESS_RUNNING, "exit 400 [closed its VFIO files] A");
+	closed_only_group(401, VM_PROCESS_EXITING, "exit 401 [VFIO close] A");
+
+	/* Another group, or an iommufd, held too: the close may be one of several. */
+	fake_init(&f);
+	seen_vm(&f, 402, 1, GROUP_A, GROUP_B, 500, 1000);
+	assert_int_equal(close_looks(&f, GROUP_A, 600, 2000, events, sizeof(events)), 1);
+	assert_string_equal(events, "");
+	seen_vm(&f, 403, 1, GROUP_B, IOMMUFD, 500, 3000);
+	assert_int_equal(close_looks(&f, GROUP_B, 600, 4000, events, sizeof(events)), 2);
+	assert_string_equal(events, "");
+	fake_done(&f);
+
+	/* Two claim the group: whose close it was, their files tell. */
+	fake_init(&f);
+	track_seen(&f, 404, 1, 500, 1000);
+	track_seen(&f, 405, 1, 500, 1000);
+	set_holding_none(&f, 405, 1, VM_PROCESS_RUNNING);
+	assert_int_equal(close_looks(&f, GROUP_A, 600, 2000, events, sizeof(events)), 2);
+	assert_string_equal(events, "exit 405 [closed its VFIO files] A");
+	assert_non_null(vm_model_find(f.model, 404));
+	fake_done(&f);
+
+	/* A dying holder of the group: the close may be its own. */
+	fake_init(&f);
+	track_seen(&f, 406, 1, 500, 1000);
+	track_seen(&f, 407, 1, 500, 1000);
+	fake_set(&f, &(FakeProc){ 407, VM_PROCESS_EXITING, 1, { GROUP_A }, false, false });
+	assert_int_equal(vm_model_exit(f.model, 407, "taskstats", true, 1999, 0, 2000), 0);
+	take_events(&f, 2000, events, sizeof(events));
+	assert_string_equal(events, "exit 407 [taskstats] A");
+	assert_int_equal(close_looks(&f, GROUP_A, 600, 3000, events, sizeof(events)), 1);
+	assert_string_equal(events, "");
+	assert_non_null(vm_model_find(f.model, 406));
+	fake_done(&f);
+
+	/*
+	 * Queued before the VM was seen (the close of the group's former
+	 * holder, read late), or with no time known: its files are read, and
+	 * it holds the group still.
+	 */
+	fake_init(&f);
+	track_seen(&f, 408, 2, 700, 1000);
+	assert_int_equal(close_looks(&f, GROUP_A, 600, 2000, events, sizeof(events)), 1);
+	assert_int_equal(close_looks(&f, GROUP_A, 0, 3000, events, sizeof(events)), 1);
+	assert_string_equal(events, "");
+	assert_non_null(vm_model_find(f.model, 408));
 	fake_done(&f);
 }
 
@@ -861,6 +966,7 @@ int main(void)
 		cmocka_unit_test(test_watched_pids),
 		cmocka_unit_test(test_prune_dying),
 		cmocka_unit_test(test_exit_seen_before_queued),
+		cmocka_unit_test(test_close_of_its_only_group),
 		cmocka_unit_test(test_queue),
 	};
 

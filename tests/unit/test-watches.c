@@ -27,7 +27,9 @@ typedef struct Seen {
 	unsigned n_exited;
 	unsigned n_opened;
 	uint32_t closed[8];
+	uint64_t closed_queued_after[8];
 	unsigned n_closed;
+	const VfioWatch *vfiowatch;
 } Seen;
 
 static void run_until(sd_event *e, const unsigned *counter, unsigned want)
@@ -103,6 +105,7 @@ static void on_closed(uint32_t group, void *userdata)
 	Seen *s = userdata;
 
 	assert_true(s->n_closed < ELEMENTSOF(s->closed));
+	s->closed_queued_after[s->n_closed] = s->vfiowatch ? vfiowatch_queued_after(s->vfiowatch) : 0;
 	s->closed[s->n_closed++] = group;
 }
 
@@ -146,12 +149,33 @@ static void test_vfiowatch(void **state)
 	assert_int_equal(sd_event_new(&e), 0);
 	assert_int_equal(vfiowatch_new(e, root, SD_EVENT_PRIORITY_IDLE, &cb, &s, &w), 0);
 	assert_int_equal(vfiowatch_update(w), 0);
+	s.vfiowatch = w;
 
-	open_close(root, "dev/vfio/12");
-	run_until(e, &s.n_closed, 1);
-	assert_int_equal(s.n_opened, 1);
-	assert_int_equal(s.n_closed, 1);
-	assert_int_equal(s.closed[0], 12);
+	/*
+	 * Each close comes with a time it was queued after: known (the queue
+	 * was empty when the watch began), and from before the close.
+	 */
+	{
+		uint64_t before_close = now_usec(CLOCK_MONOTONIC);
+
+		open_close(root, "dev/vfio/12");
+		run_until(e, &s.n_closed, 1);
+		assert_int_equal(s.n_opened, 1);
+		assert_int_equal(s.n_closed, 1);
+		assert_int_equal(s.closed[0], 12);
+		assert_true(s.closed_queued_after[0] > 0);
+		assert_true(s.closed_queued_after[0] <= before_close);
+		assert_int_equal(vfiowatch_queued_after(w), 0);
+
+		/* Later: after the read that took the first close. */
+		before_close = now_usec(CLOCK_MONOTONIC);
+		open_close(root, "dev/vfio/13");
+		run_until(e, &s.n_closed, 2);
+		assert_true(s.closed_queued_after[1] > s.closed_queued_after[0]);
+		assert_true(s.closed_queued_after[1] <= before_close);
+		/* What follows counts from the first open and close. */
+		s.n_closed = s.n_opened = 1;
+	}
 
 	/* The container alone makes no VM: an open (a VMM starting), no close. */
 	open_close(root, "dev/vfio/vfio");
