@@ -402,11 +402,16 @@ static int on_hold_end(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
-	/* Level-triggered: what queued meanwhile is read in this same wake-up. */
 	r = sd_event_source_set_enabled(w->io, SD_EVENT_ON);
 	if (r < 0)
 		log_warning_errno(r, "Cannot listen to VFIO node events again: %m");
-	return 0;
+	/*
+	 * What queued meanwhile is read in this same wake-up: sd-event
+	 * dispatches one source per turn of the loop, so the I/O source
+	 * turned on would wait for the next one.  Non-blocking: nothing
+	 * queued, nothing read.
+	 */
+	return on_io(w->io, w->inotify_fd, EPOLLIN, w);
 }
 
 uint64_t vfiowatch_queued_after(const VfioWatch *w)

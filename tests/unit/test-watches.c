@@ -263,8 +263,15 @@ static void test_vfiowatch(void **state)
 		if (s.n_closed > 0)
 			/* Only a stall of the test itself may have let the time pass. */
 			assert_true(now_usec(CLOCK_MONOTONIC) >= before + hold);
-		run_until(e, &s.n_closed, 3);
-		assert_true(now_usec(CLOCK_MONOTONIC) >= before + hold);
+		else {
+			/*
+			 * Past at_latest, the hold's end is the one source due:
+			 * its turn of the loop reads what queued, all of it.
+			 */
+			while (now_usec(CLOCK_MONOTONIC) < before + 2 * hold + 10 * 1000)
+				(void)usleep(10 * 1000);
+			assert_true(sd_event_run(e, 0) > 0);
+		}
 		assert_int_equal(s.n_closed, 3);
 		assert_int_equal(s.closed[0], 12);
 		assert_int_equal(s.closed[1], UINT32_MAX);
