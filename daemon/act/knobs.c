@@ -567,10 +567,11 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 
 	/*
 	 * An armed attribute serves one write: later ones open it as usual.
-	 * One that needed no write stays armed, for smmu_arm() to keep or
-	 * let go after the decision: its close and the removal of its watch
-	 * cost more than a write, and would come before the next knob's,
-	 * which races the dying VMM's teardown.
+	 * One that needed no write stays armed, for smmu_arm() to keep (in a
+	 * storm, and while VMs may die) or let go after the decision: its
+	 * close and the removal of its watch cost more than a write, and
+	 * would come before the next knob's, which races the dying VMM's
+	 * teardown.
 	 */
 	if (r != 0)
 		knob_close_armed(ks, k);

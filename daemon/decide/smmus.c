@@ -203,8 +203,18 @@ int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force)
 void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind)
 {
 	bool managed = ms->mode == SMMU_MODE_MANAGED && ms->decided;
-	bool arm = managed && !ms->decision.storm &&
-		   (vms_behind || ms->decision.reason == POLICY_BELOW_LIMIT);
+	bool arm = managed && (vms_behind || ms->decision.reason == POLICY_BELOW_LIMIT);
+
+	/*
+	 * In a storm the knobs are as it set them.  One that had its storm
+	 * value already needed no write: it holds nothing, has no state file
+	 * entry, and stays open and watched for the storm's end and the next
+	 * arming (an operator's write meanwhile is seen there).  Letting it go
+	 * now would cost a close and an inotify_rm_watch() in the wake-up that
+	 * races the dying VMM's teardown, to arm it again at the storm's end.
+	 */
+	if (managed && ms->decision.storm)
+		return;
 
 	/* One state file write for all its knobs. */
 	knobs_save_begin(ks);

@@ -92,7 +92,8 @@ int smmu_apply(ManagedSmmu *ms, Knobs *ks, bool force);
  * milliseconds before the dying VMM's teardown.  The storm values go in
  * the state file now, when a VM is found, so that neither the first exit
  * of a shutdown nor the storm's write pays for a file write; with no VM
- * behind it and no exit in the window they come out again.
+ * behind it and no exit in the window they come out again.  In a storm
+ * the knobs are left as they are: armed ones stay armed.
  */
 void smmu_arm(ManagedSmmu *ms, Knobs *ks, bool vms_behind);
 
