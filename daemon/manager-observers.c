@@ -764,6 +764,19 @@ static void on_vfio_closed(uint32_t group, void *userdata)
 						 event_now(m->event)));
 }
 
+static void on_vfio_lost(void *userdata)
+{
+	Manager *m = ASSERT_PTR(userdata);
+
+	log_warning("VFIO node events were lost: rescanning VMs.");
+	/*
+	 * A VM's close may be among them, and an open of its group by another
+	 * process after it: until seen again, no close is taken for a VM's own
+	 * without a look at its files (closed_its_only_file()).
+	 */
+	vm_model_forget_seen(m->vms);
+}
+
 static void on_vfio_opened(void *userdata)
 {
 	Manager *m = ASSERT_PTR(userdata);
@@ -949,6 +962,7 @@ int manager_new_observers(Manager *m)
 	static const VfioWatchCallbacks vfio_callbacks = {
 		.opened = on_vfio_opened,
 		.closed = on_vfio_closed,
+		.lost = on_vfio_lost,
 	};
 	static const RescanCallbacks rescan_callbacks = {
 		.topology = on_rescan_topology,

@@ -111,7 +111,10 @@ void vm_model_scan_abort(VmModel *m);
  */
 int vm_model_exit(VmModel *m, pid_t pid, const char *source, bool files_open, uint64_t heard,
 		  uint64_t queued_after, uint64_t now);
-/* Exit events were lost: no VM seen before counts as seen before the next one. */
+/*
+ * Exit events or VFIO closes were lost: no VM seen before counts as seen
+ * before the next exit or close, until it is seen again.
+ */
 void vm_model_forget_seen(VmModel *m);
 /*
  * Forgets the dying exits whose process is past exit_files() now (reaped,

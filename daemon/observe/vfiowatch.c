@@ -299,6 +299,8 @@ static void handle_event(VfioWatch *w, const struct inotify_event *ev)
 	if (ev->mask & IN_Q_OVERFLOW) {
 		w->overflow = true;
 		w->queued_after = 0;
+		if (w->cb.lost)
+			w->cb.lost(w->userdata);
 		w->cb.opened(w->userdata);
 		return;
 	}

@@ -29,6 +29,11 @@ typedef struct VfioWatchCallbacks {
 	 * no VM.
 	 */
 	void (*closed)(uint32_t group, void *userdata);
+	/*
+	 * inotify lost events (its queue overflowed), before opened: any node
+	 * may have been opened or closed meanwhile.  NULL: nothing to do.
+	 */
+	void (*lost)(void *userdata);
 } VfioWatchCallbacks;
 
 /* Events come at priority (the manager's: after exit events). */

@@ -853,13 +853,16 @@ static void test_close_of_its_only_group(void **state)
 
 	/*
 	 * Queued before the VM was seen (the close of the group's former
-	 * holder, read late), or with no time known: its files are read, and
-	 * it holds the group still.
+	 * holder, read late), or with no time known, or after events were
+	 * lost since it was seen (its own close and another's open among
+	 * them): its files are read, and it holds the group still.
 	 */
 	fake_init(&f);
 	track_seen(&f, 408, 2, 700, 1000);
 	assert_int_equal(close_looks(&f, GROUP_A, 600, 2000, events, sizeof(events)), 1);
 	assert_int_equal(close_looks(&f, GROUP_A, 0, 3000, events, sizeof(events)), 1);
+	vm_model_forget_seen(f.model);
+	assert_int_equal(close_looks(&f, GROUP_A, 900, 4000, events, sizeof(events)), 1);
 	assert_string_equal(events, "");
 	assert_non_null(vm_model_find(f.model, 408));
 	fake_done(&f);
