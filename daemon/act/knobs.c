@@ -524,13 +524,16 @@ static int write_value(const Knobs *ks, Knob *k, const char *value)
 	if (asprintf(&line, "%s\n", value) < 0)
 		return -ENOMEM;
 	if (k->armed_fd >= 0) {
-		/* Armed: one write() on the attribute opened then. */
-		ssize_t n = write(k->armed_fd, line, strlen(line));
+		/*
+		 * Armed: one syscall on the attribute opened then.  At offset 0:
+		 * it stays open for the writes after this one (knobs_set()),
+		 * and a plain file (the test trees) is written where it is read.
+		 */
+		ssize_t n = pwrite(k->armed_fd, line, strlen(line), 0);
 
 		r = n < 0 ? negative_errno() : (size_t)n != strlen(line) ? -EIO : 0;
 		if (r >= 0 && k->armed_truncate && ftruncate(k->armed_fd, n) < 0)
 			r = negative_errno();
-		/* (knobs_set() closes it, once the write is told.) */
 		if (r != -ENODEV && r != -ENOENT)
 			return r;
 		/* Its device went since: look the directory up again, as below. */
@@ -566,14 +569,18 @@ int knobs_set(Knobs *ks, Knob *k, const char *value, const char *why)
 		k->write_failures++;
 
 	/*
-	 * An armed attribute serves one write: later ones open it as usual.
-	 * One that needed no write stays armed, for smmu_arm() to keep (in a
-	 * storm, and while VMs may die) or let go after the decision: its
-	 * close and the removal of its watch cost more than a write, and
-	 * would come before the next knob's, which races the dying VMM's
-	 * teardown.
+	 * An armed attribute stays open after its write, as after none, for
+	 * smmu_arm() to keep (in a storm, and while VMs may die) or let go
+	 * after the decision: its close and the removal of its watch cost
+	 * more than the write (1.5-6.5 ms under TCG) and would come in the
+	 * wake-up that races the dying VMM's teardown, before smmud yields
+	 * the CPU.  Our own write queued an IN_MODIFY on its watch: what it
+	 * holds is read again through the fd before it is trusted.  A failed
+	 * write lets it go: the next one looks the attribute up anew.
 	 */
-	if (r != 0)
+	if (r > 0)
+		k->armed_known = false;
+	else if (r < 0)
 		knob_close_armed(ks, k);
 	return r < 0 ? r : 0;
 }

@@ -35,7 +35,7 @@ typedef struct Knob {
 	KnobAttr attr;
 	char *path;
 	int dir_fd;           /* its arm-smmu-v3 directory, checked (O_PATH); -1: not yet */
-	int armed_fd;         /* armed: the attribute open read-write, for a one-syscall write */
+	int armed_fd;         /* armed: the attribute open read-write, for one-syscall writes */
 	bool armed_truncate;  /* ... and it is a plain file (a test tree), not sysfs: truncate after */
 	int armed_wd;         /* ... its watch for write(2)s on Knobs.watch_fd, -1: none */
 	bool armed_known;     /* ... and current was read through it since the watch began */

@@ -559,24 +559,44 @@ static void test_read_one_line_fd(void **state)
 	close(fd);
 }
 
-/* Armed, untouched: the storm's write records and restores the original. */
+/*
+ * Armed, untouched: the storm's write records and restores the original,
+ * both through the attribute opened when it was armed.
+ */
 static void test_armed_write(void **state)
 {
 	Tree *t = *state;
 	Knobs *ks = knobs(t);
 	Knob *thr = knobs_get(ks, SMMU, KNOB_THRESHOLD);
 	_cleanup_free_ char *armed = NULL, *held = NULL;
+	int fd;
 
 	assert_int_equal(knobs_arm(ks, thr, "16"), 0);
 	armed = state_text(t);
 	assert_non_null(strstr(armed, "knob " SMMU " inv_threshold auto 16"));
 	assert_file(t->thr, "auto");
+	fd = thr->armed_fd;
+	assert_true(fd >= 0);
 	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
 	assert_file(t->thr, "16");
 	held = state_text(t);
 	assert_non_null(strstr(held, "knob " SMMU " inv_threshold auto 16"));
+	/* Still open and watched after its write, but what it holds is to be read again. */
+	assert_int_equal(thr->armed_fd, fd);
+	assert_true(thr->armed_wd >= 0);
+	assert_false(thr->armed_known);
+	/* The operator's write meanwhile is read through it, and written over through it. */
+	ks->on_external_change = EXTERNAL_CHANGE_REASSERT;
+	put(t->thr, "8\n");
+	assert_int_equal(knobs_check_drift(ks, thr), 1);
+	assert_string_equal(thr->current, "8");
+	assert_int_equal(knobs_set(ks, thr, "16", "test"), 0);
+	assert_file(t->thr, "16");
+	assert_int_equal(knobs_check_drift(ks, thr), 0);
+	/* The restore goes through it too, from offset 0; stopping lets it go. */
 	assert_int_equal(knobs_restore_all(ks, "stop"), 0);
 	assert_file(t->thr, "auto");
+	assert_int_equal(thr->armed_fd, -1);
 	knobs_free(ks);
 }
 
