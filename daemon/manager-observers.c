@@ -219,11 +219,17 @@ static int probe_process(pid_t pid, bool want_files, VmProcess *ret, void *userd
 static void take_machine_unit(Manager *m, pid_t pid)
 {
 	const char *unit = machinewatch_unit_for_pid(m->machines, pid);
+	const char *name = machinewatch_name_for_pid(m->machines, pid);
 	const Vm *vm = vm_model_find(m->vms, pid);
 	bool moved = false;
 	int r;
 
-	if (!vm || !unit)
+	if (!vm)
+		return;
+	/* Its name too, for its exit's log line: machined may be gone by then (a power-off). */
+	if (name && vm_model_set_name(m->vms, vm->pid, vm->starttime, name) < 0)
+		log_oom();
+	if (!unit)
 		return;
 	r = vm_model_set_unit(m->vms, vm->pid, vm->starttime, unit, &moved);
 	if (r < 0)

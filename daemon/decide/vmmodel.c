@@ -111,6 +111,9 @@ static Vm *untrack(VmModel *m, size_t i)
 static void renew(VmModel *m, size_t i, Vm *vm)
 {
 	vm->stopping_usec = m->vms[i]->stopping_usec;
+	/* /proc has no machine name: the one machined gave this process stays. */
+	if (!vm->name)
+		vm->name = TAKE_PTR(m->vms[i]->name);
 	vm_free(m->vms[i]);
 	m->vms[i] = vm;
 }
@@ -648,6 +651,23 @@ int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t byte
 	if (i < 0 || m->vms[i]->starttime != starttime)
 		return -ESRCH;
 	m->vms[i]->pinned_bytes = bytes;
+	return 0;
+}
+
+int vm_model_set_name(VmModel *m, pid_t pid, uint64_t starttime, const char *name)
+{
+	ssize_t i = vm_index(m, pid);
+	char *copy;
+
+	if (i < 0 || m->vms[i]->starttime != starttime)
+		return -ESRCH;
+	if (streq_ptr(m->vms[i]->name, name))
+		return 0;
+	copy = name ? strdup(name) : NULL;
+	if (name && !copy)
+		return -ENOMEM;
+	free(m->vms[i]->name);
+	m->vms[i]->name = copy;
 	return 0;
 }
 

@@ -160,6 +160,14 @@ int vm_model_stopping(VmModel *m, pid_t pid, uint64_t now);
 int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t bytes);
 
 /*
+ * The process pid with starttime is the machine name to machined (NULL:
+ * none).  Kept with the VM, through later looks at it, for its exit: at a
+ * host power-off machined may stop before the VMs' exits are read.  0,
+ * -ESRCH if it is not a VM of the model's, -ENOMEM.  No event.
+ */
+int vm_model_set_name(VmModel *m, pid_t pid, uint64_t starttime, const char *name);
+
+/*
  * The process pid with starttime runs in unit now (NULL: none); machined
  * moves a VMM into its scope when it registers it, possibly after we
  * found it.  0 (*ret_changed tells whether it moved), -ESRCH if it is not

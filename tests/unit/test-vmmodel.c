@@ -869,6 +869,37 @@ static void test_close_of_its_only_group(void **state)
 }
 
 /* What the manager and the API read of it: the VMs behind an SMMU, and an exit's SMMUs. */
+/*
+ * The machine name machined gave a VM stays with it: a look at its files
+ * (a new record) keeps it, and its exit carries it, though machined may
+ * have stopped by then (a host power-off).
+ */
+static void test_machine_name_kept(void **state)
+{
+	char events[512];
+	VmEvent e;
+	Fake f;
+
+	fake_init(&f);
+	seen_vm(&f, 300, 3, GROUP_A, GROUP_B, 500, 1000);
+	assert_int_equal(vm_model_set_name(f.model, 300, 3, "qemu-off1"), 0);
+	assert_string_equal(vm_model_find(f.model, 300)->name, "qemu-off1");
+	assert_int_equal(vm_model_set_name(f.model, 300, 4, "x"), -ESRCH);
+	assert_int_equal(vm_model_set_name(f.model, 301, 3, "x"), -ESRCH);
+	/* Two groups: a close is looked into, and the record read anew. */
+	assert_int_equal(close_looks(&f, GROUP_B, 600, 2000, events, sizeof(events)), 1);
+	assert_non_null(vm_model_find(f.model, 300));
+	assert_string_equal(vm_model_find(f.model, 300)->name, "qemu-off1");
+	/* Its exit carries it. */
+	fake_set(&f, &(FakeProc){ 300, VM_PROCESS_EXITING, 3, { GROUP_A, GROUP_B }, false, false });
+	assert_int_equal(vm_model_exit(f.model, 300, "taskstats", true, 2999, 2500, 3000), 0);
+	assert_true(vm_model_next_event(f.model, &e));
+	assert_int_equal(e.kind, VM_EVENT_EXIT);
+	assert_string_equal(e.vm->name, "qemu-off1");
+	vm_event_done(&e);
+	fake_done(&f);
+}
+
 static void test_queries(void **state)
 {
 	static const FakeProc procs[] = {
@@ -965,6 +996,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_machine_name_kept),
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test(test_watched_pids),
 		cmocka_unit_test(test_prune_dying),
