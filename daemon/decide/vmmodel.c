@@ -654,45 +654,41 @@ int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t byte
 	return 0;
 }
 
+/* A copy of value in *field (NULL: none); *ret_changed whether it differed.  -ENOMEM. */
+static int replace_string(char **field, const char *value, bool *ret_changed)
+{
+	char *copy = NULL;
+
+	if (ret_changed)
+		*ret_changed = !streq_ptr(*field, value);
+	if (streq_ptr(*field, value))
+		return 0;
+	if (value) {
+		copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
 int vm_model_set_name(VmModel *m, pid_t pid, uint64_t starttime, const char *name)
 {
 	ssize_t i = vm_index(m, pid);
-	char *copy;
 
 	if (i < 0 || m->vms[i]->starttime != starttime)
 		return -ESRCH;
-	if (streq_ptr(m->vms[i]->name, name))
-		return 0;
-	copy = name ? strdup(name) : NULL;
-	if (name && !copy)
-		return -ENOMEM;
-	free(m->vms[i]->name);
-	m->vms[i]->name = copy;
-	return 0;
+	return replace_string(&m->vms[i]->name, name, NULL);
 }
 
 int vm_model_set_unit(VmModel *m, pid_t pid, uint64_t starttime, const char *unit, bool *ret_changed)
 {
 	ssize_t i = vm_index(m, pid);
-	char *copy = NULL;
 
 	if (i < 0 || m->vms[i]->starttime != starttime)
 		return -ESRCH;
-	if (streq_ptr(m->vms[i]->unit, unit)) {
-		if (ret_changed)
-			*ret_changed = false;
-		return 0;
-	}
-	if (unit) {
-		copy = strdup(unit);
-		if (!copy)
-			return -ENOMEM;
-	}
-	free(m->vms[i]->unit);
-	m->vms[i]->unit = copy;
-	if (ret_changed)
-		*ret_changed = true;
-	return 0;
+	return replace_string(&m->vms[i]->unit, unit, ret_changed);
 }
 
 size_t vm_model_vms_behind(const VmModel *m, const Smmu *s, uint64_t *ret_pinned)
