@@ -389,7 +389,7 @@ static void on_vm_dropped(Manager *m, const VmEvent *e)
 /* Acts on what the model concluded from its inputs, in order (r: the input's result). */
 static void handle_vm_events(Manager *m, int r)
 {
-	bool any = false, grew = false;
+	bool any = false, grew = false, exited = false;
 	VmEvent e;
 
 	if (r < 0)
@@ -402,6 +402,7 @@ static void handle_vm_events(Manager *m, int r)
 			break;
 		case VM_EVENT_EXIT:
 			on_vm_exit(m, &e);
+			exited = true;
 			break;
 		case VM_EVENT_DROPPED:
 			on_vm_dropped(m, &e);
@@ -418,6 +419,13 @@ static void handle_vm_events(Manager *m, int r)
 	if (any)
 		manager_update_status(m);
 	exit_filter_changed(m, grew);
+	/*
+	 * Told now, after the decisions and their log lines: left to the
+	 * outbox's idle source, each exit of a storm costs a turn of the loop
+	 * more (an epoll_wait() and a dispatch) while the VMMs die.
+	 */
+	if (exited)
+		outbox_flush(m->outbox);
 }
 
 static void on_rescan_topology(void *userdata)

@@ -409,14 +409,15 @@ static void proc_stat_done(ProcStat *st)
 	st->comm = NULL;
 }
 
-static int stat_of(int dfd, bool want_comm, ProcStat *ret)
+/* name: "stat" in a process's directory, or "PID/stat" in /proc. */
+static int stat_of(int dfd, const char *name, bool want_comm, ProcStat *ret)
 {
 	_cleanup_free_ char *text = NULL;
 	ProcStat st = {};
 	const char *close;
 	int r;
 
-	r = read_proc_file(dfd, "stat", &text);
+	r = read_proc_file(dfd, name, &text);
 	if (r < 0)
 		return r;
 	r = vm_parse_stat(text, want_comm ? &st.comm : NULL, &st.starttime);
@@ -620,7 +621,7 @@ static int scan_process(const char *croot, int dfd, pid_t pid, ProcStat *first, 
 	 * opened, but make sure it did not die meanwhile (its fds would then
 	 * be half gone): a second look at stat must still succeed.
 	 */
-	r = stat_of(dfd, false, &again);
+	r = stat_of(dfd, "stat", false, &again);
 	if (r < 0)
 		return r;
 	if (again.starttime != vm->starttime || again.state == 'Z' || again.state == 'X')
@@ -655,7 +656,7 @@ static int scan_pid_in(const char *croot, int proc_fd, pid_t pid, Vm **ret)
 	dfd = open_pid_dir(proc_fd, pid);
 	if (dfd < 0)
 		return dfd;
-	r = stat_of(dfd, true, &st);
+	r = stat_of(dfd, "stat", true, &st);
 	if (r < 0)
 		return r;
 	r = scan_process(croot, dfd, pid, &st, false, ret);
@@ -931,7 +932,7 @@ static bool pid_is_new(int proc_fd, pid_t pid, const VmPidCursor *from, const Vm
 	if (pid < PID_WRAP_FIRST || pid > to->last_pid)
 		return false;
 	dfd = open_pid_dir(proc_fd, pid);
-	if (dfd < 0 || stat_of(dfd, false, &st) < 0)
+	if (dfd < 0 || stat_of(dfd, "stat", false, &st) < 0)
 		return false; /* gone: nothing to probe */
 	/* Same tick as the cursor: maybe older, one probe too many at worst. */
 	return st.starttime >= from->ticks;
@@ -1096,8 +1097,20 @@ int vm_probe(VmProc *p, pid_t pid, bool want_files, VmProcess *ret)
 	proc_fd = proc_fd_of(p);
 	if (proc_fd < 0)
 		return proc_fd;
-	dfd = open_pid_dir(proc_fd, pid);
-	r = dfd < 0 ? dfd : stat_of(dfd, want_files, &st);
+	if (want_files) {
+		dfd = open_pid_dir(proc_fd, pid);
+		r = dfd < 0 ? dfd : stat_of(dfd, "stat", true, &st);
+	} else {
+		char name[32];
+
+		/*
+		 * Nothing read after the stat file, so no directory to hold
+		 * the process by: two syscalls fewer on the paths that race a
+		 * dying VMM's teardown (a close's look, an exit's).
+		 */
+		snprintf(name, sizeof(name), "%d/stat", (int)pid);
+		r = stat_of(proc_fd, name, false, &st);
+	}
 	if (r == -ESRCH) {
 		*ret = (VmProcess){ .state = VM_PROCESS_GONE };
 		return 0;
@@ -1140,7 +1153,7 @@ static int open_process(VmProc *p, pid_t pid, uint64_t starttime, int *ret_dfd)
 	dfd = open_pid_dir(proc_fd, pid);
 	if (dfd < 0)
 		return dfd;
-	r = stat_of(dfd, false, &st);
+	r = stat_of(dfd, "stat", false, &st);
 	if (r < 0)
 		return r;
 	if (st.starttime != starttime)

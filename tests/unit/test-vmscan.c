@@ -614,6 +614,7 @@ static void test_probe(void **state)
 	/* Without its files: the process alone, cheaply. */
 	assert_int_equal(vm_probe(&proc, pid, false, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_RUNNING);
+	assert_int_equal(p.starttime, real_starttime(pid));
 	assert_null(p.vm);
 
 	assert_int_equal(vm_probe(&proc, plain, true, &p), 0);
@@ -629,10 +630,16 @@ static void test_probe(void **state)
 	/* Waitable: a zombie, past exit_files(). */
 	assert_true(p.zombie);
 	assert_null(p.vm);
+	assert_int_equal(vm_probe(&proc, pid, false, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_EXITING);
+	assert_true(p.zombie);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	assert_int_equal(vm_probe(&proc, pid, true, &p), 0);
 	assert_int_equal(p.state, VM_PROCESS_GONE);
 	assert_null(p.vm);
+	/* Gone, read without its directory: the same answer, not an error. */
+	assert_int_equal(vm_probe(&proc, pid, false, &p), 0);
+	assert_int_equal(p.state, VM_PROCESS_GONE);
 
 	assert_int_equal(vm_probe(&proc, 0, true, &p), -EINVAL);
 	assert_int_equal(proc.fd, proc_fd);
