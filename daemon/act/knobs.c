@@ -60,20 +60,6 @@ static void emit_dry_run(const Knobs *ks, const Knob *k, const char *kind, const
 	emit(ks, k, kind, before, after, detail);
 }
 
-static int set_string(char **p, const char *s)
-{
-	char *c = NULL;
-
-	if (s) {
-		c = strdup(s);
-		if (!c)
-			return -ENOMEM;
-	}
-	free(*p);
-	*p = c;
-	return 0;
-}
-
 static Knob *knob_free(const Knobs *ks, Knob *k)
 {
 	if (!k)
@@ -611,7 +597,7 @@ static int set_value(Knobs *ks, Knob *k, const char *value, const char *why)
 		log_change(LOG_NOTICE, k, why, now, value, "dry run: would write %s (now %s).",
 			   value, now);
 		emit_dry_run(ks, k, "write", now, value, why);
-		return set_string(&k->dry_run_value, value);
+		return free_and_strdup(&k->dry_run_value, value) < 0 ? -ENOMEM : 0;
 	}
 
 	if (k->written && !streq(k->current, k->written)) {
@@ -626,7 +612,7 @@ static int set_value(Knobs *ks, Knob *k, const char *value, const char *why)
 			 k->smmu, knob_attr_to_string(k->attr), k->current, k->original);
 
 	if (!k->written) {
-		r = set_string(&k->original, k->current);
+		r = free_and_strdup(&k->original, k->current);
 		if (r < 0)
 			return r;
 	}
@@ -680,9 +666,9 @@ static int set_value(Knobs *ks, Knob *k, const char *value, const char *why)
 	log_change(LOG_NOTICE, k, why, k->current, value, "%s -> %s (%s).", k->current, value, why);
 	emit_at(ks, k, written_usec, streq(value, k->original) ? "restore" : "write", k->current,
 		value, why);
-	r = set_string(&k->current, value);
+	r = free_and_strdup(&k->current, value);
 	if (r >= 0)
-		r = set_string(&k->written, streq(value, k->original) ? NULL : value);
+		r = free_and_strdup(&k->written, streq(value, k->original) ? NULL : value);
 	return r < 0 ? r : 1;
 }
 
@@ -713,7 +699,7 @@ int knobs_apply(Knobs *ks, Knob *k, const char *want, const char *why, bool forc
 	r = streq(want, "keep") ? knobs_restore(ks, k, why) : knobs_set(ks, k, want, why);
 	if (r < 0)
 		return r;
-	return set_string(&k->applied, want);
+	return free_and_strdup(&k->applied, want) < 0 ? -ENOMEM : 0;
 }
 
 int knobs_reclaim(Knobs *ks, Knob *k)
@@ -830,7 +816,7 @@ int knobs_arm(Knobs *ks, Knob *k, const char *value)
 		state_unset(ks->state, k->smmu, attr);
 		return save_state(ks);
 	}
-	r = set_string(&k->original, k->current);
+	r = free_and_strdup(&k->original, k->current);
 	if (r >= 0)
 		r = state_set(ks->state, k->smmu, attr, k->original, value);
 	if (r >= 0) {
@@ -977,8 +963,8 @@ int knobs_recover(Knobs *ks)
 			continue;
 		}
 		/* Adopt the hold, then end it the normal way. */
-		if (set_string(&k->original, e->original) < 0 ||
-		    set_string(&k->written, e->written) < 0 ||
+		if (free_and_strdup(&k->original, e->original) < 0 ||
+		    free_and_strdup(&k->written, e->written) < 0 ||
 		    state_set(ks->state, k->smmu, e->attr, e->original, e->written) < 0)
 			return log_oom();
 		r = knobs_restore(ks, k, "recover");

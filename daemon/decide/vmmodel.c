@@ -654,41 +654,28 @@ int vm_model_set_pinned(VmModel *m, pid_t pid, uint64_t starttime, uint64_t byte
 	return 0;
 }
 
-/* A copy of value in *field (NULL: none); *ret_changed whether it differed.  -ENOMEM. */
-static int replace_string(char **field, const char *value, bool *ret_changed)
-{
-	char *copy = NULL;
-
-	if (ret_changed)
-		*ret_changed = !streq_ptr(*field, value);
-	if (streq_ptr(*field, value))
-		return 0;
-	if (value) {
-		copy = strdup(value);
-		if (!copy)
-			return -ENOMEM;
-	}
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 int vm_model_set_name(VmModel *m, pid_t pid, uint64_t starttime, const char *name)
 {
 	ssize_t i = vm_index(m, pid);
 
 	if (i < 0 || m->vms[i]->starttime != starttime)
 		return -ESRCH;
-	return replace_string(&m->vms[i]->name, name, NULL);
+	return free_and_strdup(&m->vms[i]->name, name) < 0 ? -ENOMEM : 0;
 }
 
 int vm_model_set_unit(VmModel *m, pid_t pid, uint64_t starttime, const char *unit, bool *ret_changed)
 {
 	ssize_t i = vm_index(m, pid);
+	int r;
 
 	if (i < 0 || m->vms[i]->starttime != starttime)
 		return -ESRCH;
-	return replace_string(&m->vms[i]->unit, unit, ret_changed);
+	r = free_and_strdup(&m->vms[i]->unit, unit);
+	if (r < 0)
+		return r;
+	if (ret_changed)
+		*ret_changed = r > 0;
+	return 0;
 }
 
 size_t vm_model_vms_behind(const VmModel *m, const Smmu *s, uint64_t *ret_pinned)

@@ -375,6 +375,22 @@ static int strv_push(char ***l, char *s)
 	return 0;
 }
 
+int free_and_strdup(char **p, const char *s)
+{
+	char *copy = NULL;
+
+	if (streq_ptr(*p, s))
+		return 0;
+	if (s) {
+		copy = strdup(s);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*p);
+	*p = copy;
+	return 1;
+}
+
 int strv_extend(char ***l, const char *s)
 {
 	char *c = strdup(s);

@@ -100,6 +100,9 @@ static inline bool streq_ptr(const char *a, const char *b)
 	return streq(a, b);
 }
 
+/* *p becomes a copy of s (NULL: none): 1 if it changed, 0 if it held that already, or -ENOMEM. */
+int free_and_strdup(char **p, const char *s);
+
 /* Returns the rest of s after prefix, or NULL if s does not start with it. */
 static inline const char *startswith(const char *s, const char *prefix)
 {

@@ -54,6 +54,25 @@ static char *file_with(const Dir *d, const char *name, const void *data, size_t 
 }
 
 /* Exactly max bytes are read; one more is too long, whatever the buffer sizes on the way. */
+/* A copy, NULL for none; 1 when it changed, 0 when it held that already (no new copy). */
+static void test_free_and_strdup(void **state)
+{
+	_cleanup_free_ char *p = NULL;
+	const char *held;
+
+	assert_int_equal(free_and_strdup(&p, NULL), 0);
+	assert_null(p);
+	assert_int_equal(free_and_strdup(&p, "auto"), 1);
+	assert_string_equal(p, "auto");
+	held = p;
+	assert_int_equal(free_and_strdup(&p, "auto"), 0);
+	assert_ptr_equal(p, held);
+	assert_int_equal(free_and_strdup(&p, "16"), 1);
+	assert_string_equal(p, "16");
+	assert_int_equal(free_and_strdup(&p, NULL), 1);
+	assert_null(p);
+}
+
 static void test_read_full_limit(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, 8192, 10000 };
@@ -291,6 +310,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_runtime_dir_lock, dir_setup, dir_teardown),
 		cmocka_unit_test(test_monotonic_to_realtime),
 		cmocka_unit_test(test_utf8_char_len),
+		cmocka_unit_test(test_free_and_strdup),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
