@@ -53,7 +53,6 @@ static char *file_with(const Dir *d, const char *name, const void *data, size_t 
 	return path;
 }
 
-/* Exactly max bytes are read; one more is too long, whatever the buffer sizes on the way. */
 /* A copy, NULL for none; 1 when it changed, 0 when it held that already (no new copy). */
 static void test_free_and_strdup(void **state)
 {
@@ -73,6 +72,7 @@ static void test_free_and_strdup(void **state)
 	assert_null(p);
 }
 
+/* Exactly max bytes are read; one more is too long, whatever the buffer sizes on the way. */
 static void test_read_full_limit(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, 8192, 10000 };
